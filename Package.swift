@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "podwire",
+    products: [
+        .executable(name: "podwire", targets: ["podwire"]),
+    ],
+    targets: [
+        // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
+        .target(name: "Addressing"),
+        // Every system call podwire makes, wrapped once with a typed error.
+        .systemLibrary(name: "CLinux"),
+        .target(name: "Syscall", dependencies: ["CLinux"]),
+        // The CNI protocol: config, results in every version, errors, env. No kernel code.
+        .target(name: "CNI", dependencies: ["Addressing", "Syscall"]),
+        // The only C: a system-library shim over Debian's libnl-3 / libnl-route-3.
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // Typed Swift over netlink: links, veths, bridges, addresses, routes, netns.
+        .target(name: "Netlink", dependencies: ["CNetlink", "Addressing", "Syscall"]),
+        // The host-local store, byte-compatible with the reference plugin.
+        .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
+        // Bridge mode: turns a CNI call into a plan and carries it out.
+        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Addressing"]),
+        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI"]),
+
+        .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
+        .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM"]),
+    ]
+)

@@ -1,0 +1,14 @@
+// Declarations glibc hides behind _GNU_SOURCE, which Swift's Glibc module is built without,
+// and constants whose C macros Swift cannot import. Declarations only: no code.
+#include <linux/nsfs.h>
+#include <sched.h>
+
+int setns(int fd, int nstype);
+int pipe2(int pipefd[2], int flags);
+
+static const unsigned long podwire_NS_GET_NSTYPE = NS_GET_NSTYPE;
+static const int podwire_CLONE_NEWNET = 0x40000000;
+
+// Swift resolves `flock` to glibc's struct of the same name; this declares the function
+// under a name it can call, bound to the same symbol.
+int podwire_flock(int fd, int operation) __asm__("flock");

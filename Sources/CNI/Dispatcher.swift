@@ -1,0 +1,100 @@
+/// One CNI call, as a plugin sees it.
+public struct Call: Sendable {
+    public var environment: CNIEnvironment
+    /// stdin exactly as the runtime sent it: delegates receive these same bytes.
+    public var config: [UInt8]
+    public var header: ConfigHeader
+    public var version: CNIVersion
+    /// The process environment, passed on to delegates.
+    public var variables: [String: String]
+
+    public init(environment: CNIEnvironment, config: [UInt8], header: ConfigHeader, version: CNIVersion,
+                variables: [String: String] = [:]) {
+        self.environment = environment
+        self.config = config
+        self.header = header
+        self.version = version
+        self.variables = variables
+    }
+}
+
+/// What a plugin implements; the dispatcher does the protocol around it.
+public protocol Plugin {
+    /// One line for a person who runs the binary by hand.
+    var about: String { get }
+    func add(_ call: Call) throws -> CNIResult
+    func del(_ call: Call) throws
+    func check(_ call: Call) throws
+    func status(_ call: Call) throws
+    func gc(_ call: Call) throws
+}
+
+/// What the executable writes and how it exits.
+public struct Outcome: Equatable, Sendable {
+    public var stdout: [UInt8]
+    public var stderr: String
+    public var exitCode: Int32
+}
+
+/// Turns the process inputs into one plugin call and its output, per the specification:
+/// version checks, required variables, the result in the config's version, errors as JSON.
+public enum Dispatcher {
+    public static func run(_ plugin: some Plugin, variables: [String: String], stdin: () -> [UInt8]) -> Outcome {
+        guard let commandText = variables["CNI_COMMAND"], !commandText.isEmpty else {
+            let about = "\(plugin.about)\nCNI protocol versions supported: \(CNIVersion.supportedList.joined(separator: ", "))\n"
+            return Outcome(stdout: [], stderr: about, exitCode: 0)
+        }
+        var reportedVersion = CNIVersion.latest.rawValue
+        do {
+            guard let command = Command(rawValue: commandText) else {
+                throw CNIError.environment("unknown CNI_COMMAND \"\(commandText.prefix(32))\": expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if command == .version {
+                return Outcome(stdout: versionInfo(), stderr: "", exitCode: 0)
+            }
+            let environment = try CNIEnvironment(command: command, variables: variables)
+            let config = stdin()
+            if config.isEmpty {
+                throw CNIError(CNIError.decodingFailure, "no network config on stdin")
+            }
+            let header = try ConfigHeader.peek(config)
+            if CNIVersion(rawValue: header.cniVersion) != nil { reportedVersion = header.cniVersion }
+            let version = try CNIVersion.parse(header.cniVersion)
+            try requireVersion(version, allows: command)
+            let call = Call(environment: environment, config: config, header: header, version: version, variables: variables)
+
+            switch command {
+            case .add:
+                return Outcome(stdout: try plugin.add(call).encoded(as: version), stderr: "", exitCode: 0)
+            case .del: try plugin.del(call)
+            case .check: try plugin.check(call)
+            case .status: try plugin.status(call)
+            case .gc: try plugin.gc(call)
+            case .version: break
+            }
+            return Outcome(stdout: [], stderr: "", exitCode: 0)
+        } catch {
+            let cniError = error as? CNIError ?? CNIError(CNIError.generic, "\(error)")
+            return Outcome(stdout: cniError.encoded(cniVersion: reportedVersion), stderr: "", exitCode: 1)
+        }
+    }
+
+    public static func versionInfo() -> [UInt8] {
+        struct Wire: Encodable {
+            var cniVersion: String
+            var supportedVersions: [String]
+        }
+        return JSON.encode(Wire(cniVersion: CNIVersion.latest.rawValue, supportedVersions: CNIVersion.supportedList))
+    }
+
+    private static func requireVersion(_ version: CNIVersion, allows command: Command) throws(CNIError) {
+        switch command {
+        case .check where !version.allowsCheck:
+            throw CNIError(CNIError.incompatibleVersion, "config version \(version.rawValue) does not allow CHECK (0.4.0 or later needed)")
+        case .status where !version.allowsStatusAndGC, .gc where !version.allowsStatusAndGC:
+            throw CNIError(CNIError.incompatibleVersion, "config version \(version.rawValue) does not allow \(command.rawValue) (1.1.0 or later needed)")
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Addressing
+import CNI
+import Syscall
+
+/// Who holds a lease: the reference writes `<containerID>\r\n<ifname>`; leases from
+/// its older versions hold the container ID alone, which matches any ifname.
+public struct LeaseOwner: Hashable, Sendable {
+    public var containerID: String
+    public var ifname: String?
+
+    public init(containerID: String, ifname: String?) {
+        self.containerID = containerID
+        self.ifname = ifname
+    }
+
+    /// The file content the reference writes, byte for byte.
+    var fileContent: [UInt8] { Array((containerID + "\r\n" + (ifname ?? "")).utf8) }
+
+    /// Parses a lease file as the reference compares it: white space trimmed at both ends.
+    init?(fileContent bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespaceAndNewlines
+        guard !text.isEmpty else { return nil }
+        let lines = text.split(separator: "\r\n", maxSplits: 1, omittingEmptySubsequences: false)
+        containerID = String(lines[0])
+        ifname = lines.count > 1 ? String(lines[1]) : nil
+    }
+
+    /// Whether this lease belongs to the attachment (`containerID`, `ifname`).
+    public func matches(containerID: String, ifname: String) -> Bool {
+        self.containerID == containerID && (self.ifname == nil || self.ifname == ifname)
+    }
+}
+
+public struct Lease: Equatable, Sendable {
+    public var address: IPAddress
+    /// nil when the file is empty or unreadable: a lease cut short by a crash of the
+    /// reference plugin, which writes the file in two steps.
+    public var owner: LeaseOwner?
+}
+
+/// The host-local store: `<dataDir>/<network>/<IP>` files, `last_reserved_ip.<N>` and a
+/// `lock` file taken with `flock`, all as the reference host-local lays them out, so both
+/// can serve one directory at once.
+///
+/// Every file is opened relative to the network directory's descriptor with `O_NOFOLLOW`,
+/// so a symlink planted in the directory is never followed.
+public final class LeaseStore {
+    public let path: String
+    private let directory: Int32
+    private let lockFile: Int32
+
+    /// Where a lease is written before it is linked under its address: the address file
+    /// then appears complete or not at all, whatever instant the process is killed.
+    static let stagingName = ".podwire-lease"
+    static let lastReservedPrefix = "last_reserved_ip."
+
+    public init(dataDir: String, network: String) throws(CNIError) {
+        path = dataDir.hasSuffix("/") ? dataDir + network : dataDir + "/" + network
+        do {
+            try Self.makeDirectories(dataDir)
+            do { try Syscall.mkdir(path, mode: 0o755) } catch let error as SyscallError where error.errno == EEXIST {}
+            directory = try Syscall.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot open the IPAM store \(path): \(error)")
+        }
+        do {
+            lockFile = try Syscall.openat(directory, "lock", O_RDONLY | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        } catch {
+            Syscall.close(directory)
+            throw CNIError(CNIError.ioFailure, "cannot open the IPAM store's lock \(path)/lock: \(error)")
+        }
+    }
+
+    deinit {
+        Syscall.close(lockFile)
+        Syscall.close(directory)
+    }
+
+    /// Runs `body` holding the store's exclusive lock, the same `flock` the reference takes.
+    public func locked<T>(_ body: () throws -> T) throws -> T {
+        do {
+            try Syscall.flock(lockFile, LOCK_EX, subject: "\(path)/lock")
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot lock the IPAM store: \(error)")
+        }
+        defer { try? Syscall.flock(lockFile, LOCK_UN) }
+        return try body()
+    }
+
+    // MARK: Reading (call with the lock held)
+
+    /// The addresses with a lease file: the directory listing alone, no file is read.
+    public func leasedAddresses() throws(CNIError) -> Set<IPAddress> {
+        Set(try names().compactMap { IPAddress($0) })
+    }
+
+    /// Every lease with its owner.
+    public func leases() throws(CNIError) -> [Lease] {
+        try names().compactMap { name in
+            guard let address = IPAddress(name) else { return nil }
+            return Lease(address: address, owner: readFile(name).flatMap(LeaseOwner.init(fileContent:)))
+        }
+    }
+
+    public func lastReserved(rangeSet index: Int) -> IPAddress? {
+        readFile(Self.lastReservedPrefix + String(index)).flatMap {
+            IPAddress(String(decoding: $0, as: UTF8.self).trimmingWhitespaceAndNewlines)
+        }
+    }
+
+    // MARK: Writing (call with the lock held)
+
+    /// Creates the lease file for `address`, complete, or returns false if it exists.
+    public func reserve(_ address: IPAddress, for owner: LeaseOwner, rangeSet index: Int) throws(CNIError) -> Bool {
+        let name = address.description
+        do {
+            try writeFile(Self.stagingName, owner.fileContent)
+            defer { try? Syscall.unlinkat(directory, Self.stagingName) }
+            do {
+                try Syscall.linkat(directory, Self.stagingName, name)
+            } catch let error as SyscallError where error.errno == EEXIST {
+                return false
+            }
+            try writeFile(Self.lastReservedPrefix + String(index), Array(name.utf8))
+            return true
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot write lease \(path)/\(name): \(error)")
+        }
+    }
+
+    public func release(_ address: IPAddress) throws(CNIError) {
+        do {
+            try Syscall.unlinkat(directory, address.description)
+        } catch let error as SyscallError where error.errno == ENOENT {
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot remove lease \(path)/\(address): \(error)")
+        }
+    }
+
+    // MARK: Files
+
+    private func names() throws(CNIError) -> [String] {
+        do {
+            return try Syscall.listDirectory(directory, subject: path)
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot list the IPAM store \(path): \(error)")
+        }
+    }
+
+    /// A regular file's bytes, or nil if it is missing, not a regular file, or unreadable.
+    private func readFile(_ name: String) -> [UInt8]? {
+        guard let fd = try? Syscall.openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        defer { Syscall.close(fd) }
+        guard let info = try? Syscall.fstat(fd), info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return try? Syscall.readAll(fd, limit: 4096, subject: name)
+    }
+
+    private func writeFile(_ name: String, _ bytes: [UInt8]) throws(SyscallError) {
+        let fd = try Syscall.openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
+        defer { Syscall.close(fd) }
+        try Syscall.writeAll(fd, bytes, subject: name)
+    }
+
+    /// `mkdir -p` with mode 0755, as the reference creates its data directory.
+    private static func makeDirectories(_ path: String) throws(SyscallError) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            do { try Syscall.mkdir(prefix, mode: 0o755) } catch let error as SyscallError where error.errno == EEXIST {}
+        }
+    }
+}
+
+extension String {
+    var trimmingWhitespaceAndNewlines: String {
+        let bytes = Array(utf8)
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0d) }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }),
+              let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
+    }
+}

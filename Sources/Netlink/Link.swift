@@ -1,0 +1,174 @@
+import Addressing
+import CNetlink
+
+/// A network interface as the kernel reports it.
+public struct Link: Equatable, Sendable {
+    public var index: Int32
+    public var name: String
+    public var kind: String?
+    public var mtu: Int
+    public var mac: MACAddress?
+    public var isUp: Bool
+    public var isPromiscuous: Bool
+    /// The index of the bridge the link is attached to, or 0.
+    public var masterIndex: Int32
+}
+
+/// What to create: a veth pair whose host end joins a bridge and whose other end is
+/// created directly inside the pod's netns, under the name the runtime chose.
+public struct VethPair: Sendable {
+    public var hostName: String
+    public var bridgeIndex: Int32
+    public var peerName: String
+    public var peerNamespace: NetworkNamespace
+    public var mtu: Int?
+    public var peerMAC: MACAddress?
+
+    public init(hostName: String, bridgeIndex: Int32, peerName: String, peerNamespace: NetworkNamespace,
+                mtu: Int? = nil, peerMAC: MACAddress? = nil) {
+        self.hostName = hostName
+        self.bridgeIndex = bridgeIndex
+        self.peerName = peerName
+        self.peerNamespace = peerNamespace
+        self.mtu = mtu
+        self.peerMAC = peerMAC
+    }
+}
+
+extension RouteSocket {
+    /// The link called `name`, or nil when there is none.
+    public func link(named name: String) throws(NetlinkError) -> Link? {
+        try fetchLink(index: 0, name: name)
+    }
+
+    public func link(index: Int32) throws(NetlinkError) -> Link? {
+        try fetchLink(index: index, name: nil)
+    }
+
+    /// Creates the pair in one request, the host end already up and enslaved to the bridge,
+    /// so there is never a moment where half of it exists.
+    public func addVeth(_ pair: VethPair) throws(NetlinkError) {
+        guard let link = rtnl_link_veth_alloc() else { throw NetlinkError("allocate veth", code: NLE_NOMEM) }
+        defer { rtnl_link_veth_release(link) }
+        let peer = rtnl_link_veth_get_peer(link)!
+        defer { rtnl_link_put(peer) }
+
+        rtnl_link_set_name(link, pair.hostName)
+        rtnl_link_set_master(link, pair.bridgeIndex)
+        rtnl_link_set_flags(link, UInt32(IFF_UP.rawValue))
+        rtnl_link_set_name(peer, pair.peerName)
+        rtnl_link_set_ns_fd(peer, pair.peerNamespace.descriptor)
+        if let mtu = pair.mtu {
+            rtnl_link_set_mtu(link, UInt32(mtu))
+            rtnl_link_set_mtu(peer, UInt32(mtu))
+        }
+        if let mac = pair.peerMAC {
+            let address = try LibnlAddress(family: AF_LLC, bytes: mac.bytes)
+            rtnl_link_set_addr(peer, address.handle)
+        }
+        try NetlinkError.check("create veth \(pair.hostName) with peer \(pair.peerName)",
+                               rtnl_link_add(handle, link, NLM_F_CREATE | NLM_F_EXCL))
+    }
+
+    /// Creates a bridge, up, with the given MTU and flags. Fails with `alreadyExists` when
+    /// something of that name appeared meanwhile, which the caller treats as a race it lost.
+    public func addBridge(named name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool) throws(NetlinkError) {
+        var flags = UInt32(IFF_UP.rawValue)
+        if promiscuous { flags |= UInt32(IFF_PROMISC.rawValue) }
+        let request = NetlinkRequest("create bridge \(name)", type: Int32(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL,
+                                     linkFlags: flags, changeMask: flags)
+        try request.put(Int32(IFLA_IFNAME), string: name)
+        if let mtu { try request.put(Int32(IFLA_MTU), u32: UInt32(mtu)) }
+        try request.nested(Int32(IFLA_LINKINFO)) { () throws(NetlinkError) in
+            try request.put(Int32(IFLA_INFO_KIND), string: "bridge")
+            if vlanFiltering {
+                try request.nested(Int32(IFLA_INFO_DATA)) { () throws(NetlinkError) in
+                    try request.put(Int32(IFLA_BR_VLAN_FILTERING), u8: 1)
+                }
+            }
+        }
+        try request.send(on: self)
+    }
+
+    /// Turns VLAN filtering on for an existing bridge.
+    public func enableVlanFiltering(bridge index: Int32) throws(NetlinkError) {
+        let request = NetlinkRequest("enable vlan_filtering on bridge \(index)", type: Int32(RTM_NEWLINK), index: index)
+        try request.nested(Int32(IFLA_LINKINFO)) { () throws(NetlinkError) in
+            try request.put(Int32(IFLA_INFO_KIND), string: "bridge")
+            try request.nested(Int32(IFLA_INFO_DATA)) { () throws(NetlinkError) in
+                try request.put(Int32(IFLA_BR_VLAN_FILTERING), u8: 1)
+            }
+        }
+        try request.send(on: self)
+    }
+
+    /// Sets the link's MAC. Given a bridge its own current MAC, this pins it: otherwise a
+    /// bridge takes the lowest MAC among its ports, and changes as pods come and go.
+    public func setMAC(link index: Int32, _ mac: MACAddress) throws(NetlinkError) {
+        let request = NetlinkRequest("set MAC of link \(index)", type: Int32(RTM_NEWLINK), index: index)
+        try request.put(Int32(IFLA_ADDRESS), raw: (mac.bytes[0], mac.bytes[1], mac.bytes[2], mac.bytes[3], mac.bytes[4], mac.bytes[5]))
+        try request.send(on: self)
+    }
+
+    /// Sets the flags in `mask` to their values in `flags` (IFF_UP, IFF_PROMISC).
+    public func setFlags(link index: Int32, flags: UInt32, mask: UInt32) throws(NetlinkError) {
+        try NetlinkRequest("set flags of link \(index)", type: Int32(RTM_NEWLINK), index: index,
+                           linkFlags: flags, changeMask: mask).send(on: self)
+    }
+
+    public func setUp(link index: Int32) throws(NetlinkError) {
+        try setFlags(link: index, flags: UInt32(IFF_UP.rawValue), mask: UInt32(IFF_UP.rawValue))
+    }
+
+    /// Lets frames leave a bridge port on the port they came in on (reflective relay),
+    /// so a pod can reach itself through a service address.
+    public func setHairpin(port index: Int32) throws(NetlinkError) {
+        let request = NetlinkRequest("set hairpin mode on port \(index)", type: Int32(RTM_SETLINK),
+                                     family: AF_BRIDGE, index: index)
+        try request.nested(Int32(IFLA_PROTINFO)) { () throws(NetlinkError) in
+            try request.put(Int32(IFLA_BRPORT_MODE), u8: 1)
+        }
+        try request.send(on: self)
+    }
+
+    /// Makes `vid` the port's untagged PVID, as `bridge vlan add vid N pvid untagged`.
+    public func addVlan(port index: Int32, vid: UInt16) throws(NetlinkError) {
+        let request = NetlinkRequest("add vlan \(vid) to port \(index)", type: Int32(RTM_SETLINK),
+                                     family: AF_BRIDGE, index: index)
+        try request.nested(Int32(IFLA_AF_SPEC)) { () throws(NetlinkError) in
+            try request.put(Int32(IFLA_BRIDGE_VLAN_INFO),
+                            raw: bridge_vlan_info(flags: UInt16(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED), vid: vid))
+        }
+        try request.send(on: self)
+    }
+
+    /// Deletes the link; returns false when it did not exist (already gone is not an error).
+    @discardableResult
+    public func deleteLink(named name: String) throws(NetlinkError) -> Bool {
+        guard let link = rtnl_link_alloc() else { throw NetlinkError("allocate link", code: NLE_NOMEM) }
+        defer { rtnl_link_put(link) }
+        rtnl_link_set_name(link, name)
+        let result = rtnl_link_delete(handle, link)
+        if result == -NLE_OBJ_NOTFOUND || result == -NLE_NODEV { return false }
+        try NetlinkError.check("delete link \(name)", result)
+        return true
+    }
+
+    private func fetchLink(index: Int32, name: String?) throws(NetlinkError) -> Link? {
+        var result: OpaquePointer?
+        let status = rtnl_link_get_kernel(handle, index, name, &result)
+        if status == -NLE_OBJ_NOTFOUND || status == -NLE_NODEV { return nil }
+        try NetlinkError.check("get link \(name ?? String(index))", status)
+        guard let link = result else { return nil }
+        defer { rtnl_link_put(link) }
+        let flags = rtnl_link_get_flags(link)
+        return Link(index: rtnl_link_get_ifindex(link),
+                    name: String(cString: rtnl_link_get_name(link)),
+                    kind: rtnl_link_get_type(link).map { String(cString: $0) },
+                    mtu: Int(rtnl_link_get_mtu(link)),
+                    mac: rtnl_link_get_addr(link).flatMap { MACAddress(bytes: LibnlAddress.bytes(of: $0)) },
+                    isUp: flags & UInt32(IFF_UP.rawValue) != 0,
+                    isPromiscuous: flags & UInt32(IFF_PROMISC.rawValue) != 0,
+                    masterIndex: rtnl_link_get_master(link))
+    }
+}

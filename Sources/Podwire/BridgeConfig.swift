@@ -1,0 +1,144 @@
+import Addressing
+import CNI
+
+/// The bridge plugin's config keys, as the reference `bridge` names and reads them.
+/// Keys podwire does not know are ignored, as the reference ignores them.
+struct BridgeConfig: Decodable {
+    var bridge: String?
+    var isGateway: Bool?
+    var isDefaultGateway: Bool?
+    var forceAddress: Bool?
+    var ipMasq: Bool?
+    var ipMasqBackend: String?
+    var mtu: Int?
+    var hairpinMode: Bool?
+    var promiscMode: Bool?
+    var vlan: Int?
+    var enabledad: Bool?
+    var macspoofchk: Bool?
+    var ipam: JSONValue?
+    var dns: DNS?
+    var args: Args?
+    var runtimeConfig: RuntimeConfig?
+    var prevResult: JSONValue?
+
+    struct Args: Decodable {
+        struct CNI: Decodable { var mac: String? }
+        var cni: CNI?
+    }
+
+    struct RuntimeConfig: Decodable {
+        var mac: String?
+    }
+}
+
+/// How addresses are obtained: podwire's own host-local store in this process, or another
+/// plugin exec'd from `CNI_PATH` as the specification describes.
+enum IPAMSource {
+    case none
+    case hostLocal
+    case delegate(String)
+}
+
+/// Everything an ADD will do, decided before anything on the host is touched.
+struct BridgePlan {
+    var network: String
+    var bridgeName: String
+    var hostVethName: String
+    var containerIfname: String
+    var netnsPath: String
+    var mtu: Int?
+    var mac: MACAddress?
+    var isGateway: Bool
+    var isDefaultGateway: Bool
+    var forceAddress: Bool
+    var hairpin: Bool
+    var promiscuous: Bool
+    var vlan: UInt16?
+    var detectDuplicates: Bool
+    var ipam: IPAMSource
+    var dns: DNS?
+
+    init(call: Call) throws(CNIError) {
+        let config = try JSON.decode(BridgeConfig.self, from: call.config, what: "network config")
+        let environment = call.environment
+        network = try call.header.validatedNetworkName()
+
+        bridgeName = config.bridge.flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        if let problem = Names.interfaceNameProblem(bridgeName) {
+            throw CNIError.config("bridge name \"\(bridgeName.prefix(32))\" \(problem)")
+        }
+        containerIfname = environment.ifname
+        hostVethName = HostVethName.make(containerID: environment.containerID, ifname: environment.ifname)
+        netnsPath = environment.netns
+
+        if let mtu = config.mtu, mtu != 0 {
+            guard (68...65535).contains(mtu) else {
+                throw CNIError.config("mtu \(mtu) is out of range: it must be between 68 and 65535")
+            }
+            self.mtu = mtu
+        }
+        isDefaultGateway = config.isDefaultGateway ?? false
+        isGateway = (config.isGateway ?? false) || isDefaultGateway
+        forceAddress = config.forceAddress ?? false
+        hairpin = config.hairpinMode ?? false
+        promiscuous = config.promiscMode ?? false
+        if hairpin && promiscuous {
+            throw CNIError.config("cannot set hairpinMode and promiscMode at the same time")
+        }
+        if let vlan = config.vlan, vlan != 0 {
+            guard (1...4094).contains(vlan) else {
+                throw CNIError.config("vlan \(vlan) is out of range: it must be between 1 and 4094")
+            }
+            self.vlan = UInt16(vlan)
+        }
+        detectDuplicates = config.enabledad ?? false
+
+        // The reference's order: CNI_ARGS, then args, then runtimeConfig, the last one set winning.
+        let macSources: [(String, String?)] = [
+            ("CNI_ARGS MAC", environment.args["MAC"]),
+            ("args.cni.mac", config.args?.cni?.mac),
+            ("runtimeConfig.mac", config.runtimeConfig?.mac),
+        ]
+        for (source, text) in macSources {
+            guard let text, !text.isEmpty else { continue }
+            guard let parsed = MACAddress(text), !parsed.isMulticast, parsed.bytes != [0, 0, 0, 0, 0, 0] else {
+                throw CNIError.config("\(source) \"\(text.prefix(32))\" is not a unicast Ethernet address")
+            }
+            mac = parsed
+        }
+
+        switch config.ipam {
+        case nil, .null?:
+            ipam = .none
+        case .object(let section)?:
+            guard let type = section["type"]?.stringValue, !type.isEmpty else {
+                throw CNIError.config("ipam has no type")
+            }
+            ipam = type == "host-local" ? .hostLocal : .delegate(type)
+        default:
+            throw CNIError(CNIError.decodingFailure, "cannot decode network config: ipam must be an object")
+        }
+        if let dns = config.dns, !dns.isEmpty { self.dns = dns }
+        if let prevResult = config.prevResult, prevResult != .null {
+            _ = try CNIResult(prevResult, what: "prevResult")
+        }
+    }
+}
+
+/// The host end's name: a function of container ID and ifname alone, so a DEL finds the
+/// link even after the pod's netns is gone, and never needs to look inside it.
+enum HostVethName {
+    static func make(containerID: String, ifname: String) -> String {
+        // FNV-1a, 64 bits: stable across builds and machines, unlike Swift's Hasher.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in containerID.utf8 + [0] + ifname.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        let padded = String(repeating: "0", count: 16 - hex.count) + hex
+        // "pw" and 13 hex digits: the 15 bytes an interface name may have.
+        return "pw" + padded.prefix(13)
+    }
+}

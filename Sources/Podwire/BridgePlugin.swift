@@ -1,0 +1,180 @@
+import Addressing
+import CNI
+import IPAM
+import Netlink
+
+public enum PodwireVersion {
+    public static let string = "0.1.0"
+}
+
+/// Bridge mode: each pod gets a veth pair, its host end on a Linux bridge, its pod end in
+/// the pod's netns with addresses from IPAM. The reference `bridge` plugin's keys and results.
+public struct BridgePlugin: Plugin {
+    public init() {}
+
+    public var about: String { "podwire \(PodwireVersion.string): Linux bridge CNI plugin with in-process host-local IPAM" }
+
+    // MARK: ADD
+
+    public func add(_ call: Call) throws -> CNIResult {
+        let plan = try BridgePlan(call: call)
+        let namespace = try openNamespace(plan.netnsPath)
+        let pod = try netlink("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
+        if try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) } != nil {
+            throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
+        }
+        let host = HostSide(socket: try netlink("open a netlink socket") { try RouteSocket() })
+        let bridge = try netlink("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
+
+        var rollback = Rollback()
+        do {
+            try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket)
+            rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
+            guard let hostLink = try host.socket.link(named: plan.hostVethName),
+                  let podLink = try pod.link(named: plan.containerIfname) else {
+                throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
+            }
+            if plan.hairpin {
+                try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
+            }
+            if let vid = plan.vlan {
+                try netlink("put \(plan.hostVethName) on vlan \(vid)") { try host.socket.addVlan(port: hostLink.index, vid: vid) }
+            }
+
+            let addresses = AddressProvider(source: plan.ipam, call: call)
+            var result = try addresses.allocate()
+            rollback.add { try addresses.release() }
+
+            result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
+            try netlink("configure \(plan.containerIfname) in \(plan.netnsPath)") {
+                try ContainerSide(socket: pod, link: podLink)
+                    .configure(result, interfaceIndex: 2, detectDuplicates: plan.detectDuplicates)
+            }
+            if plan.isGateway {
+                try netlink("give bridge \(plan.bridgeName) its gateway address") {
+                    try host.ensureGatewayAddresses(on: bridge, for: result.ips, force: plan.forceAddress)
+                }
+                try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
+            }
+            return result
+        } catch {
+            rollback.run()
+            throw error
+        }
+    }
+
+    private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket) throws {
+        let pair = VethPair(hostName: plan.hostVethName, bridgeIndex: bridge.index, peerName: plan.containerIfname,
+                            peerNamespace: namespace, mtu: plan.mtu, peerMAC: plan.mac)
+        do {
+            try host.addVeth(pair)
+        } catch let error as NetlinkError where error.alreadyExists {
+            // The pod has no such interface (checked above), so a host end of this name is
+            // left from an ADD of the same attachment that was killed midway: replace it.
+            try netlink("remove stale \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
+            try netlink("create veth \(plan.hostVethName)") { try host.addVeth(pair) }
+        } catch {
+            throw CNIError.failed("create veth \(plan.hostVethName) for \(plan.containerIfname)", error)
+        }
+    }
+
+    /// The reference bridge's result: interfaces [bridge, host veth, pod interface], the
+    /// IPs bound to the pod interface, gateways filled in and a default route when asked.
+    private func assemble(_ ipam: CNIResult, plan: BridgePlan, bridge: Link, hostLink: Link, podLink: Link) -> CNIResult {
+        var result = ipam
+        result.interfaces = [
+            CNIResult.Interface(name: bridge.name, mac: bridge.mac?.description),
+            CNIResult.Interface(name: hostLink.name, mac: hostLink.mac?.description),
+            CNIResult.Interface(name: podLink.name, mac: podLink.mac?.description, sandbox: plan.netnsPath),
+        ]
+        var defaultRouteFamilies = Set(result.routes.filter { $0.dst.prefixLength == 0 }.map(\.dst.family))
+        for index in result.ips.indices {
+            result.ips[index].interface = 2
+            let address = result.ips[index].address
+            if result.ips[index].gateway == nil, plan.isGateway {
+                result.ips[index].gateway = address.first.advanced(by: 1)
+            }
+            if plan.isDefaultGateway, let gateway = result.ips[index].gateway, !defaultRouteFamilies.contains(address.family) {
+                let anywhere = IPNetwork(address: address.family == .v4 ? .v4(0) : .v6(0), prefixLength: 0)!
+                result.routes.append(CNIResult.Route(dst: anywhere, gw: gateway))
+                defaultRouteFamilies.insert(address.family)
+            }
+        }
+        if let dns = plan.dns { result.dns = dns }
+        return result
+    }
+
+    // MARK: DEL
+
+    /// Releases the addresses and deletes the host end (which takes the pod end with it).
+    /// Everything already gone is fine; the pod's netns is never needed.
+    public func del(_ call: Call) throws {
+        let plan = try BridgePlan(call: call)
+        try AddressProvider(source: plan.ipam, call: call).release()
+        try netlink("delete \(plan.hostVethName)") { try RouteSocket().deleteLink(named: plan.hostVethName) }
+    }
+
+    // MARK: CHECK
+
+    public func check(_ call: Call) throws {
+        let plan = try BridgePlan(call: call)
+        guard let raw = try JSON.decode(BridgeConfig.self, from: call.config, what: "network config").prevResult,
+              raw != .null else {
+            throw CNIError.config("CHECK needs prevResult and the config has none")
+        }
+        let previous = try CNIResult(raw, what: "prevResult")
+        try AddressProvider(source: plan.ipam, call: call).check()
+        try netlink("check") { try Checker(plan: plan, expected: previous).run() }
+    }
+
+    // MARK: STATUS and GC
+
+    public func status(_ call: Call) throws {
+        let plan = try BridgePlan(call: call)
+        let addresses = AddressProvider(source: plan.ipam, call: call)
+        if case .hostLocal = plan.ipam {
+            do {
+                let config = try addresses.hostLocal().config
+                _ = try LeaseStore(dataDir: config.dataDir, network: config.network)
+            } catch {
+                throw CNIError(CNIError.notReadyForAdd, "IPAM store is not usable: \(error)")
+            }
+        }
+        try addresses.forward(.status)
+    }
+
+    public func gc(_ call: Call) throws {
+        let plan = try BridgePlan(call: call)
+        let addresses = AddressProvider(source: plan.ipam, call: call)
+        if case .hostLocal = plan.ipam {
+            let valid = try ValidAttachments(config: call.config)
+            _ = try addresses.hostLocal().collectGarbage(keeping: valid.list)
+        }
+        try addresses.forward(.gc)
+    }
+
+    // MARK: -
+
+    private func openNamespace(_ path: String) throws -> NetworkNamespace {
+        do {
+            return try NetworkNamespace(path: path)
+        } catch .missing {
+            throw CNIError(CNIError.unknownContainer, "CNI_NETNS \(path) does not exist")
+        } catch .notANetworkNamespace {
+            throw CNIError.environment("CNI_NETNS \(path) is not a network namespace")
+        } catch {
+            throw CNIError.environment("cannot open CNI_NETNS \(path): \(error)")
+        }
+    }
+}
+
+/// Runs kernel work and names what was being done when it fails.
+func netlink<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CNIError {
+        throw error
+    } catch {
+        throw CNIError.failed(what(), error)
+    }
+}

@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// A failed system call: which one, on what, and errno. Every syscall podwire makes goes
+/// through this file once, so the rest of the code throws instead of checking `-1`.
+public struct SyscallError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var call: String
+    public var subject: String
+    public var errno: Int32
+
+    public init(_ call: String, _ subject: String = "", errno: Int32) {
+        self.call = call
+        self.subject = subject
+        self.errno = errno
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        return subject.isEmpty ? "\(call): \(reason)" : "\(call) \(subject): \(reason)"
+    }
+}
+
+public enum Syscall {
+    /// Runs `body` until it stops failing with EINTR; throws on any other failure.
+    @discardableResult
+    static func retrying<T: BinaryInteger>(_ call: String, _ subject: String = "", _ body: () -> T) throws(SyscallError) -> T {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            let code = Glibc.errno
+            if code != EINTR { throw SyscallError(call, subject, errno: code) }
+        }
+    }
+
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(SyscallError) -> Int32 {
+        try retrying("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func openat(_ directory: Int32, _ name: String, _ flags: Int32, mode: mode_t = 0) throws(SyscallError) -> Int32 {
+        try retrying("open", name) { Glibc.openat(directory, name, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func close(_ fd: Int32) {
+        // Linux releases the descriptor even when close reports EINTR; retrying would close
+        // a descriptor another thread may have been handed meanwhile.
+        _ = Glibc.close(fd)
+    }
+
+    public static func readAll(_ fd: Int32, limit: Int = 1 << 24, subject: String = "") throws(SyscallError) -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try retrying("read", subject) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if count == 0 { return result }
+            result.append(contentsOf: chunk[..<count])
+            if result.count > limit { throw SyscallError("read", subject, errno: EFBIG) }
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], subject: String = "") throws(SyscallError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try retrying("write", subject) {
+                bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            }
+            offset += written
+        }
+    }
+
+    public static func fsync(_ fd: Int32, subject: String = "") throws(SyscallError) {
+        try retrying("fsync", subject) { Glibc.fsync(fd) }
+    }
+
+    public static func flock(_ fd: Int32, _ operation: Int32, subject: String = "") throws(SyscallError) {
+        try retrying("flock", subject) { podwire_flock(fd, operation) }
+    }
+
+    public static func mkdir(_ path: String, mode: mode_t) throws(SyscallError) {
+        try retrying("mkdir", path) { Glibc.mkdir(path, mode) }
+    }
+
+    public static func mkdirat(_ directory: Int32, _ name: String, mode: mode_t) throws(SyscallError) {
+        try retrying("mkdir", name) { Glibc.mkdirat(directory, name, mode) }
+    }
+
+    public static func linkat(_ directory: Int32, _ from: String, _ to: String) throws(SyscallError) {
+        try retrying("link", to) { Glibc.linkat(directory, from, directory, to, 0) }
+    }
+
+    public static func unlinkat(_ directory: Int32, _ name: String) throws(SyscallError) {
+        try retrying("unlink", name) { Glibc.unlinkat(directory, name, 0) }
+    }
+
+    public static func renameat(_ directory: Int32, _ from: String, _ to: String) throws(SyscallError) {
+        try retrying("rename", to) { Glibc.renameat(directory, from, directory, to) }
+    }
+
+    public static func fstat(_ fd: Int32, subject: String = "") throws(SyscallError) -> stat {
+        var info = stat()
+        try retrying("stat", subject) { Glibc.fstat(fd, &info) }
+        return info
+    }
+
+    public static func fstatat(_ directory: Int32, _ name: String) throws(SyscallError) -> stat {
+        var info = stat()
+        try retrying("stat", name) { Glibc.fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) }
+        return info
+    }
+
+    /// The kind of namespace behind `fd` (a `CLONE_NEW*` value); ENOTTY when it is not one.
+    public static func namespaceType(_ fd: Int32, subject: String = "") throws(SyscallError) -> Int32 {
+        try retrying("ioctl(NS_GET_NSTYPE)", subject) { Glibc.ioctl(fd, podwire_NS_GET_NSTYPE) }
+    }
+
+    public static let networkNamespace = podwire_CLONE_NEWNET
+
+    public static func setns(_ fd: Int32, _ type: Int32, subject: String = "") throws(SyscallError) {
+        try retrying("setns", subject) { CLinux.setns(fd, type) }
+    }
+
+    /// The names in a directory, without `.` and `..`. The descriptor stays open for the caller.
+    public static func listDirectory(_ directory: Int32, subject: String = "") throws(SyscallError) -> [String] {
+        let copy = try retrying("dup", subject) { Glibc.dup(directory) }
+        guard let stream = fdopendir(copy) else {
+            let code = Glibc.errno
+            Glibc.close(copy)
+            throw SyscallError("opendir", subject, errno: code)
+        }
+        defer { closedir(stream) }
+        rewinddir(stream)
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public static func pipe() throws(SyscallError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try retrying("pipe") { CLinux.pipe2(&fds, O_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Starts `path` with `arguments` and `environment`, its stdin and stdout connected to
+    /// the given descriptors; stderr is shared with this process.
+    public static func spawn(_ path: String, arguments: [String], environment: [String],
+                             stdin: Int32, stdout: Int32) throws(SyscallError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        if result != 0 { throw SyscallError("spawn", path, errno: result) }
+        return pid
+    }
+
+    /// Waits for `pid` and returns its exit status (128+signal when killed by a signal).
+    public static func wait(_ pid: pid_t) throws(SyscallError) -> Int32 {
+        var status: Int32 = 0
+        try retrying("waitpid", "\(pid)") { Glibc.waitpid(pid, &status, 0) }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
+    public static func access(_ path: String, _ mode: Int32) -> Bool {
+        Glibc.access(path, mode) == 0
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package podwire's build, demo and tests use. Idempotent:
+# packages already present are not fetched again, and the package index is
+# refreshed only when something is missing.
+set -euo pipefail
+
+packages=(
+  libnl-3-dev libnl-route-3-dev libmnl-dev   # netlink, linked by the plugin
+  iproute2 iputils-ping nftables procps       # tests look at what the plugin did
+  containernetworking-plugins                 # the reference plugins, side by side
+  golang-go golang-github-appc-cni-dev  # the libcni test client
+  util-linux jq                                # unshare/nsenter, JSON in scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
