@@ -52,13 +52,16 @@ public enum Dispatcher {
             if command == .version {
                 return Outcome(stdout: versionInfo(), stderr: "", exitCode: 0)
             }
-            let environment = try CNIEnvironment(command: command, variables: variables)
+            // stdin first, so that even an error about the environment is printed in the
+            // version the config asked for.
             let config = stdin()
+            let peeked = try? ConfigHeader.peek(config)
+            if let peeked, CNIVersion(rawValue: peeked.cniVersion) != nil { reportedVersion = peeked.cniVersion }
+            let environment = try CNIEnvironment(command: command, variables: variables)
             if config.isEmpty {
                 throw CNIError(CNIError.decodingFailure, "no network config on stdin")
             }
-            let header = try ConfigHeader.peek(config)
-            if CNIVersion(rawValue: header.cniVersion) != nil { reportedVersion = header.cniVersion }
+            let header = try peeked ?? ConfigHeader.peek(config)
             let version = try CNIVersion.parse(header.cniVersion)
             try requireVersion(version, allows: command)
             let call = Call(environment: environment, config: config, header: header, version: version, variables: variables)

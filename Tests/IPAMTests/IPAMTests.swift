@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Addressing
+import CNI
+@testable import IPAM
+
+/// A data directory of its own per test, removed afterwards.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        var template = Array("/tmp/podwire-ipam-XXXXXX".utf8CString)
+        path = String(cString: mkdtemp(&template)!)
+    }
+    deinit { system("rm -rf '\(path)'") }
+
+    func contents(_ name: String) -> String? {
+        guard let file = fopen(path + "/" + name, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        while case let c = fgetc(file), c != EOF { bytes.append(UInt8(c)) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func names(_ sub: String) -> Set<String> {
+        guard let dir = opendir(path + "/" + sub) else { return [] }
+        defer { closedir(dir) }
+        var names: Set<String> = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.insert(name) }
+        }
+        return names
+    }
+}
+
+func config(_ ipam: String, extra: String = "", args: String = "", dataDir: String) throws -> HostLocalConfig {
+    let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","ipam":{"type":"host-local","dataDir":"\#(dataDir)",\#(ipam)}\#(extra)}"#
+    return try HostLocalConfig(netconf: Array(text.utf8), args: try CNIArgs(parsing: args))
+}
+
+@Suite struct RangeTests {
+    @Test func fillsInTheReferenceDefaults() throws {
+        let range = try AddressRange(subnet: IPNetwork("10.1.2.0/24")!)
+        #expect(range.rangeStart.description == "10.1.2.1")
+        #expect(range.rangeEnd.description == "10.1.2.254")
+        #expect(range.gateway?.description == "10.1.2.1")
+        let v6 = try AddressRange(subnet: IPNetwork("fd00::/120")!)
+        #expect(v6.rangeEnd.description == "fd00::ff")
+    }
+
+    @Test func namesEachInvalidRange() {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return (error as? CNIError)?.msg ?? "" }
+        }
+        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.5/24")!) }.contains("host bits"))
+        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/31")!) }.contains("too small"))
+        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/24")!, gateway: IPAddress("10.9.9.1")) }.contains("gateway 10.9.9.1 is not in subnet"))
+        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/24")!, rangeStart: IPAddress("10.1.2.50"), rangeEnd: IPAddress("10.1.2.10")) }.contains("after rangeEnd"))
+    }
+
+    @Test func refusesOverlapsInsideAndAcrossRangeSets() throws {
+        let dir = TemporaryDirectory()
+        #expect(throws: CNIError.self) {
+            try config(#""ranges":[[{"subnet":"10.0.0.0/16"},{"subnet":"10.0.5.0/24"}]]"#, dataDir: dir.path)
+        }
+        #expect(throws: CNIError.self) {
+            try config(#""ranges":[[{"subnet":"10.0.0.0/16"}],[{"subnet":"10.0.5.0/24"}]]"#, dataDir: dir.path)
+        }
+        #expect(throws: CNIError.self) {
+            try config(#""ranges":[[{"subnet":"10.0.0.0/24"},{"subnet":"fd00::/64"}]]"#, dataDir: dir.path)
+        }
+        #expect(throws: CNIError.self) {
+            try config(#""ranges":[[{"subnet":"fd00::/64","gateway":"10.0.0.1"}]]"#, dataDir: dir.path)
+        }
+    }
+
+    @Test func readsTheOldSingleSubnetFormAndTheIPRangesCapability() throws {
+        let dir = TemporaryDirectory()
+        let old = try config(#""subnet":"10.5.0.0/24","rangeStart":"10.5.0.100""#, dataDir: dir.path)
+        #expect(old.rangeSets.first?.ranges.first?.rangeStart.description == "10.5.0.100")
+        let overridden = try config(#""subnet":"10.5.0.0/24""#,
+                                    extra: #","runtimeConfig":{"ipRanges":[[{"subnet":"10.6.0.0/24"}]]}"#, dataDir: dir.path)
+        #expect(overridden.rangeSets.map(\.description) == ["10.6.0.1-10.6.0.254"])
+    }
+
+    @Test func collectsRequestedAddressesFromEveryPlace() throws {
+        let dir = TemporaryDirectory()
+        let parsed = try config(#""subnet":"10.5.0.0/24""#,
+                                extra: #","args":{"cni":{"ips":["10.5.0.7"]}},"runtimeConfig":{"ips":["10.5.0.8/24"]}"#,
+                                args: "IP=10.5.0.6", dataDir: dir.path)
+        #expect(parsed.requestedIPs.map(\.description) == ["10.5.0.6", "10.5.0.7", "10.5.0.8"])
+        #expect(throws: CNIError.self) { try config(#""subnet":"10.5.0.0/24""#, args: "IP=nope", dataDir: dir.path) }
+    }
+
+    @Test func walksRoundRobinSkippingTheGateway() throws {
+        let set = try RangeSet([try AddressRange(subnet: IPNetwork("10.0.0.0/29")!)])
+        var fresh = RoundRobin(set: set, after: nil)
+        #expect(Array(IteratorSequence(fresh)).map(\.description) == ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"])
+        fresh = RoundRobin(set: set, after: IPAddress("10.0.0.4"))
+        #expect(Array(IteratorSequence(fresh)).map(\.description) == ["10.0.0.5", "10.0.0.6", "10.0.0.2", "10.0.0.3", "10.0.0.4"])
+    }
+}
+
+@Suite struct HostLocalTests {
+    @Test func givesTheFirstPodDotTwoAndWritesTheReferenceFormat() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        let result = try ipam.allocate(containerID: "ctr1", ifname: "eth0")
+        #expect(result.ips.map(\.address.description) == ["10.1.0.2/24"])
+        #expect(result.ips.first?.gateway?.description == "10.1.0.1")
+        #expect(dir.contents("net1/10.1.0.2") == "ctr1\r\neth0")
+        #expect(dir.contents("net1/last_reserved_ip.0") == "10.1.0.2")
+        #expect(dir.names("net1") == ["10.1.0.2", "last_reserved_ip.0", "lock"])
+    }
+
+    @Test func goesRoundRobinAndReleasesByOwner() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "a", ifname: "eth0")
+        _ = try ipam.allocate(containerID: "b", ifname: "eth0")
+        try ipam.release(containerID: "a", ifname: "eth0")
+        let next = try ipam.allocate(containerID: "c", ifname: "eth0")
+        #expect(next.ips.first?.address.address.description == "10.1.0.4")
+        try ipam.release(containerID: "a", ifname: "eth0")
+        #expect(dir.names("net1").contains("10.1.0.3"))
+    }
+
+    @Test func refusesASecondAddressForTheSameAttachment() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "a", ifname: "eth0")
+        #expect(throws: CNIError.self) { try ipam.allocate(containerID: "a", ifname: "eth0") }
+        _ = try ipam.allocate(containerID: "a", ifname: "eth1")
+    }
+
+    @Test func exhaustsASmallRangeWithAClearErrorAndRecovers() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.2.0.0/29""#, dataDir: dir.path))
+        for n in 0..<5 { _ = try ipam.allocate(containerID: "c\(n)", ifname: "eth0") }
+        do {
+            _ = try ipam.allocate(containerID: "c5", ifname: "eth0")
+            Issue.record("a full range handed out a sixth address")
+        } catch let error as CNIError {
+            #expect(error.msg.contains("no IP addresses available in range set 10.2.0.1-10.2.0.6"))
+        }
+        try ipam.release(containerID: "c2", ifname: "eth0")
+        #expect(try ipam.allocate(containerID: "c5", ifname: "eth0").ips.first?.address.address.description == "10.2.0.4")
+    }
+
+    @Test func honoursARequestedAddressAndRefusesATakenOne() throws {
+        let dir = TemporaryDirectory()
+        let wanted = try config(#""subnet":"10.3.0.0/24""#, args: "IP=10.3.0.50", dataDir: dir.path)
+        #expect(try HostLocal(config: wanted).allocate(containerID: "a", ifname: "eth0").ips.first?.address.address.description == "10.3.0.50")
+        #expect(throws: CNIError.self) { try HostLocal(config: wanted).allocate(containerID: "b", ifname: "eth0") }
+        let gateway = try config(#""subnet":"10.3.0.0/24""#, args: "IP=10.3.0.1", dataDir: dir.path)
+        #expect(throws: CNIError.self) { try HostLocal(config: gateway).allocate(containerID: "c", ifname: "eth0") }
+        let outside = try config(#""subnet":"10.3.0.0/24""#, args: "IP=10.9.0.1", dataDir: dir.path)
+        #expect(throws: CNIError.self) { try HostLocal(config: outside).allocate(containerID: "d", ifname: "eth0") }
+        #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.3.0.50"])
+    }
+
+    @Test func givesOneAddressPerRangeSetForDualStack() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""ranges":[[{"subnet":"10.4.0.0/24"}],[{"subnet":"fd04::/64"}]]"#, dataDir: dir.path))
+        let result = try ipam.allocate(containerID: "a", ifname: "eth0")
+        #expect(result.ips.map(\.address.description) == ["10.4.0.2/24", "fd04::2/64"])
+        #expect(dir.contents("net1/last_reserved_ip.1") == "fd04::2")
+    }
+
+    @Test func releasesLeasesOfTheOlderIDOnlyFormat() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "x", ifname: "eth0")
+        system("printf 'old\\n' > '\(dir.path)/net1/10.1.0.9'")
+        try ipam.release(containerID: "old", ifname: "eth0")
+        #expect(!dir.names("net1").contains("10.1.0.9"))
+    }
+
+    @Test func collectsGarbageNotHeldByAValidAttachment() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        for id in ["keep", "drop1", "drop2"] { _ = try ipam.allocate(containerID: id, ifname: "eth0") }
+        let released = try ipam.collectGarbage(keeping: [("keep", "eth0")])
+        #expect(released.map(\.description).sorted() == ["10.1.0.3", "10.1.0.4"])
+        #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.1.0.2"])
+    }
+
+    @Test func neverFollowsASymlinkPlantedAsALease() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "first", ifname: "eth0")
+        system("echo secret > '\(dir.path)/target'; ln -s '\(dir.path)/target' '\(dir.path)/net1/10.1.0.3'")
+        _ = try ipam.allocate(containerID: "second", ifname: "eth0")
+        #expect(dir.contents("target") == "secret\n")
+    }
+}

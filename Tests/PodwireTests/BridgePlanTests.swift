@@ -1,0 +1,76 @@
+import Testing
+import CNI
+@testable import Podwire
+
+private func plan(_ keys: String, args: String = "", ifname: String = "eth0", id: String = "ctr1") throws -> BridgePlan {
+    let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire"\#(keys)}"#
+    let environment = try CNIEnvironment(command: .add, variables: [
+        "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": ifname, "CNI_ARGS": args])
+    let bytes = Array(text.utf8)
+    let header = try ConfigHeader.peek(bytes)
+    return try BridgePlan(call: Call(environment: environment, config: bytes, header: header, version: .v1_0_0))
+}
+
+private func code(_ body: () throws -> Void) -> Int? {
+    do { try body(); return nil } catch { return (error as? CNIError)?.code }
+}
+
+@Suite struct BridgePlanTests {
+    @Test func usesTheReferenceDefaults() throws {
+        let p = try plan("")
+        #expect(p.bridgeName == "cni0")
+        #expect(!p.isGateway)
+        #expect(p.mtu == nil)
+        #expect(!p.detectDuplicates)
+        guard case .none = p.ipam else { Issue.record("a config without ipam should be layer 2 only"); return }
+    }
+
+    @Test func isDefaultGatewayImpliesIsGateway() throws {
+        #expect(try plan(#","isDefaultGateway":true"#).isGateway)
+    }
+
+    @Test func refusesHairpinWithPromiscuousAndOutOfRangeValues() {
+        #expect(code { _ = try plan(#","hairpinMode":true,"promiscMode":true"#) } == 7)
+        #expect(code { _ = try plan(#","mtu":20"#) } == 7)
+        #expect(code { _ = try plan(#","vlan":4095"#) } == 7)
+        #expect(code { _ = try plan(#","bridge":"a/b""#) } == 7)
+        #expect(code { _ = try plan(#","bridge":"much-too-long-bridge""#) } == 7)
+        #expect(code { _ = try plan(#","mtu":"big""#) } == 6)
+        #expect(code { _ = try plan(#","ipam":{"subnet":"10.0.0.0/24"}"#) } == 7)
+        #expect(code { _ = try plan(#","ipam":[]"#) } == 6)
+    }
+
+    @Test func takesTheMACFromRuntimeConfigOverArgsOverCNIArgs() throws {
+        #expect(try plan("", args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:01")
+        #expect(try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}}"#, args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:02")
+        #expect(try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}},"runtimeConfig":{"mac":"0a:00:00:00:00:03"}"#).mac?.description == "0a:00:00:00:00:03")
+        #expect(code { _ = try plan(#","runtimeConfig":{"mac":"01:00:5e:00:00:01"}"#) } == 7)
+    }
+
+    @Test func servesHostLocalInProcessAndDelegatesTheRest() throws {
+        guard case .hostLocal = try plan(#","ipam":{"type":"host-local","subnet":"10.0.0.0/24"}"#).ipam else {
+            Issue.record("host-local should be served in process"); return
+        }
+        guard case .delegate("dhcp") = try plan(#","ipam":{"type":"dhcp"}"#).ipam else {
+            Issue.record("other IPAM types should be delegated"); return
+        }
+    }
+
+    @Test func namesTheHostEndFromContainerAndIfnameAlone() throws {
+        let a = try plan("").hostVethName
+        #expect(a == (try plan(#","bridge":"other""#).hostVethName))
+        #expect(a != (try plan("", ifname: "eth1").hostVethName))
+        #expect(a != (try plan("", id: "ctr2").hostVethName))
+        #expect(a.utf8.count == 15)
+        #expect(a.hasPrefix("pw"))
+        #expect(HostVethName.make(containerID: "ctr1", ifname: "eth0") == a)
+    }
+
+    @Test func refusesAnInvalidNetworkName() {
+        let text = #"{"cniVersion":"1.0.0","name":"../../etc","type":"podwire"}"#
+        #expect(code {
+            let header = try ConfigHeader.peek(Array(text.utf8))
+            _ = try header.validatedNetworkName()
+        } == 7)
+    }
+}
