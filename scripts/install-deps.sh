@@ -9,7 +9,7 @@ packages=(
   iproute2 iputils-ping nftables procps       # tests look at what the plugin did
   containernetworking-plugins                 # the reference plugins, side by side
   golang-go golang-github-appc-cni-dev  # the libcni test client
-  util-linux jq                                # unshare/nsenter, JSON in scripts
+  util-linux jq bc                              # unshare/nsenter, JSON in scripts
 )
 
 missing=()

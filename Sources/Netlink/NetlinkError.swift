@@ -17,6 +17,8 @@ public struct NetlinkError: Error, Equatable, Sendable, CustomStringConvertible 
 
     public var isNotFound: Bool { code == NLE_OBJ_NOTFOUND || code == NLE_NODEV }
     public var alreadyExists: Bool { code == NLE_EXIST }
+    /// The kernel lacks the feature (a config option it was built without).
+    public var isUnsupported: Bool { code == NLE_OPNOTSUPP }
 
     /// Calls a libnl function that returns 0 or a negative `NLE_*` code.
     static func check(_ operation: @autoclosure () -> String, _ result: Int32) throws(NetlinkError) {

@@ -32,9 +32,10 @@ struct NetlinkRequest {
         try NetlinkError.check(operation, nla_put_string(message, attribute, value))
     }
 
-    func put<T>(_ attribute: Int32, raw value: T) throws(NetlinkError) {
-        var copy = value
-        try NetlinkError.check(operation, nla_put(message, attribute, Int32(MemoryLayout<T>.size), &copy))
+    /// A fixed-size C struct or tuple of bytes, copied as it lies in memory.
+    func put<T: BitwiseCopyable>(_ attribute: Int32, raw value: T) throws(NetlinkError) {
+        let result = withUnsafeBytes(of: value) { nla_put(message, attribute, Int32($0.count), $0.baseAddress) }
+        try NetlinkError.check(operation, result)
     }
 
     /// Attributes written by `body` go inside a nested attribute flagged `NLA_F_NESTED`,

@@ -20,7 +20,8 @@ public struct BridgePlugin: Plugin {
         let plan = try BridgePlan(call: call)
         let namespace = try openNamespace(plan.netnsPath)
         let pod = try netlink("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
-        if try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) } != nil {
+        let existing = try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) }
+        if existing != nil {
             throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
         }
         let host = HostSide(socket: try netlink("open a netlink socket") { try RouteSocket() })
@@ -68,7 +69,7 @@ public struct BridgePlugin: Plugin {
                             peerNamespace: namespace, mtu: plan.mtu, peerMAC: plan.mac)
         do {
             try host.addVeth(pair)
-        } catch let error as NetlinkError where error.alreadyExists {
+        } catch let error where error.alreadyExists {
             // The pod has no such interface (checked above), so a host end of this name is
             // left from an ADD of the same attachment that was killed midway: replace it.
             try netlink("remove stale \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
@@ -169,6 +170,7 @@ public struct BridgePlugin: Plugin {
 }
 
 /// Runs kernel work and names what was being done when it fails.
+@discardableResult
 func netlink<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
     do {
         return try body()

@@ -12,6 +12,14 @@ struct HostSide {
     /// Finds or creates the bridge, up, with the flags the plan asks for. Concurrent ADDs
     /// may race to create it; the loser finds the winner's bridge.
     func ensureBridge(_ plan: BridgePlan) throws -> Link {
+        do {
+            return try findOrCreateBridge(plan)
+        } catch let error as NetlinkError where plan.vlan != nil && error.isUnsupported {
+            throw CNIError(CNIError.generic, "bridge \(plan.bridgeName) cannot filter VLANs: this kernel lacks CONFIG_BRIDGE_VLAN_FILTERING (\(error))")
+        }
+    }
+
+    private func findOrCreateBridge(_ plan: BridgePlan) throws -> Link {
         if let existing = try socket.link(named: plan.bridgeName) {
             guard existing.kind == "bridge" else {
                 throw CNIError.config("\"\(plan.bridgeName)\" already exists but is not a bridge")
@@ -29,7 +37,7 @@ struct HostSide {
                                  vlanFiltering: plan.vlan != nil)
         } catch {
             // Another ADD may have created it first; then read the winner's bridge.
-            guard (error as? NetlinkError)?.alreadyExists == true else { throw error }
+            guard error.alreadyExists else { throw error }
             createdHere = false
         }
         guard let created = try socket.link(named: plan.bridgeName) else {
@@ -61,7 +69,7 @@ struct HostSide {
                 try socket.addAddress(wanted, link: bridge.index)
             } catch {
                 // A concurrent ADD may have added the same gateway.
-                guard (error as? NetlinkError)?.alreadyExists == true else { throw error }
+                guard error.alreadyExists else { throw error }
             }
         }
     }

@@ -1,0 +1,101 @@
+# Shared by the end-to-end tests: names unique to the run, cleanup that runs on any exit,
+# and a tally whose last line is "N passed, N failed".
+# shellcheck shell=bash
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PODWIRE=${PODWIRE:-$REPO/.build/release/podwire}
+CNITOOL=${CNITOOL:-$REPO/netns-test/bin/podwire-cnitool}
+REFERENCE_DIR=${REFERENCE_DIR:-/usr/lib/cni}
+
+# Short, so that "<prefix><run id>" names fit the kernel's 15-byte interface names.
+RUN_ID=$(printf '%04x%02x' $((RANDOM)) $((RANDOM % 256)))
+WORK=$(mktemp -d "/tmp/podwire-e2e-$RUN_ID-XXXX")
+PASSED=0
+FAILED=0
+SKIPPED=0
+# What a test makes is written down in files, not shell arrays: names are made inside
+# $(...) subshells, whose variables die with them.
+cleanup() {
+  local name
+  while read -r name; do ip netns del "$name" 2>/dev/null; done < <(cat "$WORK/made.netns" 2>/dev/null)
+  while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A CNI_PATH with podwire and the reference plugins side by side.
+mkdir -p "$WORK/bin" "$WORK/conf" "$WORK/data"
+ln -s "$PODWIRE" "$WORK/bin/podwire"
+for plugin in bridge host-local loopback portmap bandwidth tuning firewall ptp; do
+  [[ -x "$REFERENCE_DIR/$plugin" ]] && ln -s "$REFERENCE_DIR/$plugin" "$WORK/bin/$plugin"
+done
+export CNI_PATH="$WORK/bin"
+export NETCONFPATH="$WORK/conf"
+export CNI_CACHEDIR="$WORK/cache"
+
+new_netns() { # new_netns NAME -> creates pw<run>-NAME, prints its path
+  local name="pw$RUN_ID-$1"
+  echo "$name" >> "$WORK/made.netns"
+  ip netns add "$name"
+  echo "/var/run/netns/$name"
+}
+
+new_bridge_name() { # a bridge name unique to this run, removed at exit
+  local name="pwb$RUN_ID$1"
+  echo "$name" >> "$WORK/made.links"
+  echo "$name"
+}
+
+# A subnet unlikely to be in use on the machine: 10.250-253.x.0/24, picked per run.
+SUBNET_BASE="10.$((250 + RANDOM % 4)).$((RANDOM % 250))"
+SUBNET6_BASE="fd$(printf '%02x' $((RANDOM % 256))):$(printf '%x' $((RANDOM)))"
+
+host_veth_of() { # host_veth_of CONTAINER_ID IFNAME -> podwire's host end name, remembered for cleanup
+  local name
+  name=$(python3 -c '
+import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode() + b"\0" + sys.argv[2].encode():
+    h ^= b
+    h = (h * 0x100000001b3) & 0xffffffffffffffff
+print("pw" + format(h, "016x")[:13])' "$1" "$2")
+  echo "$name" >> "$WORK/made.links"
+  echo "$name"
+}
+
+write_conflist() { # write_conflist NAME JSON_PLUGINS [CNIVERSION]
+  local name=$1 plugins=$2 version=${3:-1.0.0}
+  printf '{"cniVersion":"%s","name":"%s","plugins":%s}\n' "$version" "$name" "$plugins" > "$NETCONFPATH/$name.conflist"
+}
+
+pass() { PASSED=$((PASSED + 1)); printf '  ok    %s\n' "$1"; }
+fail() { FAILED=$((FAILED + 1)); printf '  FAIL  %s\n' "$1"; [[ -n "${2:-}" ]] && printf '        %s\n' "$2"; }
+
+# skip DESCRIPTION REASON: the machine cannot show this; the reason is printed as evidence.
+skip() { SKIPPED=$((SKIPPED + 1)); printf '  skip  %s\n        %s\n' "$1" "$2"; }
+
+# expect DESCRIPTION COMMAND...: passes when the command succeeds.
+expect() {
+  local what=$1; shift
+  local output
+  if output=$("$@" 2>&1); then pass "$what"; else fail "$what" "$(echo "$output" | tail -3)"; fi
+}
+
+# refute DESCRIPTION COMMAND...: passes when the command fails.
+refute() {
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then fail "$what" "succeeded but should not"; else pass "$what"; fi
+}
+
+section() { printf '\n%s\n' "$1"; }
+
+finish() {
+  printf '\n%s: %d passed, %d failed, %d skipped\n' "$(basename "$0" .sh)" "$PASSED" "$FAILED" "$SKIPPED"
+  [[ $FAILED -eq 0 ]]
+}
+
+leases_in() { # leases_in DIR -> the lease files (named by IP) in a host-local network directory
+  ls "$1" 2>/dev/null | grep -Ev '^(lock|last_reserved_ip\..*)$' || true
+}
