@@ -160,4 +160,78 @@ expect "IPv6 ADD and first ping took ${elapsed} ms (under 1000)" test "$elapsed"
 expect "IPv6 pod 1 reaches its gateway" ip netns exec "${S1##*/}" ping -6 -c1 -W2 "$SUBNET6_BASE::1"
 for pod in s1 s2; do expect "IPv6 DEL $pod" env CNI_CONTAINERID="$pod$RUN_ID" "$CNITOOL" del v6 "/var/run/netns/pw$RUN_ID-$pod"; done
 
+section "bad input: a CNI error with the right code, a non-zero exit, nothing left behind"
+BAD_DATA="$WORK/data-bad"
+BADNS=$(new_netns bad)
+touch "$WORK/regular-file"; mkdir -p "$WORK/a-directory"
+bad_conf() { # bad_conf EXTRA_KEYS [IPAM_JSON]
+  printf '{"cniVersion":"1.0.0","name":"badnet","type":"podwire","bridge":"%s"%s,"ipam":%s}' \
+    "$BR" "${1:-}" "${2:-{\"type\":\"host-local\",\"subnet\":\"$SUBNET_BASE.0/24\",\"dataDir\":\"$BAD_DATA\"\}}"
+}
+# bad CODE DESCRIPTION STDIN ENV...: runs ADD (unless CNI_COMMAND is given) and checks all of it.
+bad() {
+  local want=$1 what=$2 input=$3; shift 3
+  local out status id
+  id=bad$RANDOM
+  out=$(printf '%s' "$input" | env CNI_COMMAND=ADD CNI_CONTAINERID=$id CNI_NETNS="$BADNS" CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH" "$@" "$PODWIRE" 2>/dev/null)
+  status=$?
+  local code msg
+  code=$(echo "$out" | jq -r '.code' 2>/dev/null); msg=$(echo "$out" | jq -r '.msg' 2>/dev/null)
+  if [[ $status -ne 0 && "$code" == "$want" && -n "$msg" ]] \
+     && ! ip link show "$(host_veth_of "$id" eth0)" >/dev/null 2>&1 \
+     && ! ip -n "${BADNS##*/}" link show eth0 >/dev/null 2>&1 \
+     && [[ -z "$(leases_in "$BAD_DATA/badnet")" ]]; then
+    pass "$what: code $want ($msg)"
+  else
+    fail "$what" "exit $status, output: $out"
+  fi
+}
+bad 3 "CNI_NETNS that does not exist" "$(bad_conf)" CNI_NETNS=/var/run/netns/pw-no-such-netns
+bad 4 "CNI_NETNS that is a regular file" "$(bad_conf)" CNI_NETNS="$WORK/regular-file"
+bad 4 "CNI_NETNS that is a directory" "$(bad_conf)" CNI_NETNS="$WORK/a-directory"
+bad 4 "CNI_NETNS that is a UTS namespace" "$(bad_conf)" CNI_NETNS=/proc/self/ns/uts
+bad 4 "no CNI_IFNAME" "$(bad_conf)" CNI_IFNAME=
+bad 4 "an ifname of 16 bytes" "$(bad_conf)" CNI_IFNAME=abcdefghijklmnop
+bad 4 "an ifname with /" "$(bad_conf)" CNI_IFNAME=eth/0
+bad 4 "a container ID with ../" "$(bad_conf)" CNI_CONTAINERID=../../etc
+bad 4 "an unknown CNI_ARGS key without IgnoreUnknown" "$(bad_conf)" CNI_ARGS=FOO=bar
+bad 4 "an unknown CNI_COMMAND" "$(bad_conf)" CNI_COMMAND=EXPLODE
+bad 6 "empty stdin" ""
+bad 6 "truncated JSON" '{"cniVersion":"1.0.0","name":"badnet","type":"podw'
+bad 6 "mtu given as a string" "$(bad_conf ',"mtu":"1500"')"
+bad 1 "cniVersion 0.2.0" "$(bad_conf | jq -c '.cniVersion = "0.2.0"')"
+bad 1 "CHECK with cniVersion 0.3.1" "$(bad_conf | jq -c '.cniVersion = "0.3.1"')" CNI_COMMAND=CHECK
+bad 7 "hairpinMode with promiscMode" "$(bad_conf ',"hairpinMode":true,"promiscMode":true')"
+bad 7 "a network name with ../" "$(bad_conf | jq -c '.name = "../../tmp/evil"')"
+bad 7 "a subnet with host bits set" "$(bad_conf '' '{"type":"host-local","subnet":"10.1.2.3/24","dataDir":"'"$BAD_DATA"'"}')"
+bad 7 "overlapping ranges" "$(bad_conf '' '{"type":"host-local","ranges":[[{"subnet":"10.1.0.0/16"},{"subnet":"10.1.2.0/24"}]],"dataDir":"'"$BAD_DATA"'"}')"
+bad 7 "an IPv4 gateway in an IPv6 range" "$(bad_conf '' '{"type":"host-local","ranges":[[{"subnet":"fd00::/64","gateway":"10.0.0.1"}]],"dataDir":"'"$BAD_DATA"'"}')"
+bad 7 "an ipam type that is not in CNI_PATH" "$(bad_conf '' '{"type":"no-such-ipam"}')"
+bad 2 "vlanTrunk, which podwire does not implement yet" "$(bad_conf ',"vlanTrunk":[{"id":101}]')"
+refute "nothing was written outside the store for the ../ network name" test -e /tmp/evil
+
+section "STATUS and GC (CNI 1.1.0)"
+status_conf() { printf '{"cniVersion":"1.1.0","name":"gcnet","type":"podwire","bridge":"%s","ipam":{"type":"host-local","subnet":"%s.0/24","dataDir":"%s"}}' "$BR" "$SUBNET_BASE" "$1"; }
+expect "STATUS with a usable store exits 0 and prints nothing" bash -c "[[ -z \$(status_conf_out=\$(echo '$(status_conf "$WORK/gcdata")' | CNI_COMMAND=STATUS $PODWIRE); echo \$status_conf_out) ]]"
+expect "STATUS with a store that cannot be created is code 50" bash -c \
+  "echo '$(status_conf /proc/podwire-cannot-exist)' | CNI_COMMAND=STATUS $PODWIRE | jq -e '.code == 50'"
+G=$(new_netns g)
+for id in g1 g2 g3; do
+  host_veth_of "$id$RUN_ID" eth0 >/dev/null
+  status_conf "$WORK/gcdata" | CNI_COMMAND=ADD CNI_CONTAINERID="$id$RUN_ID" CNI_NETNS="$G" CNI_IFNAME="eth$id" CNI_PATH="$CNI_PATH" "$PODWIRE" >/dev/null \
+    || fail "ADD $id for GC"
+done
+expect "three leases before GC" bash -c "[[ \$(ls $WORK/gcdata/gcnet | grep -c '^10\.') == 3 ]]"
+gc_input=$(status_conf "$WORK/gcdata" | jq -c --arg a "g1$RUN_ID" --arg c "g3$RUN_ID" \
+  '. + {"cni.dev/valid-attachments": [{containerID: $a, ifname: "ethg1"}, {containerID: $c, ifname: "ethg3"}]}')
+expect "GC exits 0" bash -c "echo '$gc_input' | CNI_COMMAND=GC CNI_PATH=$CNI_PATH $PODWIRE"
+expect "GC released exactly the lease not listed" bash -c \
+  "[[ \$(grep -l g2$RUN_ID $WORK/gcdata/gcnet/10.* 2>/dev/null | wc -l) == 0 && \$(ls $WORK/gcdata/gcnet | grep -c '^10\.') == 2 ]]"
+refute "GC without an attachment list is refused, not a release of everything" bash -c \
+  "echo '$(status_conf "$WORK/gcdata")' | CNI_COMMAND=GC $PODWIRE"
+for id in g1 g2 g3; do
+  status_conf "$WORK/gcdata" | CNI_COMMAND=DEL CNI_CONTAINERID="$id$RUN_ID" CNI_NETNS="$G" CNI_IFNAME="eth$id" "$PODWIRE" >/dev/null || fail "DEL $id"
+done
+expect "after DEL no lease is left" bash -c "[[ -z \"\$(ls $WORK/gcdata/gcnet | grep '^10\.')\" ]]"
+
 finish

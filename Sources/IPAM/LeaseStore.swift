@@ -61,7 +61,7 @@ public final class LeaseStore {
         path = dataDir.hasSuffix("/") ? dataDir + network : dataDir + "/" + network
         do {
             try Self.makeDirectories(dataDir)
-            do { try Syscall.mkdir(path, mode: 0o755) } catch let error as SyscallError where error.errno == EEXIST {}
+            do { try Syscall.mkdir(path, mode: 0o755) } catch let error where error.errno == EEXIST {}
             directory = try Syscall.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot open the IPAM store \(path): \(error)")
@@ -79,12 +79,29 @@ public final class LeaseStore {
         Syscall.close(directory)
     }
 
+    /// How long an operation waits for the lock before it tells the runtime to try again.
+    /// Each holder keeps it for a millisecond or so; a wait this long means a stuck process.
+    public static let lockPatience: Duration = .seconds(10)
+
     /// Runs `body` holding the store's exclusive lock, the same `flock` the reference takes.
-    public func locked<T>(_ body: () throws -> T) throws -> T {
-        do {
-            try Syscall.flock(lockFile, LOCK_EX, subject: "\(path)/lock")
-        } catch {
-            throw CNIError(CNIError.ioFailure, "cannot lock the IPAM store: \(error)")
+    /// A lock still held after `patience` is code 11, try again later, not an endless wait.
+    public func locked<T>(patience: Duration = LeaseStore.lockPatience, _ body: () throws -> T) throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        var pause = Duration.microseconds(100)
+        while true {
+            do {
+                try Syscall.flock(lockFile, LOCK_EX | LOCK_NB, subject: "\(path)/lock")
+                break
+            } catch let error where error.errno == EWOULDBLOCK {
+                if clock.now >= deadline {
+                    throw CNIError(CNIError.tryAgainLater, "the IPAM store \(path) is locked by another process; try again later")
+                }
+                Syscall.sleep(pause)
+                pause = min(pause * 2, .milliseconds(5))
+            } catch {
+                throw CNIError(CNIError.ioFailure, "cannot lock the IPAM store: \(error)")
+            }
         }
         defer { try? Syscall.flock(lockFile, LOCK_UN) }
         return try body()
@@ -121,7 +138,7 @@ public final class LeaseStore {
             defer { try? Syscall.unlinkat(directory, Self.stagingName) }
             do {
                 try Syscall.linkat(directory, Self.stagingName, name)
-            } catch let error as SyscallError where error.errno == EEXIST {
+            } catch let error where error.errno == EEXIST {
                 return false
             }
             try writeFile(Self.lastReservedPrefix + String(index), Array(name.utf8))
@@ -134,7 +151,7 @@ public final class LeaseStore {
     public func release(_ address: IPAddress) throws(CNIError) {
         do {
             try Syscall.unlinkat(directory, address.description)
-        } catch let error as SyscallError where error.errno == ENOENT {
+        } catch let error where error.errno == ENOENT {
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot remove lease \(path)/\(address): \(error)")
         }
@@ -169,7 +186,7 @@ public final class LeaseStore {
         var prefix = ""
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            do { try Syscall.mkdir(prefix, mode: 0o755) } catch let error as SyscallError where error.errno == EEXIST {}
+            do { try Syscall.mkdir(prefix, mode: 0o755) } catch let error where error.errno == EEXIST {}
         }
     }
 }

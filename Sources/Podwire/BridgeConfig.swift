@@ -16,6 +16,9 @@ struct BridgeConfig: Decodable {
     var vlan: Int?
     var enabledad: Bool?
     var macspoofchk: Bool?
+    var vlanTrunk: [JSONValue]?
+    var portIsolation: Bool?
+    var disableContainerInterface: Bool?
     var ipam: JSONValue?
     var dns: DNS?
     var args: Args?
@@ -93,6 +96,20 @@ struct BridgePlan {
             self.vlan = UInt16(vlan)
         }
         detectDuplicates = config.enabledad ?? false
+        if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {
+            throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
+        }
+        // Reference keys whose behaviour podwire does not have yet: refused by name rather
+        // than ignored, so that nobody believes a pod is protected when it is not.
+        let unsupported: [(String, String)?] = [
+            config.macspoofchk == true ? ("macspoofchk", "true") : nil,
+            (config.vlanTrunk ?? []).isEmpty ? nil : ("vlanTrunk", "\(config.vlanTrunk!.count) entries"),
+            config.portIsolation == true ? ("portIsolation", "true") : nil,
+            config.disableContainerInterface == true ? ("disableContainerInterface", "true") : nil,
+        ]
+        if let (key, value) = unsupported.compactMap({ $0 }).first {
+            throw CNIError(CNIError.unsupportedField, "unsupported field: \(key) = \(value) is not implemented by podwire yet")
+        }
 
         // The reference's order: CNI_ARGS, then args, then runtimeConfig, the last one set winning.
         let macSources: [(String, String?)] = [
@@ -115,7 +132,13 @@ struct BridgePlan {
             guard let type = section["type"]?.stringValue, !type.isEmpty else {
                 throw CNIError.config("ipam has no type")
             }
-            ipam = type == "host-local" ? .hostLocal : .delegate(type)
+            if type == "host-local" {
+                ipam = .hostLocal
+            } else {
+                // Found now, so that a missing plugin fails the call before anything is made.
+                _ = try Delegate(type: type, searchPath: environment.path).executable()
+                ipam = .delegate(type)
+            }
         default:
             throw CNIError(CNIError.decodingFailure, "cannot decode network config: ipam must be an object")
         }

@@ -176,6 +176,13 @@ public enum Syscall {
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
+    /// Sleeps the calling thread; a signal cutting it short just ends it early.
+    public static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        _ = nanosleep(&request, nil)
+    }
+
     public static func access(_ path: String, _ mode: Int32) -> Bool {
         Glibc.access(path, mode) == 0
     }

@@ -187,6 +187,21 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.1.0.2"])
     }
 
+    @Test func aLockHeldTooLongIsCode11TryAgainLater() throws {
+        let dir = TemporaryDirectory()
+        let holder = try LeaseStore(dataDir: dir.path, network: "net1")
+        let waiter = try LeaseStore(dataDir: dir.path, network: "net1")
+        try holder.locked {
+            do {
+                try waiter.locked(patience: .milliseconds(50)) {}
+                Issue.record("took a lock another holder had")
+            } catch let error as CNIError {
+                #expect(error.code == 11)
+            }
+        }
+        try waiter.locked(patience: .milliseconds(50)) {}
+    }
+
     @Test func neverFollowsASymlinkPlantedAsALease() throws {
         let dir = TemporaryDirectory()
         let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))

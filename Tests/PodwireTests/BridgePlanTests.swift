@@ -5,7 +5,8 @@ import CNI
 private func plan(_ keys: String, args: String = "", ifname: String = "eth0", id: String = "ctr1") throws -> BridgePlan {
     let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire"\#(keys)}"#
     let environment = try CNIEnvironment(command: .add, variables: [
-        "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": ifname, "CNI_ARGS": args])
+        "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": ifname, "CNI_ARGS": args,
+        "CNI_PATH": "/bin"])
     let bytes = Array(text.utf8)
     let header = try ConfigHeader.peek(bytes)
     return try BridgePlan(call: Call(environment: environment, config: bytes, header: header, version: .v1_0_0))
@@ -40,6 +41,15 @@ private func code(_ body: () throws -> Void) -> Int? {
         #expect(code { _ = try plan(#","ipam":[]"#) } == 6)
     }
 
+    @Test func refusesReferenceKeysItDoesNotImplementWithCode2() {
+        #expect(code { _ = try plan(#","macspoofchk":true"#) } == 2)
+        #expect(code { _ = try plan(#","vlanTrunk":[{"id":5}]"#) } == 2)
+        #expect(code { _ = try plan(#","portIsolation":true"#) } == 2)
+        #expect(code { _ = try plan(#","macspoofchk":false,"vlanTrunk":[]"#) } == nil)
+        #expect(code { _ = try plan(#","ipMasqBackend":"ebtables""#) } == 7)
+        #expect(code { _ = try plan(#","ipMasq":true,"ipMasqBackend":"nftables""#) } == nil)
+    }
+
     @Test func takesTheMACFromRuntimeConfigOverArgsOverCNIArgs() throws {
         #expect(try plan("", args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:01")
         #expect(try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}}"#, args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:02")
@@ -51,9 +61,10 @@ private func code(_ body: () throws -> Void) -> Int? {
         guard case .hostLocal = try plan(#","ipam":{"type":"host-local","subnet":"10.0.0.0/24"}"#).ipam else {
             Issue.record("host-local should be served in process"); return
         }
-        guard case .delegate("dhcp") = try plan(#","ipam":{"type":"dhcp"}"#).ipam else {
+        guard case .delegate("true") = try plan(#","ipam":{"type":"true"}"#).ipam else {
             Issue.record("other IPAM types should be delegated"); return
         }
+        #expect(code { _ = try plan(#","ipam":{"type":"no-such-ipam-plugin"}"#) } == 7)
     }
 
     @Test func namesTheHostEndFromContainerAndIfnameAlone() throws {
