@@ -28,6 +28,7 @@ trap 'exit 130' INT TERM
 # A CNI_PATH with podwire and the reference plugins side by side.
 mkdir -p "$WORK/bin" "$WORK/conf" "$WORK/data"
 ln -s "$PODWIRE" "$WORK/bin/podwire"
+ln -s "$PODWIRE" "$WORK/bin/podwire-ipam"
 for plugin in bridge host-local loopback portmap bandwidth tuning firewall ptp; do
   [[ -x "$REFERENCE_DIR/$plugin" ]] && ln -s "$REFERENCE_DIR/$plugin" "$WORK/bin/$plugin"
 done
@@ -99,3 +100,4 @@ finish() {
 leases_in() { # leases_in DIR -> the lease files (named by IP) in a host-local network directory
   ls "$1" 2>/dev/null | grep -Ev '^(lock|last_reserved_ip\..*)$' || true
 }
+export -f leases_in

@@ -23,7 +23,7 @@ conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
 
 if $uninstall; then
-  rm -f "$bin_dir/podwire" && echo "removed $bin_dir/podwire"
+  rm -f "$bin_dir/podwire" "$bin_dir/podwire-ipam" && echo "removed $bin_dir/podwire and podwire-ipam"
   if [[ -f "$target_conf" ]]; then
     if cmp -s "$conflist" "$target_conf"; then rm -f "$target_conf" && echo "removed $target_conf"
     else echo "kept $target_conf: it was changed since it was installed"; fi
@@ -37,7 +37,9 @@ install -d -m 0755 "$bin_dir" "$conf_dir"
 # sees the old binary or the new one, never a half-written file.
 install -m 0755 .build/release/podwire "$bin_dir/.podwire.new"
 mv -f "$bin_dir/.podwire.new" "$bin_dir/podwire"
-echo "installed $bin_dir/podwire"
+# The same binary is the standalone IPAM plugin when called podwire-ipam.
+ln -sfn podwire "$bin_dir/podwire-ipam"
+echo "installed $bin_dir/podwire and $bin_dir/podwire-ipam"
 if [[ -e "$target_conf" ]] && ! $force; then
   echo "kept $target_conf (exists; --force replaces it)"
 else

@@ -17,35 +17,39 @@ public struct HostLocal: Sendable {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
         let owner = LeaseOwner(containerID: containerID, ifname: ifname)
         let ips = try store.locked { () throws -> [CNIResult.IPConfig] in
-            var pending = config.requestedIPs
-            var taken = try store.leasedAddresses()
-            let held = try heldBy(containerID: containerID, ifname: ifname, in: store)
-            var granted: [CNIResult.IPConfig] = []
-            do {
-                for (index, set) in config.rangeSets.enumerated() {
-                    let address: IPAddress
-                    if let wanted = pending.firstIndex(where: { set.range(containing: $0) != nil }) {
-                        address = try reserveRequested(pending.remove(at: wanted), in: set, index: index,
-                                                       owner: owner, store: store)
-                    } else {
-                        if let existing = held.first(where: { set.range(containing: $0) != nil }) {
-                            throw CNIError(CNIError.generic, "\(existing) has been allocated to \(containerID), duplicate allocation is not allowed")
+            let held = heldByIndex(owner, in: store)
+            return try store.withStagedLease(for: owner) { claim in
+                var pending = config.requestedIPs
+                var granted: [CNIResult.IPConfig] = []
+                do {
+                    for (index, set) in config.rangeSets.enumerated() {
+                        let address: IPAddress
+                        if let wanted = pending.firstIndex(where: { set.range(containing: $0) != nil }) {
+                            address = try claimRequested(pending.remove(at: wanted), in: set, index: index, claim: claim)
+                        } else {
+                            if let existing = held.first(where: { set.range(containing: $0) != nil }) {
+                                throw CNIError(CNIError.generic, "\(existing) has been allocated to \(containerID), duplicate allocation is not allowed")
+                            }
+                            address = try claimNext(in: set, index: index, after: store.lastReserved(rangeSet: index), claim: claim)
                         }
-                        address = try reserveNext(in: set, index: index, owner: owner, store: store, taken: &taken)
+                        let range = set.range(containing: address)!
+                        granted.append(CNIResult.IPConfig(
+                            address: IPNetwork(address: address, prefixLength: range.subnet.prefixLength)!,
+                            gateway: range.gateway))
                     }
-                    let range = set.range(containing: address)!
-                    granted.append(CNIResult.IPConfig(
-                        address: IPNetwork(address: address, prefixLength: range.subnet.prefixLength)!,
-                        gateway: range.gateway))
+                    if let stray = pending.first {
+                        throw CNIError.config("requested IP address \(stray) is not in any configured range")
+                    }
+                    // After the leases: a crash in between leaves leases without an entry,
+                    // which DEL finds by scanning, never an entry without its leases.
+                    try store.recordIndex(containerID: containerID, ifname: ifname,
+                                          addresses: held + granted.map(\.address.address))
+                } catch {
+                    for ip in granted { try? store.release(ip.address.address) }
+                    throw error
                 }
-                if let stray = pending.first {
-                    throw CNIError.config("requested IP address \(stray) is not in any configured range")
-                }
-            } catch {
-                for ip in granted { try? store.release(ip.address.address) }
-                throw error
+                return granted
             }
-            return granted
         }
         return CNIResult(ips: ips, routes: config.routes, dns: config.dns)
     }
@@ -53,17 +57,18 @@ public struct HostLocal: Sendable {
     /// Releases every lease of the attachment; missing leases are not an error.
     public func release(containerID: String, ifname: String) throws {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
+        let owner = LeaseOwner(containerID: containerID, ifname: ifname)
         try store.locked {
-            for address in try heldBy(containerID: containerID, ifname: ifname, in: store) {
-                try store.release(address)
-            }
+            for address in try held(by: owner, in: store) { try store.release(address) }
+            store.dropIndex(containerID: containerID, ifname: ifname)
         }
     }
 
     /// The attachment's leases, for CHECK: an error when it holds none in some range set.
     public func verify(containerID: String, ifname: String) throws {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        let held = try store.locked { try heldBy(containerID: containerID, ifname: ifname, in: store) }
+        let owner = LeaseOwner(containerID: containerID, ifname: ifname)
+        let held = try store.locked { try self.held(by: owner, in: store) }
         for set in config.rangeSets where !held.contains(where: { set.range(containing: $0) != nil }) {
             throw CNIError(CNIError.generic, "host-local: no address of range set \(set) is leased to container \(containerID) ifname \(ifname)")
         }
@@ -82,37 +87,71 @@ public struct HostLocal: Sendable {
                     released.append(lease.address)
                 }
             }
+            for entry in store.indexedAttachments()
+            where !valid.contains(where: { $0.containerID == entry.containerID && $0.ifname == entry.ifname }) {
+                store.dropIndex(containerID: entry.containerID, ifname: entry.ifname)
+            }
             return released
+        }
+    }
+
+    /// STATUS: the store can be opened and locked, and every range set has a free address.
+    /// Anything else is code 50: this network cannot serve an ADD now.
+    public func readiness() throws {
+        do {
+            let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
+            let leased = try store.locked { try store.leasedAddresses() }
+            for set in config.rangeSets {
+                var cursor = RoundRobin(set: set, after: nil)
+                var free = false
+                while !free, let candidate = cursor.next() { free = !leased.contains(candidate) }
+                if !free { throw CNIError(CNIError.notReadyForAdd, "range set \(set) is exhausted") }
+            }
+        } catch let error as CNIError where error.code == CNIError.notReadyForAdd {
+            throw error
+        } catch {
+            throw CNIError(CNIError.notReadyForAdd, "IPAM store is not usable: \(error)")
         }
     }
 
     // MARK: -
 
-    private func heldBy(containerID: String, ifname: String, in store: LeaseStore) throws -> [IPAddress] {
-        try store.leases().filter { $0.owner?.matches(containerID: containerID, ifname: ifname) ?? false }.map(\.address)
+    /// The attachment's addresses according to the index, each confirmed by its lease file.
+    private func heldByIndex(_ owner: LeaseOwner, in store: LeaseStore) -> [IPAddress] {
+        (store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) ?? []).filter {
+            store.owner(of: $0)?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false
+        }
     }
 
-    private func reserveRequested(_ address: IPAddress, in set: RangeSet, index: Int, owner: LeaseOwner,
-                                  store: LeaseStore) throws -> IPAddress {
+    /// The attachment's addresses: through the index when it has an entry, otherwise by
+    /// reading every lease, as the reference does (its leases are not in the index).
+    private func held(by owner: LeaseOwner, in store: LeaseStore) throws -> [IPAddress] {
+        if store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) != nil {
+            return heldByIndex(owner, in: store)
+        }
+        return try store.leases().filter {
+            $0.owner?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false
+        }.map(\.address)
+    }
+
+    private func claimRequested(_ address: IPAddress, in set: RangeSet, index: Int,
+                                claim: (IPAddress, Int) throws -> Bool) throws -> IPAddress {
         if address == set.range(containing: address)?.gateway {
             throw CNIError.config("requested IP address \(address) is the gateway of its range")
         }
-        guard try store.reserve(address, for: owner, rangeSet: index) else {
+        guard try claim(address, index) else {
             throw CNIError(CNIError.generic, "requested IP address \(address) is not available in range set \(set): it is leased to another attachment")
         }
         return address
     }
 
-    private func reserveNext(in set: RangeSet, index: Int, owner: LeaseOwner, store: LeaseStore,
-                             taken: inout Set<IPAddress>) throws -> IPAddress {
-        var cursor = RoundRobin(set: set, after: store.lastReserved(rangeSet: index))
+    /// Tries each candidate in round-robin order by linking the staged lease under it: a
+    /// taken address costs one failed link, and nothing lists the directory.
+    private func claimNext(in set: RangeSet, index: Int, after last: IPAddress?,
+                           claim: (IPAddress, Int) throws -> Bool) throws -> IPAddress {
+        var cursor = RoundRobin(set: set, after: last)
         while let candidate = cursor.next() {
-            if taken.contains(candidate) { continue }
-            if try store.reserve(candidate, for: owner, rangeSet: index) {
-                taken.insert(candidate)
-                return candidate
-            }
-            taken.insert(candidate)
+            if try claim(candidate, index) { return candidate }
         }
         throw CNIError(CNIError.generic, "no IP addresses available in range set \(set)")
     }

@@ -51,6 +51,11 @@ public final class LeaseStore {
     public let path: String
     private let directory: Int32
     private let lockFile: Int32
+    /// podwire's own index, attachment -> addresses, beside (never inside) the reference's
+    /// directory: `<dataDir>/.podwire.<network>/`. It spares reading every lease file to find
+    /// one attachment's, and is only a hint: each address it names is checked against the
+    /// lease file before it is trusted.
+    private let index: Int32
 
     /// Where a lease is written before it is linked under its address: the address file
     /// then appears complete or not at all, whatever instant the process is killed.
@@ -72,9 +77,19 @@ public final class LeaseStore {
             Syscall.close(directory)
             throw CNIError(CNIError.ioFailure, "cannot open the IPAM store's lock \(path)/lock: \(error)")
         }
+        let indexPath = (dataDir.hasSuffix("/") ? dataDir : dataDir + "/") + ".podwire." + network
+        do {
+            do { try Syscall.mkdir(indexPath, mode: 0o755) } catch let error where error.errno == EEXIST {}
+            index = try Syscall.open(indexPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch {
+            Syscall.close(lockFile)
+            Syscall.close(directory)
+            throw CNIError(CNIError.ioFailure, "cannot open the IPAM index \(indexPath): \(error)")
+        }
     }
 
     deinit {
+        Syscall.close(index)
         Syscall.close(lockFile)
         Syscall.close(directory)
     }
@@ -130,12 +145,22 @@ public final class LeaseStore {
 
     // MARK: Writing (call with the lock held)
 
-    /// Creates the lease file for `address`, complete, or returns false if it exists.
-    public func reserve(_ address: IPAddress, for owner: LeaseOwner, rangeSet index: Int) throws(CNIError) -> Bool {
-        let name = address.description
+    /// Writes the owner's lease once under a staging name and hands `body` a claim that
+    /// links it under an address: the address file appears complete, or not at all.
+    public func withStagedLease<T>(for owner: LeaseOwner, _ body: (_ claim: (IPAddress, Int) throws -> Bool) throws -> T) throws -> T {
         do {
             try writeFile(Self.stagingName, owner.fileContent)
-            defer { try? Syscall.unlinkat(directory, Self.stagingName) }
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot write a lease in \(path): \(error)")
+        }
+        defer { try? Syscall.unlinkat(directory, Self.stagingName) }
+        return try body { address, rangeSet in try self.claim(address, rangeSet: rangeSet) }
+    }
+
+    /// Links the staged lease under `address`; false when another attachment holds it.
+    private func claim(_ address: IPAddress, rangeSet index: Int) throws(CNIError) -> Bool {
+        let name = address.description
+        do {
             do {
                 try Syscall.linkat(directory, Self.stagingName, name)
             } catch let error where error.errno == EEXIST {
@@ -146,6 +171,66 @@ public final class LeaseStore {
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot write lease \(path)/\(name): \(error)")
         }
+    }
+
+    /// The owner of one lease, read from its file.
+    public func owner(of address: IPAddress) -> LeaseOwner? {
+        readFile(address.description).flatMap(LeaseOwner.init(fileContent:))
+    }
+
+    // MARK: The attachment index
+
+    /// The addresses the index lists for the attachment, or nil when it has no entry
+    /// (leases written by the reference plugin, or before podwire kept an index).
+    public func indexedAddresses(containerID: String, ifname: String) -> [IPAddress]? {
+        guard let fd = try? Syscall.openat(index, Self.indexName(containerID, ifname), O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        defer { Syscall.close(fd) }
+        guard let bytes = try? Syscall.readAll(fd, limit: 4096) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
+    }
+
+    /// Records the attachment's addresses; written whole under a temporary name and renamed,
+    /// so a reader sees the old list or the new one.
+    public func recordIndex(containerID: String, ifname: String, addresses: [IPAddress]) throws(CNIError) {
+        let name = Self.indexName(containerID, ifname)
+        do {
+            let fd = try Syscall.openat(index, ".staging", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
+            defer { Syscall.close(fd) }
+            try Syscall.writeAll(fd, Array(addresses.map(\.description).joined(separator: "\n").utf8))
+            try Syscall.renameat(index, ".staging", name)
+        } catch {
+            throw CNIError(CNIError.ioFailure, "cannot write the IPAM index entry \(name): \(error)")
+        }
+    }
+
+    public func dropIndex(containerID: String, ifname: String) {
+        try? Syscall.unlinkat(index, Self.indexName(containerID, ifname))
+    }
+
+    /// Every attachment the index has an entry for.
+    public func indexedAttachments() -> [(containerID: String, ifname: String)] {
+        ((try? Syscall.listDirectory(index)) ?? []).compactMap(Self.attachment(fromIndexName:))
+    }
+
+    /// `<containerID>%<ifname as hex>`: container IDs are validated to be file-name safe,
+    /// ifnames are not, so they are spelled out.
+    static func indexName(_ containerID: String, _ ifname: String) -> String {
+        containerID + "%" + ifname.utf8.map { byte in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }.joined()
+    }
+
+    static func attachment(fromIndexName name: String) -> (containerID: String, ifname: String)? {
+        guard let split = name.lastIndex(of: "%"), split != name.startIndex else { return nil }
+        let hex = Array(name[name.index(after: split)...].utf8)
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return (String(name[..<split]), String(decoding: bytes, as: UTF8.self))
     }
 
     public func release(_ address: IPAddress) throws(CNIError) {

@@ -133,14 +133,7 @@ public struct BridgePlugin: Plugin {
     public func status(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
         let addresses = AddressProvider(source: plan.ipam, call: call)
-        if case .hostLocal = plan.ipam {
-            do {
-                let config = try addresses.hostLocal().config
-                _ = try LeaseStore(dataDir: config.dataDir, network: config.network)
-            } catch {
-                throw CNIError(CNIError.notReadyForAdd, "IPAM store is not usable: \(error)")
-            }
-        }
+        if case .hostLocal = plan.ipam { try addresses.hostLocal().readiness() }
         try addresses.forward(.status)
     }
 

@@ -18,7 +18,12 @@ while let entry = cursor.pointee {
     cursor += 1
 }
 
-let outcome = Dispatcher.run(BridgePlugin(), variables: variables) {
+// One binary, several plugins: installed or linked as `podwire-ipam` it is the standalone
+// host-local IPAM plugin, under any other name the bridge plugin.
+let invokedAs = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+let plugin: any Plugin = invokedAs == "podwire-ipam" ? IPAMPlugin() : BridgePlugin()
+
+let outcome = Dispatcher.run(plugin, variables: variables) {
     (try? Syscall.readAll(0, limit: 1 << 22, subject: "stdin")) ?? []
 }
 try? Syscall.writeAll(1, outcome.stdout, subject: "stdout")
