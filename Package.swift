@@ -5,6 +5,11 @@ let package = Package(
     name: "podwire",
     products: [
         .executable(name: "podwire", targets: ["podwire"]),
+        .executable(name: "podwire-leases", targets: ["podwire-leases"]),
+    ],
+    dependencies: [
+        // Only the human-facing lease view uses it; the plugin binary stays free of it.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
@@ -24,6 +29,9 @@ let package = Package(
         // Bridge mode: turns a CNI call into a plan and carries it out.
         .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Addressing"]),
         .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI"]),
+        .executableTarget(name: "podwire-leases", dependencies: [
+            "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),

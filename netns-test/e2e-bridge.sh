@@ -225,6 +225,8 @@ expect "three leases before GC" bash -c "[[ \$(ls $WORK/gcdata/gcnet | grep -c '
 gc_input=$(status_conf "$WORK/gcdata" | jq -c --arg a "g1$RUN_ID" --arg c "g3$RUN_ID" \
   '. + {"cni.dev/valid-attachments": [{containerID: $a, ifname: "ethg1"}, {containerID: $c, ifname: "ethg3"}]}')
 expect "GC exits 0" bash -c "echo '$gc_input' | CNI_COMMAND=GC CNI_PATH=$CNI_PATH $PODWIRE"
+expect "GC removed the host veth of the attachment not listed, and only that one" bash -c \
+  "! ip link show $(host_veth_of "g2$RUN_ID" ethg2) 2>/dev/null && ip link show $(host_veth_of "g1$RUN_ID" ethg1) >/dev/null && ip link show $(host_veth_of "g3$RUN_ID" ethg3) >/dev/null"
 expect "GC released exactly the lease not listed" bash -c \
   "[[ \$(grep -l g2$RUN_ID $WORK/gcdata/gcnet/10.* 2>/dev/null | wc -l) == 0 && \$(ls $WORK/gcdata/gcnet | grep -c '^10\.') == 2 ]]"
 refute "GC without an attachment list is refused, not a release of everything" bash -c \

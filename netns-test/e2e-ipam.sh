@@ -24,8 +24,15 @@ expect "pod 1 pings pod 2 over IPv4" ip netns exec "${D1##*/}" ping -c1 -W2 "${v
 expect "pod 1 pings pod 2 over IPv6" ip netns exec "${D1##*/}" ping -6 -c1 -W2 "${v6b%/*}"
 elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 expect "two dual-stack ADDs and both pings took $elapsed ms: no DAD wait (under 1500)" test "$elapsed" -lt 1500
+LEASES="$REPO/.build/release/podwire-leases"
+expect "podwire-leases lists the 4 dual-stack leases with their live host veths" \
+  bash -c "$LEASES dual --data-dir $DATA --json | jq -e 'length == 4 and all(.hostVethExists) and (map(.containerID) | unique == [\"d1$RUN_ID\", \"d2$RUN_ID\"])'"
+expect "podwire-leases prints a table" bash -c "$LEASES dual --data-dir $DATA | grep -q '^4 leases'"
+expect "podwire-leases on an unknown network fails without creating it" \
+  bash -c "! $LEASES nonet --data-dir $DATA 2>/dev/null && ! test -e $DATA/nonet"
 for pod in d1 d2; do expect "dual-stack DEL $pod" env CNI_CONTAINERID="$pod$RUN_ID" "$CNITOOL" del dual "/var/run/netns/pw$RUN_ID-$pod"; done
 expect "no lease left after the dual-stack DELs" bash -c "[[ -z \"\$(leases_in $DATA/dual)\" ]]"
+expect "podwire-leases then lists none" bash -c "$LEASES dual --data-dir $DATA --json | jq -e 'length == 0'"
 
 # IPAM-only calls, as a main plugin makes them: podwire-ipam or the reference host-local.
 # 1.0.0: the newest version Debian's reference host-local speaks.

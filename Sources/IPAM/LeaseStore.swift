@@ -62,8 +62,13 @@ public final class LeaseStore {
     static let stagingName = ".podwire-lease"
     static let lastReservedPrefix = "last_reserved_ip."
 
-    public init(dataDir: String, network: String) throws(CNIError) {
+    /// Opens the network's store, creating it unless `create` is false (a read-only
+    /// view must not leave directories behind for a network that has none).
+    public init(dataDir: String, network: String, create: Bool = true) throws(CNIError) {
         path = dataDir.hasSuffix("/") ? dataDir + network : dataDir + "/" + network
+        if !create && !Syscall.access(path, F_OK) {
+            throw CNIError(CNIError.ioFailure, "no IPAM store for network \(network) at \(path)")
+        }
         do {
             try Self.makeDirectories(dataDir)
             do { try Syscall.mkdir(path, mode: 0o755) } catch let error where error.errno == EEXIST {}

@@ -154,6 +154,20 @@ extension RouteSocket {
         return true
     }
 
+    /// Every link of the namespace (a dump: for GC and views, not for the per-pod path).
+    public func links() throws(NetlinkError) -> [Link] {
+        var cache: OpaquePointer?
+        try NetlinkError.check("list links", rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache))
+        defer { nl_cache_free(cache) }
+        var result: [Link] = []
+        var object = nl_cache_get_first(cache)
+        while let link = object {
+            result.append(Self.describe(link))
+            object = nl_cache_get_next(link)
+        }
+        return result
+    }
+
     private func fetchLink(index: Int32, name: String?) throws(NetlinkError) -> Link? {
         var result: OpaquePointer?
         let status = rtnl_link_get_kernel(handle, index, name, &result)
@@ -161,6 +175,10 @@ extension RouteSocket {
         try NetlinkError.check("get link \(name ?? String(index))", status)
         guard let link = result else { return nil }
         defer { rtnl_link_put(link) }
+        return Self.describe(link)
+    }
+
+    private static func describe(_ link: OpaquePointer) -> Link {
         let flags = rtnl_link_get_flags(link)
         return Link(index: rtnl_link_get_ifindex(link),
                     name: String(cString: rtnl_link_get_name(link)),

@@ -151,8 +151,8 @@ struct BridgePlan {
 
 /// The host end's name: a function of container ID and ifname alone, so a DEL finds the
 /// link even after the pod's netns is gone, and never needs to look inside it.
-enum HostVethName {
-    static func make(containerID: String, ifname: String) -> String {
+public enum HostVethName {
+    public static func make(containerID: String, ifname: String) -> String {
         // FNV-1a, 64 bits: stable across builds and machines, unlike Swift's Hasher.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in containerID.utf8 + [0] + ifname.utf8 {
@@ -163,5 +163,12 @@ enum HostVethName {
         let padded = String(repeating: "0", count: 16 - hex.count) + hex
         // "pw" and 13 hex digits: the 15 bytes an interface name may have.
         return "pw" + padded.prefix(13)
+    }
+
+    /// Whether a link name has the form podwire gives host ends.
+    public static func looksLikeOne(_ name: String) -> Bool {
+        name.utf8.count == 15 && name.hasPrefix("pw") && name.utf8.dropFirst(2).allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+        }
     }
 }

@@ -137,14 +137,25 @@ public struct BridgePlugin: Plugin {
         try addresses.forward(.status)
     }
 
+    /// Releases leases and removes podwire's host veths on this network's bridge that belong
+    /// to no valid attachment: what a killed ADD or a lost DEL left. Keeps going past a link
+    /// that cannot be removed, as the specification asks of GC.
     public func gc(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
+        let valid = try ValidAttachments(config: call.config).list
         let addresses = AddressProvider(source: plan.ipam, call: call)
         if case .hostLocal = plan.ipam {
-            let valid = try ValidAttachments(config: call.config)
-            _ = try addresses.hostLocal().collectGarbage(keeping: valid.list)
+            _ = try addresses.hostLocal().collectGarbage(keeping: valid)
         }
         try addresses.forward(.gc)
+
+        let keep = Set(valid.map { HostVethName.make(containerID: $0.containerID, ifname: $0.ifname) })
+        let host = try netlink("open a netlink socket") { try RouteSocket() }
+        guard let bridge = try netlink("look up \(plan.bridgeName)", { try host.link(named: plan.bridgeName) }) else { return }
+        let ours = try netlink("list links") { try host.links() }.filter {
+            $0.masterIndex == bridge.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
+        }
+        for link in ours { _ = try? host.deleteLink(named: link.name) }
     }
 
     // MARK: -
