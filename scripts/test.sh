@@ -21,10 +21,11 @@ else
   failed=$((failed + ${units:-1}))
 fi
 
-for test in netns-test/e2e-*.sh netns-test/timing.sh; do
+# The benchmarks run small here: they show their tables and assert only that every call worked.
+for test in netns-test/e2e-*.sh netns-test/timing.sh netns-test/density.sh; do
   echo
   echo "== $test"
-  bash "$test" 2>&1 | tee "$log"
+  SAMPLES=5 bash "$test" 2>&1 | tee "$log"
   summary=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   if [[ -z "$summary" ]]; then
     echo "$test ended without a summary line"
