@@ -58,7 +58,7 @@ public struct HostLocalConfig: Sendable {
 
         var requested: [IPAddress] = []
         func request(_ text: String, from source: String) throws(CNIError) {
-            let trimmed = text.trimmingASCIISpaces
+            let trimmed = text.trimmingWhitespaceAndNewlines
             guard let address = parseRequestedIP(trimmed) else {
                 throw CNIError.config("\(source): \"\(trimmed.prefix(64))\" is not an IP address")
             }
@@ -119,14 +119,5 @@ public struct HostLocalConfig: Sendable {
         var ipam: IPAM?
         var args: Args?
         var runtimeConfig: RuntimeConfig?
-    }
-}
-
-extension String {
-    var trimmingASCIISpaces: String {
-        let bytes = Array(utf8)
-        guard let first = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }),
-              let last = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
-        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }
