@@ -64,6 +64,16 @@ wait
 expect "after 64 DELs (each by the other plugin) only lock and last_reserved_ip.* remain" \
   bash -c "[[ -z \"\$(leases_in $DATA/storm)\" && -e $DATA/storm/lock ]]"
 
+section "podwire-ipam under the reference bridge"
+write_conflist refbridge "$(printf '[{"type":"bridge","bridge":"%s","isGateway":true,"ipam":{"type":"podwire-ipam","subnet":"%s.0/24","dataDir":"%s"}}]' "$BR" "$SUBNET_BASE" "$DATA")"
+RB=$(new_netns rb)
+expect "the reference bridge ADDs with podwire-ipam" bash -c "CNI_CONTAINERID=rb$RUN_ID $CNITOOL add refbridge $RB > $WORK/rb.json"
+expect "the pod has the address podwire-ipam leased" bash -c \
+  "ip -n ${RB##*/} addr show eth0 | grep -q \"inet \$(jq -r '.ips[0].address' $WORK/rb.json)\" && test -e $DATA/refbridge/\$(jq -r '.ips[0].address' $WORK/rb.json | cut -d/ -f1)"
+expect "CHECK through the reference bridge reaches podwire-ipam and passes" env CNI_CONTAINERID="rb$RUN_ID" "$CNITOOL" check refbridge "$RB"
+expect "the reference bridge DELs with podwire-ipam" env CNI_CONTAINERID="rb$RUN_ID" "$CNITOOL" del refbridge "$RB"
+expect "and the lease is released" bash -c "[[ -z \"\$(leases_in $DATA/refbridge)\" ]]"
+
 section "exhaustion of a /29"
 conf=$(ipam_conf small "$SUBNET_BASE.0/29")
 for n in 1 2 3 4 5; do ipam podwire-ipam ADD "small$n" "$conf" >/dev/null || fail "ADD $n of 5 in a /29"; done

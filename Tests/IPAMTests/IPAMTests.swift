@@ -103,6 +103,36 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
     }
 }
 
+@Suite struct ResolvConfTests {
+    @Test func readsNameserversDomainSearchAndOptions() {
+        let dns = ResolvConf.parse("""
+            # generated
+            nameserver 10.96.0.10
+            nameserver 10.96.0.11
+            domain cluster.local
+            search default.svc.cluster.local svc.cluster.local
+            options ndots:5 timeout:1
+            """)
+        #expect(dns.nameservers == ["10.96.0.10", "10.96.0.11"])
+        #expect(dns.domain == "cluster.local")
+        #expect(dns.search == ["default.svc.cluster.local", "svc.cluster.local"])
+        #expect(dns.options == ["ndots:5", "timeout:1"])
+    }
+
+    @Test func putsItInTheResultAndFailsWithCode5WhenUnreadable() throws {
+        let dir = TemporaryDirectory()
+        system("printf 'nameserver 10.0.0.53\\n' > '\(dir.path)/resolv.conf'")
+        let withDNS = try config(#""subnet":"10.1.0.0/24","resolvConf":"\#(dir.path)/resolv.conf""#, dataDir: dir.path)
+        #expect(try HostLocal(config: withDNS).allocate(containerID: "a", ifname: "eth0").dns.nameservers == ["10.0.0.53"])
+        do {
+            _ = try config(#""subnet":"10.1.0.0/24","resolvConf":"/nonexistent/resolv.conf""#, dataDir: dir.path)
+            Issue.record("read a resolv.conf that does not exist")
+        } catch let error as CNIError {
+            #expect(error.code == 5)
+        }
+    }
+}
+
 @Suite struct HostLocalTests {
     @Test func givesTheFirstPodDotTwoAndWritesTheReferenceFormat() throws {
         let dir = TemporaryDirectory()
