@@ -118,20 +118,22 @@ public struct HostLocal: Sendable {
 
     /// The attachment's addresses according to the index, each confirmed by its lease file.
     private func heldByIndex(_ owner: LeaseOwner, in store: LeaseStore) -> [IPAddress] {
-        (store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) ?? []).filter {
-            store.owner(of: $0)?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false
-        }
+        confirmed(store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) ?? [], owner, store)
     }
 
     /// The attachment's addresses: through the index when it has an entry, otherwise by
     /// reading every lease, as the reference does (its leases are not in the index).
     private func held(by owner: LeaseOwner, in store: LeaseStore) throws -> [IPAddress] {
-        if store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) != nil {
-            return heldByIndex(owner, in: store)
+        if let indexed = store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) {
+            return confirmed(indexed, owner, store)
         }
         return try store.leases().filter {
             $0.owner?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false
         }.map(\.address)
+    }
+
+    private func confirmed(_ addresses: [IPAddress], _ owner: LeaseOwner, _ store: LeaseStore) -> [IPAddress] {
+        addresses.filter { store.owner(of: $0)?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false }
     }
 
     private func claimRequested(_ address: IPAddress, in set: RangeSet, index: Int,

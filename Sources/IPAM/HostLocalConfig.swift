@@ -26,9 +26,10 @@ public struct HostLocalConfig: Sendable {
     }
 
     /// Parses and validates; touches nothing on the host except reading `resolvConf`.
-    public init(netconf bytes: [UInt8], args: CNIArgs) throws(CNIError) {
+    /// `header` is the config's already-read header, whose name is the store's directory.
+    public init(netconf bytes: [UInt8], header: ConfigHeader, args: CNIArgs) throws(CNIError) {
+        network = try header.validatedNetworkName()
         let wire = try JSON.decode(Wire.self, from: bytes, what: "network config")
-        network = try ConfigHeader.peek(bytes).validatedNetworkName()
         guard let ipam = wire.ipam else { throw CNIError.config("network config has no ipam section") }
 
         var sets: [[Wire.Range]] = ipam.ranges ?? []

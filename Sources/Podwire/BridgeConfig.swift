@@ -61,6 +61,8 @@ struct BridgePlan {
     var detectDuplicates: Bool
     var ipam: IPAMSource
     var dns: DNS?
+    /// The chain's previous result, read and checked here once; CHECK compares against it.
+    var prevResult: CNIResult?
 
     init(call: Call) throws(CNIError) {
         let config = try JSON.decode(BridgeConfig.self, from: call.config, what: "network config")
@@ -143,8 +145,8 @@ struct BridgePlan {
             throw CNIError(CNIError.decodingFailure, "cannot decode network config: ipam must be an object")
         }
         if let dns = config.dns, !dns.isEmpty { self.dns = dns }
-        if let prevResult = config.prevResult, prevResult != .null {
-            _ = try CNIResult(prevResult, what: "prevResult")
+        if let raw = config.prevResult, raw != .null {
+            prevResult = try CNIResult(raw, what: "prevResult")
         }
     }
 }

@@ -119,11 +119,9 @@ public struct BridgePlugin: Plugin {
 
     public func check(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
-        guard let raw = try JSON.decode(BridgeConfig.self, from: call.config, what: "network config").prevResult,
-              raw != .null else {
+        guard let previous = plan.prevResult else {
             throw CNIError.config("CHECK needs prevResult and the config has none")
         }
-        let previous = try CNIResult(raw, what: "prevResult")
         try AddressProvider(source: plan.ipam, call: call).check()
         try netlink("check") { try Checker(plan: plan, expected: previous).run() }
     }

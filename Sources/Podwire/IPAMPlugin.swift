@@ -30,7 +30,6 @@ public struct IPAMPlugin: Plugin {
     }
 
     private func store(_ call: Call) throws -> HostLocal {
-        _ = try call.header.validatedNetworkName()
-        return HostLocal(config: try HostLocalConfig(netconf: call.config, args: call.environment.args))
+        HostLocal(config: try HostLocalConfig(netconf: call.config, header: call.header, args: call.environment.args))
     }
 }

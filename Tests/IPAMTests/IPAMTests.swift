@@ -37,7 +37,8 @@ final class TemporaryDirectory {
 
 func config(_ ipam: String, extra: String = "", args: String = "", dataDir: String) throws -> HostLocalConfig {
     let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","ipam":{"type":"host-local","dataDir":"\#(dataDir)",\#(ipam)}\#(extra)}"#
-    return try HostLocalConfig(netconf: Array(text.utf8), args: try CNIArgs(parsing: args))
+    let bytes = Array(text.utf8)
+    return try HostLocalConfig(netconf: bytes, header: try ConfigHeader.peek(bytes), args: try CNIArgs(parsing: args))
 }
 
 @Suite struct RangeTests {
