@@ -23,10 +23,5 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     /// Multicast addresses cannot be an interface's own address; the kernel refuses them.
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
 
-    public var description: String {
-        bytes.map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined(separator: ":")
-    }
+    public var description: String { bytes.hexPairs.joined(separator: ":") }
 }

@@ -17,7 +17,7 @@ public struct HostLocal: Sendable {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
         let owner = LeaseOwner(containerID: containerID, ifname: ifname)
         let ips = try store.locked { () throws -> [CNIResult.IPConfig] in
-            let held = heldByIndex(owner, in: store)
+            let held = heldByIndex(containerID, ifname, in: store)
             return try store.withStagedLease(for: owner) { claim in
                 var pending = config.requestedIPs
                 var granted: [CNIResult.IPConfig] = []
@@ -57,9 +57,8 @@ public struct HostLocal: Sendable {
     /// Releases every lease of the attachment; missing leases are not an error.
     public func release(containerID: String, ifname: String) throws {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        let owner = LeaseOwner(containerID: containerID, ifname: ifname)
         try store.locked {
-            for address in try held(by: owner, in: store) { try store.release(address) }
+            for address in try held(containerID, ifname, in: store) { try store.release(address) }
             store.dropIndex(containerID: containerID, ifname: ifname)
         }
     }
@@ -67,8 +66,7 @@ public struct HostLocal: Sendable {
     /// The attachment's leases, for CHECK: an error when it holds none in some range set.
     public func verify(containerID: String, ifname: String) throws {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        let owner = LeaseOwner(containerID: containerID, ifname: ifname)
-        let held = try store.locked { try self.held(by: owner, in: store) }
+        let held = try store.locked { try self.held(containerID, ifname, in: store) }
         for set in config.rangeSets where !held.contains(where: { set.range(containing: $0) != nil }) {
             throw CNIError(CNIError.generic, "host-local: no address of range set \(set) is leased to container \(containerID) ifname \(ifname)")
         }
@@ -117,23 +115,24 @@ public struct HostLocal: Sendable {
     // MARK: -
 
     /// The attachment's addresses according to the index, each confirmed by its lease file.
-    private func heldByIndex(_ owner: LeaseOwner, in store: LeaseStore) -> [IPAddress] {
-        confirmed(store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) ?? [], owner, store)
+    private func heldByIndex(_ containerID: String, _ ifname: String, in store: LeaseStore) -> [IPAddress] {
+        confirmed(store.indexedAddresses(containerID: containerID, ifname: ifname) ?? [], containerID, ifname, store)
     }
 
     /// The attachment's addresses: through the index when it has an entry, otherwise by
     /// reading every lease, as the reference does (its leases are not in the index).
-    private func held(by owner: LeaseOwner, in store: LeaseStore) throws -> [IPAddress] {
-        if let indexed = store.indexedAddresses(containerID: owner.containerID, ifname: owner.ifname!) {
-            return confirmed(indexed, owner, store)
+    private func held(_ containerID: String, _ ifname: String, in store: LeaseStore) throws -> [IPAddress] {
+        if let indexed = store.indexedAddresses(containerID: containerID, ifname: ifname) {
+            return confirmed(indexed, containerID, ifname, store)
         }
         return try store.leases().filter {
-            $0.owner?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false
+            $0.owner?.matches(containerID: containerID, ifname: ifname) ?? false
         }.map(\.address)
     }
 
-    private func confirmed(_ addresses: [IPAddress], _ owner: LeaseOwner, _ store: LeaseStore) -> [IPAddress] {
-        addresses.filter { store.owner(of: $0)?.matches(containerID: owner.containerID, ifname: owner.ifname!) ?? false }
+    private func confirmed(_ addresses: [IPAddress], _ containerID: String, _ ifname: String,
+                           _ store: LeaseStore) -> [IPAddress] {
+        addresses.filter { store.owner(of: $0)?.matches(containerID: containerID, ifname: ifname) ?? false }
     }
 
     private func claimRequested(_ address: IPAddress, in set: RangeSet, index: Int,

@@ -161,10 +161,9 @@ public enum HostVethName {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01b3
         }
-        let hex = String(hash, radix: 16)
-        let padded = String(repeating: "0", count: 16 - hex.count) + hex
+        let hex = withUnsafeBytes(of: hash.bigEndian) { $0.hexPairs.joined() }
         // "pw" and 13 hex digits: the 15 bytes an interface name may have.
-        return "pw" + padded.prefix(13)
+        return "pw" + hex.prefix(13)
     }
 
     /// Whether a link name has the form podwire gives host ends.
