@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "podwire", targets: ["podwire"]),
         .executable(name: "podwire-leases", targets: ["podwire-leases"]),
+        .executable(name: "podwire-pause", targets: ["podwire-pause"]),
     ],
     dependencies: [
         // Only the human-facing lease view uses it; the plugin binary stays free of it.
@@ -32,6 +33,11 @@ let package = Package(
         .executableTarget(name: "podwire-leases", dependencies: [
             "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The pod's pause program: Embedded Swift, so the static binary carries no Swift runtime.
+        .systemLibrary(name: "CPause"),
+        .executableTarget(name: "podwire-pause", dependencies: ["CPause"], path: "Sources/pause",
+                          swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "podwire_pause_unused"])],
+                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]), .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),

@@ -18,6 +18,9 @@ SKIPPED=0
 # $(...) subshells, whose variables die with them.
 cleanup() {
   local name
+  while read -r name; do
+    [[ -d $POD_STATE/$name ]] && "$REPO/netns-test/pod.sh" delete "$name" >/dev/null 2>&1
+  done < <(cat "$WORK/made.pods" 2>/dev/null)
   while read -r name; do ip netns del "$name" 2>/dev/null; done < <(cat "$WORK/made.netns" 2>/dev/null)
   while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
   rm -rf "$WORK"
@@ -41,6 +44,15 @@ new_netns() { # new_netns NAME -> creates pw<run>-NAME, prints its path
   echo "$name" >> "$WORK/made.netns"
   ip netns add "$name"
   echo "/var/run/netns/$name"
+}
+
+# Pods made with netns-test/pod.sh keep their state here and are deleted at exit.
+export POD_STATE="$WORK/pods"
+
+new_pod_name() { # new_pod_name NAME -> pw<run>-NAME, deleted with pod.sh at exit
+  local name="pw$RUN_ID-$1"
+  echo "$name" >> "$WORK/made.pods"
+  echo "$name"
 }
 
 new_bridge_name() { # a bridge name unique to this run, removed at exit

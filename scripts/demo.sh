@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec netns-test/demo-two-pods.sh
+exec netns-test/demo-pod.sh

@@ -10,6 +10,7 @@ packages=(
   containernetworking-plugins                 # the reference plugins, side by side
   golang-go golang-github-appc-cni-dev  # the libcni test client
   util-linux jq bc                              # unshare/nsenter, JSON in scripts
+  busybox-static python3                        # the pod demo's app containers; test helpers
 )
 
 missing=()
