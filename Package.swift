@@ -25,10 +25,12 @@ let package = Package(
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
         // Typed Swift over netlink: links, veths, bridges, addresses, routes, netns.
         .target(name: "Netlink", dependencies: ["CNetlink", "Addressing", "Syscall"]),
+        // podwire's nftables table: masquerade and port mappings as set elements per pod.
+        .target(name: "Firewall", dependencies: ["Netlink", "CNetlink", "Addressing"]),
         // The host-local store, byte-compatible with the reference plugin.
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.
-        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Addressing"]),
+        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Firewall", "Addressing"]),
         .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI"]),
         .executableTarget(name: "podwire-leases", dependencies: [
             "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),

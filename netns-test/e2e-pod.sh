@@ -22,8 +22,6 @@ in_app() { "$POD" exec "$@"; }
 # fetch POD APP URL: an HTTP GET from inside an app, body on stdout. (busybox 1.35's
 # wget -T crashes, so the time limit comes from timeout.)
 fetch() { in_app "$1" "$2" timeout 3 busybox wget -q -O - "$3"; }
-all_same() { [[ $(printf '%s\n' "$@" | sort -u | wc -l) == 1 ]] || { printf '%s\n' "$@"; false; }; }
-all_different() { [[ $(printf '%s\n' "$@" | sort -u | wc -l) == $# ]] || { printf '%s\n' "$@"; false; }; }
 netns_named() { ip netns list | grep -q "^$1\( \|$\)"; }
 is_pid1() { grep -qE '^NSpid:.*[[:space:]]1$' "/proc/$1/status"; }
 has_children() { [[ -n $(children_of "$1") ]]; }

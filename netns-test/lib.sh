@@ -18,12 +18,25 @@ SKIPPED=0
 # $(...) subshells, whose variables die with them.
 cleanup() {
   local name
+  while read -r name; do kill "$name" 2>/dev/null; done < <(cat "$WORK/made.pids" 2>/dev/null)
   while read -r name; do
     [[ -d $POD_STATE/$name ]] && "$REPO/netns-test/pod.sh" delete "$name" >/dev/null 2>&1
   done < <(cat "$WORK/made.pods" 2>/dev/null)
   while read -r name; do ip netns del "$name" 2>/dev/null; done < <(cat "$WORK/made.netns" 2>/dev/null)
+  clean_podwire_table
   while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
   rm -rf "$WORK"
+}
+# podwire's nftables table is the node's: a run removes its own elements (their comments
+# name networks that carry the run id), and the table itself only if the run created it.
+nft list table inet podwire >/dev/null 2>&1 && TABLE_WAS_THERE=1 || TABLE_WAS_THERE=0
+clean_podwire_table() {
+  if [[ $TABLE_WAS_THERE == 0 ]]; then nft delete table inet podwire 2>/dev/null; return 0; fi
+  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" '{nftables: [.nftables[] | select(.set)
+      | {delete: {element: {family: "inet", table: "podwire", name: .set.name,
+          elem: [(.set.elem // [])[] | select((.elem.comment? // "") | contains($run))]}}}
+      | select(.delete.element.elem | length > 0)]}' | nft -j -f - 2>/dev/null
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -101,6 +114,11 @@ refute() {
   local what=$1; shift
   if "$@" >/dev/null 2>&1; then fail "$what" "succeeded but should not"; else pass "$what"; fi
 }
+
+# all_same VALUE...: true when all are equal; all_different VALUE...: when none are.
+# Either prints the values when it fails, for the test's report.
+all_same() { [[ $(printf '%s\n' "$@" | sort -u | wc -l) == 1 ]] || { printf '%s\n' "$@"; false; }; }
+all_different() { [[ $(printf '%s\n' "$@" | sort -u | wc -l) == $# ]] || { printf '%s\n' "$@"; false; }; }
 
 section() { printf '\n%s\n' "$1"; }
 

@@ -13,3 +13,8 @@
 #include <linux/if_bridge.h>
 #include <linux/rtnetlink.h>
 #include <linux/nsfs.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_conntrack_common.h>

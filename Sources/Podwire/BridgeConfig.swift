@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import Firewall
 
 /// The bridge plugin's config keys, as the reference `bridge` names and reads them.
 /// Keys podwire does not know are ignored, as the reference ignores them.
@@ -59,6 +60,10 @@ struct BridgePlan {
     var promiscuous: Bool
     var vlan: UInt16?
     var detectDuplicates: Bool
+    /// Masquerade the pod's traffic that leaves its subnet, through podwire's nftables table.
+    var masquerade: Bool
+    /// The pod's entries in podwire's nftables table are named for this.
+    var firewallOwner: PodFirewall.Attachment
     var ipam: IPAMSource
     var dns: DNS?
     /// The chain's previous result, read and checked here once; CHECK compares against it.
@@ -98,6 +103,8 @@ struct BridgePlan {
             self.vlan = UInt16(vlan)
         }
         detectDuplicates = config.enabledad ?? false
+        masquerade = config.ipMasq ?? false
+        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
         if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
         }

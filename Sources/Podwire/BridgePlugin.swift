@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import Firewall
 import IPAM
 import Netlink
 
@@ -57,6 +58,14 @@ public struct BridgePlugin: Plugin {
                 }
                 try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
             }
+            if plan.masquerade {
+                rollback.add { try PodFirewall.remove(plan.firewallOwner) }
+                try netlink("add masquerading for \(plan.containerIfname) to nftables table \(PodFirewall.table)") {
+                    try PodFirewall.add(plan.firewallOwner, masquerade: result.ips.map {
+                        PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network)
+                    })
+                }
+            }
             return result
         } catch {
             rollback.run()
@@ -112,6 +121,11 @@ public struct BridgePlugin: Plugin {
     public func del(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
         try AddressProvider(source: plan.ipam, call: call).release()
+        if plan.masquerade {
+            try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+                try PodFirewall.remove(plan.firewallOwner)
+            }
+        }
         try netlink("delete \(plan.hostVethName)") { try RouteSocket().deleteLink(named: plan.hostVethName) }
     }
 
@@ -146,6 +160,11 @@ public struct BridgePlugin: Plugin {
             _ = try addresses.hostLocal().collectGarbage(keeping: valid)
         }
         try addresses.forward(.gc)
+        try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
+            try PodFirewall.collectGarbage(network: plan.network, keeping: Set(valid.map {
+                PodFirewall.Attachment(network: plan.network, containerID: $0.containerID, ifname: $0.ifname)
+            }))
+        }
 
         let keep = Set(valid.map { HostVethName.make(containerID: $0.containerID, ifname: $0.ifname) })
         let host = try netlink("open a netlink socket") { try RouteSocket() }

@@ -1,0 +1,97 @@
+import CNetlink
+
+/// A connected `NETLINK_NETFILTER` socket: nf_tables transactions and dumps.
+public final class NetfilterSocket {
+    let handle: OpaquePointer
+    private var sequence: UInt32 = 1
+
+    public init() throws(NetlinkError) {
+        guard let socket = nl_socket_alloc() else { throw NetlinkError("allocate netfilter socket", code: NLE_NOMEM) }
+        let result = nl_connect(socket, NETLINK_NETFILTER)
+        if result < 0 {
+            nl_socket_free(socket)
+            throw NetlinkError("connect netfilter socket", code: result)
+        }
+        handle = socket
+    }
+
+    deinit { nl_socket_free(handle) }
+
+    /// Sends `requests` as one nf_tables transaction: the kernel applies all or none. Each
+    /// asks for an acknowledgement, so the first failure is reported with its operation.
+    func commit(_ requests: [NetlinkRequest]) throws(NetlinkError) {
+        guard !requests.isEmpty else { return }
+        let first = sequence
+        var batch = NetlinkRequest(netfilter: "begin nf_tables batch", subsystem: 0, type: UInt32(NFNL_MSG_BATCH_BEGIN),
+                                   flags: NLM_F_REQUEST, family: AF_UNSPEC, resource: UInt16(NFNL_SUBSYS_NFTABLES))
+            .take(sequence: next(), addingFlags: 0)
+        var operations: [UInt32: String] = [:]
+        for request in requests {
+            let number = next()
+            operations[number] = request.operation
+            batch += request.take(sequence: number, addingFlags: NLM_F_REQUEST | NLM_F_ACK)
+        }
+        batch += NetlinkRequest(netfilter: "end nf_tables batch", subsystem: 0, type: UInt32(NFNL_MSG_BATCH_END),
+                                flags: NLM_F_REQUEST, family: AF_UNSPEC, resource: UInt16(NFNL_SUBSYS_NFTABLES))
+            .take(sequence: next(), addingFlags: 0)
+        let sent = batch.withUnsafeMutableBytes { nl_sendto(handle, $0.baseAddress, $0.count) }
+        try NetlinkError.check("send nf_tables batch", sent)
+
+        var pending = Set(operations.keys)
+        var failure: NetlinkError?
+        while !pending.isEmpty {
+            try receive { header throws(NetlinkError) in
+                guard Int32(header.pointee.nlmsg_type) == NLMSG_ERROR, header.pointee.nlmsg_seq >= first else { return }
+                let number = header.pointee.nlmsg_seq
+                pending.remove(number)
+                let error = nlmsg_data(header).assumingMemoryBound(to: nlmsgerr.self).pointee.error
+                if error != 0, failure == nil {
+                    failure = NetlinkError(operations[number] ?? "nf_tables batch", code: nl_syserr2nlerr(-error))
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Sends a dump request and hands each reply message to `body`, until the kernel says done.
+    func dump(_ request: NetlinkRequest, _ body: (UnsafeMutablePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        let operation = request.operation
+        try request.sendDump(on: handle)
+        var done = false
+        while !done {
+            try receive { header throws(NetlinkError) in
+                switch Int32(header.pointee.nlmsg_type) {
+                case NLMSG_DONE:
+                    done = true
+                case NLMSG_ERROR:
+                    done = true
+                    let error = nlmsg_data(header).assumingMemoryBound(to: nlmsgerr.self).pointee.error
+                    if error != 0 { throw NetlinkError(operation, code: nl_syserr2nlerr(-error)) }
+                default:
+                    try body(header)
+                }
+            }
+        }
+    }
+
+    private func next() -> UInt32 {
+        defer { sequence &+= 1 }
+        return sequence
+    }
+
+    /// Reads one datagram and walks the messages in it.
+    private func receive(_ body: (UnsafeMutablePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        var peer = sockaddr_nl()
+        var buffer: UnsafeMutablePointer<UInt8>?
+        let count = nl_recv(handle, &peer, &buffer, nil)
+        defer { free(buffer) }
+        try NetlinkError.check("receive from netfilter socket", count)
+        guard let buffer else { return }
+        var remaining = count
+        var header: UnsafeMutablePointer<nlmsghdr>? = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: nlmsghdr.self)
+        while let current = header, nlmsg_ok(current, remaining) != 0 {
+            try body(current)
+            header = nlmsg_next(current, &remaining)
+        }
+    }
+}

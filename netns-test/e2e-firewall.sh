@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end tests of podwire's nftables table: masquerade towards a netns that plays the
+# internet, entries per pod (not chains), and their removal by DEL and GC.
+source "$(dirname "$0")/lib.sh"
+
+BR=$(new_bridge_name m)
+BR_PLAIN=$(new_bridge_name n)
+NET=masq$RUN_ID
+PLAIN=plain$RUN_ID
+OTHER=other$RUN_ID
+DATA="$WORK/data"
+V6NET="$SUBNET6_BASE:1::/64"
+pod_ipam() { printf '{"type":"host-local","ranges":[[{"subnet":"%s"}],[{"subnet":"%s"}]],"dataDir":"%s"}' "$1" "$2" "$DATA"; }
+write_conflist "$NET" "[{\"type\":\"podwire\",\"bridge\":\"$BR\",\"isDefaultGateway\":true,\"ipMasq\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.0/25" "$V6NET")}]"
+write_conflist "$PLAIN" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"isDefaultGateway\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.128/26" "$SUBNET6_BASE:2::/64")}]"
+write_conflist "$OTHER" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"ipMasq\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.192/26" "$SUBNET6_BASE:3::/64")}]"
+
+# "The internet": a netns behind a veth from the host, in the benchmarking range
+# 198.18.0.0/15, with no route back to any pod subnet.
+INET=$(new_netns inet); INET=${INET##*/}
+OCTET=$((RANDOM % 250))
+HOST4=198.18.$OCTET.1 PEER4=198.18.$OCTET.2
+HOST6=$SUBNET6_BASE:ff::1 PEER6=$SUBNET6_BASE:ff::2
+UPLINK="pwu$RUN_ID"; echo "$UPLINK" >> "$WORK/made.links"
+ip link add "$UPLINK" type veth peer name eth0 netns "$INET"
+ip addr add "$HOST4/24" dev "$UPLINK"; ip addr add "$HOST6/64" dev "$UPLINK" nodad; ip link set "$UPLINK" up
+ip -n "$INET" addr add "$PEER4/24" dev eth0; ip -n "$INET" addr add "$PEER6/64" dev eth0 nodad
+ip -n "$INET" link set eth0 up; ip -n "$INET" link set lo up
+ip netns exec "$INET" python3 "$REPO/netns-test/peer-server.py" 9000 "$PEER4" "$PEER6" & echo $! >> "$WORK/made.pids"
+
+# source_seen_from POD ADDRESS: the source address the peer at ADDRESS:9000 saw.
+source_seen_from() {
+  ip netns exec "$1" python3 -c 'import socket, sys
+s = socket.create_connection((sys.argv[1], 9000), timeout=2)
+print(s.recv(100).decode())' "$2" 2>/dev/null
+}
+cni() { CNI_CONTAINERID=$3 "$CNITOOL" "$1" "$2" "/var/run/netns/pw$RUN_ID-$3"; }
+add_pod() { # add_pod NETWORK NAME -> the pod's result JSON in $WORK/NAME.json
+  new_netns "$2" >/dev/null
+  host_veth_of "$2" eth0 >/dev/null
+  cni add "$1" "$2" > "$WORK/$2.json"
+}
+ip_of() { jq -r ".ips[$2].address" "$WORK/$1.json" | cut -d/ -f1; }
+elements() { nft -j list set inet podwire "$1" 2>/dev/null | jq -r --arg c "$2" '[.nftables[].set.elem // [] | .[] | select(.elem.comment? // "" | contains($c))] | length'; }
+rule_count() { nft -a list chain inet podwire postrouting 2>/dev/null | grep -v '^[[:space:]]*chain' | grep -c '# handle'; }
+
+section "masquerade towards the internet"
+sleep 0.2   # the peer binds
+add_pod "$NET" a || fail "ADD a"
+add_pod "$NET" b || fail "ADD b"
+add_pod "$PLAIN" c || fail "ADD c (no ipMasq)"
+A=pw$RUN_ID-a B=pw$RUN_ID-b C=pw$RUN_ID-c
+expect "pod a reaches the internet's $PEER4, which sees the node's $HOST4" all_same "$(source_seen_from "$A" "$PEER4")" "$HOST4"
+expect "  and over IPv6 $PEER6, which sees $HOST6" all_same "$(source_seen_from "$A" "$PEER6")" "$HOST6"
+refute "pod c, on a network without ipMasq, gets no answer (the internet has no route back)" source_seen_from "$C" "$PEER4"
+ip netns exec "$B" python3 "$REPO/netns-test/peer-server.py" 9000 "$(ip_of b 0)" & echo $! >> "$WORK/made.pids"
+sleep 0.2
+expect "traffic inside the pod subnet is not masqueraded: pod b sees pod a's own $(ip_of a 0)" \
+  all_same "$(source_seen_from "$A" "$(ip_of b 0)")" "$(ip_of a 0)"
+
+section "one table, entries per pod"
+expect "podwire's table has 6 rules in postrouting, 3 per family" all_same "$(rule_count)" 6
+expect "masq4 holds one element per masqueraded pod, with its attachment as comment" all_same "$(elements masq4 "$NET ")" 2
+expect "  and masq6, podlocal4, podlocal6 as many" \
+  all_same "$(elements masq6 "$NET ")$(elements podlocal4 "$NET ")$(elements podlocal6 "$NET ")" 222
+expect "pod c has no entries" all_same "$(elements masq4 "$PLAIN ")" 0
+expect "CHECK passes for pod a" cni check "$NET" a
+
+section "DEL and GC remove exactly the pod's entries"
+expect "DEL pod a" cni del "$NET" a
+refute "nft list ruleset shows nothing of pod a (its container ID)" bash -c "nft list ruleset | grep -q ' a eth0\"'"
+refute "  nor its addresses" bash -c "nft list ruleset | grep -qwF -e '$(ip_of a 0)' -e '$(ip_of a 1)'"
+expect "pod b's entries stay" all_same "$(elements masq4 "$NET b eth0")$(elements podlocal6 "$NET b eth0")" 11
+expect "DEL with an empty CNI_NETNS removes pod b's entries" \
+  bash -c "CNI_CONTAINERID=b $CNITOOL del $NET '' && [[ \$(nft list ruleset | grep -c '$NET b eth0') == 0 ]]"
+add_pod "$OTHER" o || fail "ADD o (another network with ipMasq)"
+add_pod "$NET" d || fail "ADD d"
+add_pod "$NET" e || fail "ADD e"
+gc_config=$(jq -c --arg net "$NET" '.plugins[0] + {cniVersion: "1.1.0", name: $net, "cni.dev/valid-attachments": [{containerID: "e", ifname: "eth0"}]}' "$NETCONFPATH/$NET.conflist")
+expect "GC keeping only pod e" bash -c "echo '$gc_config' | CNI_COMMAND=GC CNI_PATH=$CNI_PATH $PODWIRE"
+expect "  removed pod d's entries and kept pod e's" all_same "$(elements masq4 "$NET d eth0")$(elements masq4 "$NET e eth0")" 01
+expect "  and left another network's entries alone" all_same "$(elements masq4 "$OTHER o eth0")" 1
+cni del "$NET" e
+cni del "$OTHER" o
+
+section "100 pods: entries grow, rules do not"
+before_rules=$(rule_count)
+for n in $(seq 100); do
+  add_pod "$NET" "h$n" || { fail "ADD h$n"; break; }
+done
+expect "after 100 ADDs: still $before_rules rules" all_same "$(rule_count)" "$before_rules"
+expect "  and 100 elements in masq4" all_same "$(elements masq4 "$NET h")" 100
+for n in $(seq 100); do cni del "$NET" "h$n" || fail "DEL h$n"; done
+expect "after 100 DELs: no element of this network is left" \
+  all_same "$(for s in masq4 masq6 podlocal4 podlocal6; do elements $s "$NET "; done | tr -d '\n')" 0000
+cni del "$PLAIN" c
+
+finish
