@@ -11,7 +11,7 @@ OTHER=other$RUN_ID
 DATA="$WORK/data"
 V6NET="$SUBNET6_BASE:1::/64"
 pod_ipam() { printf '{"type":"host-local","ranges":[[{"subnet":"%s"}],[{"subnet":"%s"}]],"dataDir":"%s"}' "$1" "$2" "$DATA"; }
-write_conflist "$NET" "[{\"type\":\"podwire\",\"bridge\":\"$BR\",\"isDefaultGateway\":true,\"ipMasq\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.0/25" "$V6NET")}]"
+write_conflist "$NET" "[{\"type\":\"podwire\",\"bridge\":\"$BR\",\"isDefaultGateway\":true,\"ipMasq\":true,\"hairpinMode\":true,\"capabilities\":{\"portMappings\":true},\"ipam\":$(pod_ipam "$SUBNET_BASE.0/25" "$V6NET")}]"
 write_conflist "$PLAIN" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"isDefaultGateway\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.128/26" "$SUBNET6_BASE:2::/64")}]"
 write_conflist "$OTHER" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"ipMasq\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.192/26" "$SUBNET6_BASE:3::/64")}]"
 
@@ -28,13 +28,16 @@ ip -n "$INET" addr add "$PEER4/24" dev eth0; ip -n "$INET" addr add "$PEER6/64" 
 ip -n "$INET" link set eth0 up; ip -n "$INET" link set lo up
 ip netns exec "$INET" python3 "$REPO/netns-test/peer-server.py" 9000 "$PEER4" "$PEER6" & echo $! >> "$WORK/made.pids"
 
-# source_seen_from POD ADDRESS: the source address the peer at ADDRESS:9000 saw.
-source_seen_from() {
-  ip netns exec "$1" python3 -c 'import socket, sys
-s = socket.create_connection((sys.argv[1], 9000), timeout=2)
-print(s.recv(100).decode())' "$2" 2>/dev/null
+# seen_by_peer WHERE ADDRESS [PORT [udp]]: from a netns (or "host"), the source address
+# the peer-server at ADDRESS:PORT (default 9000) saw.
+seen_by_peer() {
+  local run=()
+  [[ $1 != host ]] && run=(ip netns exec "$1")
+  "${run[@]}" python3 "$REPO/netns-test/peer-client.py" "$2" "${3:-9000}" "${4:-tcp}" 2>/dev/null
 }
+source_seen_from() { seen_by_peer "$@"; }
 cni() { CNI_CONTAINERID=$3 "$CNITOOL" "$1" "$2" "/var/run/netns/pw$RUN_ID-$3"; }
+serve_in() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> "$WORK/made.pids"; }
 add_pod() { # add_pod NETWORK NAME -> the pod's result JSON in $WORK/NAME.json
   new_netns "$2" >/dev/null
   host_veth_of "$2" eth0 >/dev/null
@@ -59,7 +62,7 @@ expect "traffic inside the pod subnet is not masqueraded: pod b sees pod a's own
   all_same "$(source_seen_from "$A" "$(ip_of b 0)")" "$(ip_of a 0)"
 
 section "one table, entries per pod"
-expect "podwire's table has 6 rules in postrouting, 3 per family" all_same "$(rule_count)" 6
+expect "podwire's table has 8 rules in postrouting, 4 per family" all_same "$(rule_count)" 8
 expect "masq4 holds one element per masqueraded pod, with its attachment as comment" all_same "$(elements masq4 "$NET ")" 2
 expect "  and masq6, podlocal4, podlocal6 as many" \
   all_same "$(elements masq6 "$NET ")$(elements podlocal4 "$NET ")$(elements podlocal6 "$NET ")" 222
@@ -94,5 +97,39 @@ for n in $(seq 100); do cni del "$NET" "h$n" || fail "DEL h$n"; done
 expect "after 100 DELs: no element of this network is left" \
   all_same "$(for s in masq4 masq6 podlocal4 podlocal6; do elements $s "$NET "; done | tr -d '\n')" 0000
 cni del "$PLAIN" c
+
+section "port mappings (the portMappings capability, served by podwire)"
+HP=$((20000 + RANDOM % 20000))
+ports() { printf '{"portMappings":[%s]}' "$1"; }
+mapping() { printf '{"hostPort":%s,"containerPort":%s,"protocol":"%s"%s}' "$1" "$2" "$3" "${4:+,\"hostIP\":\"$4\"}"; }
+CAP_ARGS=$(ports "$(mapping $HP 9000 tcp),$(mapping $HP 9000 udp),$(mapping $((HP + 1)) 9000 tcp 127.0.0.1)") add_pod "$NET" p \
+  || fail "ADD p with three port mappings"
+add_pod "$NET" q || fail "ADD q"
+P=pw$RUN_ID-p
+serve_in p 9000 0.0.0.0 :: udp:0.0.0.0
+sleep 0.3
+expect "the internet reaches pod p through $HOST4:$HP (tcp), and p sees the client's own $PEER4" \
+  all_same "$(seen_by_peer "$INET" "$HOST4" $HP)" "$PEER4"
+expect "  over IPv6 too, [$HOST6]:$HP, seen as $PEER6" all_same "$(seen_by_peer "$INET" "$HOST6" $HP)" "$PEER6"
+expect "  and over UDP, $HOST4:$HP/udp" all_same "$(seen_by_peer "$INET" "$HOST4" $HP udp)" "$PEER4"
+expect "the node reaches it on 127.0.0.1:$HP" seen_by_peer host 127.0.0.1 $HP
+expect "  and on its own $HOST4:$HP" seen_by_peer host "$HOST4" $HP
+expect "a mapping on hostIP 127.0.0.1 answers there, 127.0.0.1:$((HP + 1))" seen_by_peer host 127.0.0.1 $((HP + 1))
+refute "  and not on $HOST4:$((HP + 1)) from the internet" seen_by_peer "$INET" "$HOST4" $((HP + 1))
+GW=$(jq -r '.ips[0].gateway' "$WORK/p.json")
+expect "pod q reaches pod p through the host port (hairpin), masqueraded to the gateway $GW" \
+  all_same "$(seen_by_peer "pw$RUN_ID-q" "$HOST4" $HP)" "$GW"
+expect "pod p reaches itself through its own host port" seen_by_peer "$P" "$HOST4" $HP
+expect "CHECK passes for pod p" env CAP_ARGS="$(ports "$(mapping $HP 9000 tcp)")" CNI_CONTAINERID=p "$CNITOOL" check "$NET" "/var/run/netns/$P"
+conflict=$(CAP_ARGS=$(ports "$(mapping $HP 80 tcp)") add_pod "$NET" r 2>&1)
+expect "a second pod asking for host port $HP/tcp is refused, naming the port and its holder" \
+  bash -c "grep -q 'host port \*:$HP/tcp is already mapped' <<< '$conflict' && grep -q '$NET p eth0' <<< '$conflict'"
+refute "  and leaves nothing: no veth" ip link show "$(host_veth_of r eth0)"
+expect "  no lease" all_same "$(grep -l '^r$' "$DATA/$NET"/* 2>/dev/null | wc -l)" 0
+refute "  no nftables entry" bash -c "nft list table inet podwire | grep -q '$NET r eth0'"
+expect "DEL pod p" cni del "$NET" p
+refute "the host port is closed after DEL" seen_by_peer "$INET" "$HOST4" $HP
+refute "nft list ruleset shows nothing of pod p" bash -c "nft list ruleset | grep -q '$NET p eth0'"
+cni del "$NET" q
 
 finish

@@ -35,20 +35,46 @@ public enum PodFirewall {
         }
     }
 
-    public static func add(_ attachment: Attachment, masquerade: [Masquerade]) throws(NetlinkError) {
-        var tables = try NFTables(table: table)
-        try declare(&tables)
-        for family in [IPAddress.Family.v4, .v6] {
-            let entries = masquerade.filter { $0.address.family == family }
-            try tables.addElements(Set.masquerade(family), entries.map {
-                NFTables.Element(key: $0.address.bytes, comment: attachment.comment)
-            })
-            try tables.addElements(Set.local(family), entries.map {
-                NFTables.Element(key: $0.address.bytes + $0.subnet.first.bytes, keyEnd: $0.address.bytes + $0.subnet.last.bytes,
-                                 comment: attachment.comment)
-            })
+    /// Adds the pod's entries in one transaction, replacing any it already had (from an ADD
+    /// that was killed midway). A host port that another attachment holds is refused.
+    public static func add(_ attachment: Attachment, masquerade: [Masquerade] = [],
+                           ports: [PortTarget] = [], hairpin: Bool = true) throws(FirewallError) {
+        var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
+        try FirewallError.wrap { () throws(NetlinkError) in try declare(&tables) }
+        if !ports.isEmpty {
+            // The table exists from here on (declared above, committed below); reading the
+            // maps first finds this attachment's stale entries and other pods' ports.
+            for set in Set.portMaps {
+                let existing = try FirewallError.wrap { () throws(NetlinkError) in try tables.elements(of: set) } ?? []
+                let stale = existing.filter { $0.comment == attachment.comment }
+                try FirewallError.wrap { () throws(NetlinkError) in try tables.deleteElements(set, stale) }
+                for element in existing where element.comment != attachment.comment {
+                    if let taken = ports.first(where: { Elements.conflict($0, set: set, key: element.key) }) {
+                        throw .portTaken(taken.mapping, owner: element.comment ?? "another attachment")
+                    }
+                }
+            }
         }
-        try tables.commit()
+        try FirewallError.wrap { () throws(NetlinkError) in
+            for family in [IPAddress.Family.v4, .v6] {
+                let masq = masquerade.filter { $0.address.family == family }
+                try tables.addElements(Set.masquerade(family), masq.map {
+                    NFTables.Element(key: $0.address.bytes, comment: attachment.comment)
+                })
+                try tables.addElements(Set.local(family), masq.map { Elements.podLocal($0, comment: attachment.comment) })
+                let targets = ports.filter { $0.podAddress.family == family }
+                try tables.addElements(Set.hostPorts(family), targets.filter { $0.mapping.hostIP == nil }.map {
+                    Elements.portMap($0, comment: attachment.comment)
+                }, exclusive: true)
+                try tables.addElements(Set.hostAddressPorts(family), targets.filter { $0.mapping.hostIP != nil }.map {
+                    Elements.portMap($0, comment: attachment.comment)
+                }, exclusive: true)
+                if hairpin {
+                    try tables.addElements(Set.hairpin(family), Elements.hairpin(targets, comment: attachment.comment))
+                }
+            }
+            try tables.commit()
+        }
     }
 
     /// Removes every element of `attachment`, in one transaction. No table: nothing to do.
@@ -77,35 +103,80 @@ public enum PodFirewall {
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         var tables = try NFTables(table: table)
         for set in Set.all {
-            guard let elements = try tables.elements(of: set) else { continue }
+            // No first set: no table, which is most nodes' case on DEL; nothing to read.
+            guard let elements = try tables.elements(of: set) else {
+                if set == Set.all[0] { return }
+                continue
+            }
             try tables.deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
         }
         try tables.commit()
     }
+
+    public static func hostPortsSet(_ family: IPAddress.Family) -> String { Set.hostPorts(family) }
+    public static func hostAddressPortsSet(_ family: IPAddress.Family) -> String { Set.hostAddressPorts(family) }
 
     // MARK: the table
 
     enum Set {
         static func masquerade(_ family: IPAddress.Family) -> String { family == .v4 ? "masq4" : "masq6" }
         static func local(_ family: IPAddress.Family) -> String { family == .v4 ? "podlocal4" : "podlocal6" }
-        static let all = ["masq4", "masq6", "podlocal4", "podlocal6"]
+        static func hostPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostports4" : "hostports6" }
+        static func hostAddressPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostaddrports4" : "hostaddrports6" }
+        static func hairpin(_ family: IPAddress.Family) -> String { family == .v4 ? "hairpin4" : "hairpin6" }
+        static let portMaps = ["hostports4", "hostports6", "hostaddrports4", "hostaddrports6"]
+        static let all = ["masq4", "masq6", "podlocal4", "podlocal6", "hairpin4", "hairpin6"] + portMaps
     }
 
     enum Chain {
+        static let prerouting = "prerouting"
+        static let output = "output"
         static let postrouting = "postrouting"
     }
 
     private static func declare(_ tables: inout NFTables) throws(NetlinkError) {
         try tables.addTable()
-        try tables.addSet(Set.masquerade(.v4), key: .ipv4)
-        try tables.addSet(Set.masquerade(.v6), key: .ipv6)
-        // Pod address . pod subnet: traffic that stays in the pod's subnet is not masqueraded.
-        try tables.addSet(Set.local(.v4), key: .ipv4 + .ipv4, interval: true)
-        try tables.addSet(Set.local(.v6), key: .ipv6 + .ipv6, interval: true)
-        try tables.addChain(Chain.postrouting, type: "nat", hook: UInt32(NF_INET_POST_ROUTING.rawValue), priority: 100)
-        try tables.flushChain(Chain.postrouting)
+        let service = NFTables.DataType.inetProtocol + .inetService
         for family in [IPAddress.Family.v4, .v6] {
+            let address: NFTables.DataType = family == .v4 ? .ipv4 : .ipv6
+            try tables.addSet(Set.masquerade(family), key: address)
+            // Pod address . pod subnet: traffic that stays in the pod's subnet is not masqueraded.
+            try tables.addSet(Set.local(family), key: address + address, interval: true)
+            // Client range . pod address: hairpin and localhost clients of a host port.
+            try tables.addSet(Set.hairpin(family), key: address + address, interval: true)
+            // Protocol . host port (on any local address), or host address . protocol . port,
+            // to pod address . container port.
+            try tables.addSet(Set.hostPorts(family), key: service, value: address + .inetService)
+            try tables.addSet(Set.hostAddressPorts(family), key: address + service, value: address + .inetService)
+        }
+        try tables.addChain(Chain.prerouting, type: "nat", hook: UInt32(NF_INET_PRE_ROUTING.rawValue), priority: -100)
+        try tables.addChain(Chain.output, type: "nat", hook: UInt32(NF_INET_LOCAL_OUT.rawValue), priority: -100)
+        try tables.addChain(Chain.postrouting, type: "nat", hook: UInt32(NF_INET_POST_ROUTING.rawValue), priority: 100)
+        for chain in [Chain.prerouting, Chain.output, Chain.postrouting] { try tables.flushChain(chain) }
+        for family in [IPAddress.Family.v4, .v6] {
+            for rule in Rules.portForwarding(family) {
+                try tables.addRule(Chain.prerouting, rule)
+                try tables.addRule(Chain.output, rule)
+            }
+            try tables.addRule(Chain.postrouting, Rules.hairpinMasquerade(family))
             for rule in Rules.masquerade(family) { try tables.addRule(Chain.postrouting, rule) }
         }
+    }
+}
+
+public enum FirewallError: Error, CustomStringConvertible {
+    case netlink(NetlinkError)
+    case portTaken(PortMapping, owner: String)
+
+    public var description: String {
+        switch self {
+        case let .netlink(error): "\(error)"
+        case let .portTaken(mapping, owner):
+            "host port \(mapping) is already mapped, to attachment \"\(owner)\" (network, container ID, ifname)"
+        }
+    }
+
+    static func wrap<T>(_ body: () throws(NetlinkError) -> T) throws(FirewallError) -> T {
+        do { return try body() } catch { throw .netlink(error) }
     }
 }

@@ -86,7 +86,9 @@ public struct NFTables {
         let request = message("add set \(name)", NFT_MSG_NEWSET, flags: NLM_F_CREATE)
         var flags = UInt32(0)
         if interval { flags |= UInt32(NFT_SET_INTERVAL.rawValue) }
-        if key.isConcatenation { flags |= UInt32(NFT_SET_CONCAT.rawValue) }
+        // As nft does: the concat flag (and its field description) only for ranges, which
+        // need the per-field pipapo set; a plain concatenated key hashes as one blob.
+        if key.isConcatenation && interval { flags |= UInt32(NFT_SET_CONCAT.rawValue) }
         if value != nil { flags |= UInt32(NFT_SET_MAP.rawValue) }
         try request.put(attribute(NFTA_SET_TABLE), string: table)
         try request.put(attribute(NFTA_SET_NAME), string: name)

@@ -33,6 +33,7 @@ struct BridgeConfig: Decodable {
 
     struct RuntimeConfig: Decodable {
         var mac: String?
+        var portMappings: [PortMappingsConfig.Entry]?
     }
 }
 
@@ -62,6 +63,8 @@ struct BridgePlan {
     var detectDuplicates: Bool
     /// Masquerade the pod's traffic that leaves its subnet, through podwire's nftables table.
     var masquerade: Bool
+    /// The `portMappings` capability, served by podwire's nftables table.
+    var ports: [PortMapping]
     /// The pod's entries in podwire's nftables table are named for this.
     var firewallOwner: PodFirewall.Attachment
     var ipam: IPAMSource
@@ -104,6 +107,7 @@ struct BridgePlan {
         }
         detectDuplicates = config.enabledad ?? false
         masquerade = config.ipMasq ?? false
+        ports = try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
         firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
         if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")

@@ -58,18 +58,28 @@ public struct BridgePlugin: Plugin {
                 }
                 try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
             }
-            if plan.masquerade {
+            if plan.masquerade || !plan.ports.isEmpty {
                 rollback.add { try PodFirewall.remove(plan.firewallOwner) }
-                try netlink("add masquerading for \(plan.containerIfname) to nftables table \(PodFirewall.table)") {
-                    try PodFirewall.add(plan.firewallOwner, masquerade: result.ips.map {
-                        PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network)
-                    })
-                }
+                try addFirewallEntries(plan, ips: result.ips, host: host)
             }
             return result
         } catch {
             rollback.run()
             throw error
+        }
+    }
+
+    private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig], host: HostSide) throws {
+        let masquerade = plan.masquerade
+            ? ips.map { PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network) } : []
+        let targets = PortMappingsConfig.targets(plan.ports, for: ips)
+        if targets.contains(where: { $0.podAddress.family == .v4 }) {
+            try host.routeLocalnet(on: plan.bridgeName)
+        }
+        do {
+            try PodFirewall.add(plan.firewallOwner, masquerade: masquerade, ports: targets)
+        } catch {
+            throw error.cniError("add \(plan.containerIfname)'s entries to nftables table \(PodFirewall.table)")
         }
     }
 
@@ -121,10 +131,9 @@ public struct BridgePlugin: Plugin {
     public func del(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
         try AddressProvider(source: plan.ipam, call: call).release()
-        if plan.masquerade {
-            try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
-                try PodFirewall.remove(plan.firewallOwner)
-            }
+        // Whatever the config says now, entries an earlier config made go with the pod.
+        try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+            try PodFirewall.remove(plan.firewallOwner)
         }
         try netlink("delete \(plan.hostVethName)") { try RouteSocket().deleteLink(named: plan.hostVethName) }
     }

@@ -18,10 +18,15 @@ while let entry = cursor.pointee {
     cursor += 1
 }
 
-// One binary, several plugins: installed or linked as `podwire-ipam` it is the standalone
-// host-local IPAM plugin, under any other name the bridge plugin.
+// One binary, several plugins, by the name it is installed or linked as: `podwire-ipam` is
+// the standalone host-local IPAM plugin, `podwire-portmap` the chained port-mapping plugin,
+// any other name the bridge plugin.
 let invokedAs = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
-let plugin: any Plugin = invokedAs == "podwire-ipam" ? IPAMPlugin() : BridgePlugin()
+let plugin: any Plugin = switch invokedAs {
+case "podwire-ipam": IPAMPlugin()
+case "podwire-portmap": PortMapPlugin()
+default: BridgePlugin()
+}
 
 let outcome = Dispatcher.run(plugin, variables: variables) {
     (try? Syscall.readAll(0, limit: 1 << 22, subject: "stdin")) ?? []

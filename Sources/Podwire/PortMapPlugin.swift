@@ -1,0 +1,94 @@
+import Addressing
+import CNI
+import Firewall
+import Netlink
+
+/// `podwire-portmap`: the `portMappings` capability as a chained plugin, after podwire or
+/// after the reference `bridge` or `ptp`. It reads the pod's addresses from `prevResult`
+/// and passes that result on unchanged; the mappings live in podwire's nftables table.
+public struct PortMapPlugin: Plugin {
+    public init() {}
+
+    public var about: String {
+        "podwire-portmap \(PodwireVersion.string): host port mappings in nftables, chained after a main plugin"
+    }
+
+    struct Config: Decodable {
+        /// The reference's key: masquerade hairpin and localhost clients (default true).
+        var snat: Bool?
+        var runtimeConfig: PortMappingsConfig.RuntimeConfig?
+        var prevResult: JSONValue?
+    }
+
+    struct Plan {
+        var owner: PodFirewall.Attachment
+        var previous: CNIResult?
+        var targets: [PortTarget]
+        var snat: Bool
+
+        init(_ call: Call) throws(CNIError) {
+            let config = try JSON.decode(Config.self, from: call.config, what: "network config")
+            owner = PodFirewall.Attachment(network: try call.header.validatedNetworkName(),
+                                           containerID: call.environment.containerID, ifname: call.environment.ifname)
+            if let raw = config.prevResult, raw != .null { previous = try CNIResult(raw, what: "prevResult") }
+            snat = config.snat ?? true
+            let mappings = try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
+            targets = PortMappingsConfig.targets(mappings, for: previous?.ips ?? [])
+        }
+
+        func requirePrevious() throws(CNIError) -> CNIResult {
+            guard let previous else {
+                throw CNIError.config("podwire-portmap must be chained after a plugin that gives the pod addresses: the config has no prevResult")
+            }
+            return previous
+        }
+    }
+
+    public func add(_ call: Call) throws -> CNIResult {
+        let plan = try Plan(call)
+        let previous = try plan.requirePrevious()
+        guard !plan.targets.isEmpty else { return previous }
+        // The reference lets localhost reach host ports through the node-side interface of
+        // the result: the bridge (or, after ptp, the host veth).
+        if plan.snat, plan.targets.contains(where: { $0.podAddress.family == .v4 }),
+           let hostInterface = previous.interfaces.first(where: { ($0.sandbox ?? "").isEmpty }) {
+            try? Sysctl.ensure("/proc/sys/net/ipv4/conf/\(hostInterface.name)/route_localnet", is: "1")
+        }
+        do {
+            try PodFirewall.add(plan.owner, ports: plan.targets, hairpin: plan.snat)
+        } catch {
+            throw error.cniError("add port mappings to nftables table \(PodFirewall.table)")
+        }
+        return previous
+    }
+
+    public func del(_ call: Call) throws {
+        let plan = try Plan(call)
+        try netlink("remove port mappings from nftables table \(PodFirewall.table)") { try PodFirewall.remove(plan.owner) }
+    }
+
+    public func check(_ call: Call) throws {
+        let plan = try Plan(call)
+        _ = try plan.requirePrevious()
+        let present = try netlink("read nftables table \(PodFirewall.table)") { try PodFirewall.entries(of: plan.owner) }
+        for target in plan.targets {
+            let set = target.mapping.hostIP == nil ? PodFirewall.hostPortsSet(target.podAddress.family)
+                                                   : PodFirewall.hostAddressPortsSet(target.podAddress.family)
+            if (present[set] ?? 0) == 0 {
+                throw CNIError(CNIError.generic, "host port \(target.mapping) of \(plan.owner.containerID) is missing from nftables set \(set)")
+            }
+        }
+    }
+
+    public func status(_ call: Call) throws {}
+
+    public func gc(_ call: Call) throws {
+        let network = try call.header.validatedNetworkName()
+        let valid = try ValidAttachments(config: call.config).list
+        try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
+            try PodFirewall.collectGarbage(network: network, keeping: Set(valid.map {
+                PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
+            }))
+        }
+    }
+}
