@@ -18,3 +18,12 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <netlink/route/tc.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <netlink/route/action.h>
+#include <netlink/route/act/mirred.h>
+#include <linux/pkt_sched.h>
+#include <linux/tc_act/tc_mirred.h>

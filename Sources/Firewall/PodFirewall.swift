@@ -113,6 +113,7 @@ public enum PodFirewall {
         try tables.commit()
     }
 
+    public static func masqueradeSet(_ family: IPAddress.Family) -> String { Set.masquerade(family) }
     public static func hostPortsSet(_ family: IPAddress.Family) -> String { Set.hostPorts(family) }
     public static func hostAddressPortsSet(_ family: IPAddress.Family) -> String { Set.hostAddressPorts(family) }
 

@@ -34,6 +34,7 @@ struct BridgeConfig: Decodable {
     struct RuntimeConfig: Decodable {
         var mac: String?
         var portMappings: [PortMappingsConfig.Entry]?
+        var bandwidth: BandwidthLimits.Entry?
     }
 }
 
@@ -65,6 +66,9 @@ struct BridgePlan {
     var masquerade: Bool
     /// The `portMappings` capability, served by podwire's nftables table.
     var ports: [PortMapping]
+    /// The `bandwidth` capability, shaped with tc on the host end and an ifb.
+    var bandwidth: BandwidthLimits?
+    var ifbName: String
     /// The pod's entries in podwire's nftables table are named for this.
     var firewallOwner: PodFirewall.Attachment
     var ipam: IPAMSource
@@ -108,6 +112,8 @@ struct BridgePlan {
         detectDuplicates = config.enabledad ?? false
         masquerade = config.ipMasq ?? false
         ports = try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
+        bandwidth = try BandwidthLimits(config.runtimeConfig?.bandwidth)
+        ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
         firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
         if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
@@ -166,21 +172,40 @@ struct BridgePlan {
 /// link even after the pod's netns is gone, and never needs to look inside it.
 public enum HostVethName {
     public static func make(containerID: String, ifname: String) -> String {
-        // FNV-1a, 64 bits: stable across builds and machines, unlike Swift's Hasher.
+        // "pw" and 13 hex digits: the 15 bytes an interface name may have.
+        "pw" + hash(containerID, ifname).prefix(13)
+    }
+
+    /// The pod's ifb device, which shapes its egress: "pwi" and the first 12 hex digits of
+    /// its host end's name ("i" is never a hex digit, so the two cannot be confused).
+    public static func ifb(containerID: String, ifname: String) -> String {
+        "pwi" + hash(containerID, ifname).prefix(12)
+    }
+
+    /// The host end an ifb belongs to starts with this.
+    static func hostEndPrefix(ofIFB name: String) -> String? {
+        guard name.utf8.count == 15, name.hasPrefix("pwi"), isHex(name.utf8.dropFirst(3)) else { return nil }
+        return "pw" + name.dropFirst(3)
+    }
+
+    /// Whether a link name has the form podwire gives host ends.
+    public static func looksLikeOne(_ name: String) -> Bool {
+        name.utf8.count == 15 && name.hasPrefix("pw") && isHex(name.utf8.dropFirst(2))
+    }
+
+    private static func isHex(_ bytes: Substring.UTF8View.SubSequence) -> Bool {
+        bytes.allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+        }
+    }
+
+    /// FNV-1a, 64 bits, as 16 hex digits: stable across builds and machines, unlike Swift's Hasher.
+    private static func hash(_ containerID: String, _ ifname: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in containerID.utf8 + [0] + ifname.utf8 {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01b3
         }
-        let hex = withUnsafeBytes(of: hash.bigEndian) { $0.hexPairs.joined() }
-        // "pw" and 13 hex digits: the 15 bytes an interface name may have.
-        return "pw" + hex.prefix(13)
-    }
-
-    /// Whether a link name has the form podwire gives host ends.
-    public static func looksLikeOne(_ name: String) -> Bool {
-        name.utf8.count == 15 && name.hasPrefix("pw") && name.utf8.dropFirst(2).allSatisfy {
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
-        }
+        return withUnsafeBytes(of: hash.bigEndian) { $0.hexPairs.joined() }
     }
 }

@@ -42,6 +42,10 @@ public struct BridgePlugin: Plugin {
             if let vid = plan.vlan {
                 try netlink("put \(plan.hostVethName) on vlan \(vid)") { try host.socket.addVlan(port: hostLink.index, vid: vid) }
             }
+            if let limits = plan.bandwidth {
+                rollback.add { _ = try host.socket.deleteLink(named: plan.ifbName) }
+                try shape(plan, limits, hostLink: hostLink, host: host.socket)
+            }
 
             let addresses = AddressProvider(source: plan.ipam, call: call)
             var result = try addresses.allocate()
@@ -66,6 +70,33 @@ public struct BridgePlugin: Plugin {
         } catch {
             rollback.run()
             throw error
+        }
+    }
+
+    /// Pod ingress leaves the host end towards the pod, so its bucket sits there; pod egress
+    /// arrives on the host end and goes through the pod's ifb, whose bucket shapes it.
+    private func shape(_ plan: BridgePlan, _ limits: BandwidthLimits, hostLink: Link, host: RouteSocket) throws {
+        if let ingress = limits.ingress {
+            try netlink("limit ingress bandwidth on \(plan.hostVethName)") { try host.shape(link: hostLink.index, with: ingress) }
+        }
+        guard let egress = limits.egress else { return }
+        try netlink("create ifb \(plan.ifbName)") { try replaceIFB(plan.ifbName, host: host) }
+        guard let ifb = try netlink("look up \(plan.ifbName)", { try host.link(named: plan.ifbName) }) else {
+            throw CNIError(CNIError.generic, "ifb \(plan.ifbName) vanished right after it was created")
+        }
+        try netlink("limit egress bandwidth on \(plan.ifbName)") { try host.shape(link: ifb.index, with: egress) }
+        try netlink("redirect \(plan.hostVethName)'s ingress to \(plan.ifbName)") {
+            try host.redirectIngress(from: hostLink.index, to: ifb.index)
+        }
+    }
+
+    private func replaceIFB(_ name: String, host: RouteSocket) throws(NetlinkError) {
+        do {
+            try host.addIFB(named: name)
+        } catch where error.alreadyExists {
+            // Left by an ADD of this attachment that was killed midway.
+            _ = try host.deleteLink(named: name)
+            try host.addIFB(named: name)
         }
     }
 
@@ -135,7 +166,9 @@ public struct BridgePlugin: Plugin {
         try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
             try PodFirewall.remove(plan.firewallOwner)
         }
-        try netlink("delete \(plan.hostVethName)") { try RouteSocket().deleteLink(named: plan.hostVethName) }
+        let host = try netlink("open a netlink socket") { try RouteSocket() }
+        try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
+        try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
     }
 
     // MARK: CHECK
@@ -147,6 +180,37 @@ public struct BridgePlugin: Plugin {
         }
         try AddressProvider(source: plan.ipam, call: call).check()
         try netlink("check") { try Checker(plan: plan, expected: previous).run() }
+        try checkShaping(plan)
+        try checkFirewallEntries(plan, ips: previous.ips)
+    }
+
+    private func checkShaping(_ plan: BridgePlan) throws {
+        guard let limits = plan.bandwidth else { return }
+        let host = try netlink("open a netlink socket") { try RouteSocket() }
+        var shaped: [(what: String, link: String)] = []
+        if limits.ingress != nil { shaped.append(("ingress", plan.hostVethName)) }
+        if limits.egress != nil { shaped.append(("egress", plan.ifbName)) }
+        for (what, name) in shaped {
+            let link = try netlink("look up \(name)") { try host.link(named: name) }
+            let kind = try link.map { link in try netlink("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) } }
+            guard kind == "tbf" else {
+                throw CNIError(CNIError.generic, "\(what) bandwidth is not limited: \(name) \(link == nil ? "does not exist" : "has no tbf qdisc")")
+            }
+        }
+    }
+
+    private func checkFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
+        guard plan.masquerade || !plan.ports.isEmpty else { return }
+        let present = try netlink("read nftables table \(PodFirewall.table)") { try PodFirewall.entries(of: plan.firewallOwner) }
+        var expected: [String] = []
+        if plan.masquerade { expected += Set(ips.map(\.address.family)).map { PodFirewall.masqueradeSet($0) } }
+        for target in PortMappingsConfig.targets(plan.ports, for: ips) {
+            expected.append(target.mapping.hostIP == nil ? PodFirewall.hostPortsSet(target.podAddress.family)
+                                                         : PodFirewall.hostAddressPortsSet(target.podAddress.family))
+        }
+        if let missing = expected.first(where: { (present[$0] ?? 0) == 0 }) {
+            throw CNIError(CNIError.generic, "\(plan.containerIfname) has no entry in nftables set \(missing) of table \(PodFirewall.table)")
+        }
     }
 
     // MARK: STATUS and GC
@@ -182,6 +246,12 @@ public struct BridgePlugin: Plugin {
             $0.masterIndex == bridge.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
         }
         for link in ours { _ = try? host.deleteLink(named: link.name) }
+        // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
+        let remaining = try netlink("list links") { try host.links() }.map(\.name)
+        for link in remaining {
+            guard let prefix = HostVethName.hostEndPrefix(ofIFB: link), !remaining.contains(where: { $0.hasPrefix(prefix) && $0 != link }) else { continue }
+            _ = try? host.deleteLink(named: link)
+        }
     }
 
     // MARK: -
