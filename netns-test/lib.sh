@@ -30,7 +30,14 @@ cleanup() {
 # podwire's nftables table is the node's: a run removes its own elements (their comments
 # name networks that carry the run id), and the table itself only if the run created it.
 nft list table inet podwire >/dev/null 2>&1 && TABLE_WAS_THERE=1 || TABLE_WAS_THERE=0
+# The reference plugins' iptables (the nft flavour) makes tables of its own on first use.
+TABLES_BEFORE=$(nft list tables 2>/dev/null)
 clean_podwire_table() {
+  local table
+  while read -r table; do
+    [[ -n $table && $table != "table inet podwire" ]] && ! grep -qxF "$table" <<< "$TABLES_BEFORE" \
+      && nft delete $table 2>/dev/null
+  done < <(nft list tables 2>/dev/null)
   if [[ $TABLE_WAS_THERE == 0 ]]; then nft delete table inet podwire 2>/dev/null; return 0; fi
   nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" '{nftables: [.nftables[] | select(.set)
       | {delete: {element: {family: "inet", table: "podwire", name: .set.name,
@@ -45,6 +52,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK/bin" "$WORK/conf" "$WORK/data"
 ln -s "$PODWIRE" "$WORK/bin/podwire"
 ln -s "$PODWIRE" "$WORK/bin/podwire-ipam"
+ln -s "$PODWIRE" "$WORK/bin/podwire-portmap"
 for plugin in bridge host-local loopback portmap bandwidth tuning firewall ptp; do
   [[ -x "$REFERENCE_DIR/$plugin" ]] && ln -s "$REFERENCE_DIR/$plugin" "$WORK/bin/$plugin"
 done

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   libnl-3-dev libnl-route-3-dev libmnl-dev   # netlink, linked by the plugin
   iproute2 iputils-ping nftables procps       # tests look at what the plugin did
+  iptables                                    # the reference portmap and firewall use it
   containernetworking-plugins                 # the reference plugins, side by side
   golang-go golang-github-appc-cni-dev  # the libcni test client
   util-linux jq bc                              # unshare/nsenter, JSON in scripts

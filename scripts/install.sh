@@ -23,7 +23,8 @@ conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
 
 if $uninstall; then
-  rm -f "$bin_dir/podwire" "$bin_dir/podwire-ipam" && echo "removed $bin_dir/podwire and podwire-ipam"
+  rm -f "$bin_dir/podwire" "$bin_dir/podwire-ipam" "$bin_dir/podwire-portmap" \
+    && echo "removed $bin_dir/podwire, podwire-ipam and podwire-portmap"
   if [[ -f "$target_conf" ]]; then
     if cmp -s "$conflist" "$target_conf"; then rm -f "$target_conf" && echo "removed $target_conf"
     else echo "kept $target_conf: it was changed since it was installed"; fi
@@ -37,9 +38,11 @@ install -d -m 0755 "$bin_dir" "$conf_dir"
 # sees the old binary or the new one, never a half-written file.
 install -m 0755 .build/release/podwire "$bin_dir/.podwire.new"
 mv -f "$bin_dir/.podwire.new" "$bin_dir/podwire"
-# The same binary is the standalone IPAM plugin when called podwire-ipam.
+# The same binary is the standalone IPAM plugin when called podwire-ipam, and the chained
+# port-mapping plugin when called podwire-portmap.
 ln -sfn podwire "$bin_dir/podwire-ipam"
-echo "installed $bin_dir/podwire and $bin_dir/podwire-ipam"
+ln -sfn podwire "$bin_dir/podwire-portmap"
+echo "installed $bin_dir/podwire, $bin_dir/podwire-ipam and $bin_dir/podwire-portmap"
 if [[ -e "$target_conf" ]] && ! $force; then
   echo "kept $target_conf (exists; --force replaces it)"
 else
