@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
-        .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM"]),
+        .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Netlink", "Addressing"]),
     ]
 )

@@ -5,8 +5,7 @@ import Netlink
 /// podwire's nftables table, `inet podwire`, shared by every pod of the node. Its chains and
 /// rules are fixed; a pod adds elements to sets, each with a comment naming its attachment,
 /// so a thousand pods are a thousand elements and the same handful of rules. Every change
-/// is one transaction: the table, sets, chains and rules are (re)declared with the pod's
-/// elements, so a first pod creates them and a damaged table is repaired.
+/// is one transaction; the first pod's also declares the table, its sets, chains and rules.
 public enum PodFirewall {
     public static let table = "podwire"
 
@@ -40,14 +39,12 @@ public enum PodFirewall {
     public static func add(_ attachment: Attachment, masquerade: [Masquerade] = [],
                            ports: [PortTarget] = [], hairpin: Bool = true) throws(FirewallError) {
         var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
-        try FirewallError.wrap { () throws(NetlinkError) in try declare(&tables) }
+        var stale: [(set: String, elements: [NFTables.Element])] = []
         if !ports.isEmpty {
-            // The table exists from here on (declared above, committed below); reading the
-            // maps first finds this attachment's stale entries and other pods' ports.
+            // Reading the maps first finds this attachment's stale entries and other pods' ports.
             for set in Set.portMaps {
                 let existing = try FirewallError.wrap { () throws(NetlinkError) in try tables.elements(of: set) } ?? []
-                let stale = existing.filter { $0.comment == attachment.comment }
-                try FirewallError.wrap { () throws(NetlinkError) in try tables.deleteElements(set, stale) }
+                stale.append((set, existing.filter { $0.comment == attachment.comment }))
                 for element in existing where element.comment != attachment.comment {
                     if let taken = ports.first(where: { Elements.conflict($0, set: set, key: element.key) }) {
                         throw .portTaken(taken.mapping, owner: element.comment ?? "another attachment")
@@ -55,7 +52,8 @@ public enum PodFirewall {
                 }
             }
         }
-        try FirewallError.wrap { () throws(NetlinkError) in
+        func stage(_ tables: inout NFTables) throws(NetlinkError) {
+            for (set, elements) in stale { try tables.deleteElements(set, elements) }
             for family in [IPAddress.Family.v4, .v6] {
                 let masq = masquerade.filter { $0.address.family == family }
                 try tables.addElements(Set.masquerade(family), masq.map {
@@ -73,7 +71,20 @@ public enum PodFirewall {
                     try tables.addElements(Set.hairpin(family), Elements.hairpin(targets, comment: attachment.comment))
                 }
             }
-            try tables.commit()
+        }
+        try FirewallError.wrap { () throws(NetlinkError) in
+            // Most ADDs only add elements. Declaring the table's chains and rules again costs
+            // the kernel a grace period (10 ms and more), so that is done only when a set is
+            // missing: on a node's first pod, or after an upgrade that added sets.
+            do throws(NetlinkError) {
+                try stage(&tables)
+                try tables.commit()
+            } catch {
+                guard error.isNotFound else { throw error }
+                try declare(&tables)
+                try stage(&tables)
+                try tables.commit()
+            }
         }
     }
 

@@ -162,13 +162,15 @@ public struct BridgePlugin: Plugin {
     public func del(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
         try AddressProvider(source: plan.ipam, call: call).release()
-        // Whatever the config says now, entries an earlier config made go with the pod.
-        try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
-            try PodFirewall.remove(plan.firewallOwner)
-        }
         let host = try netlink("open a netlink socket") { try RouteSocket() }
         try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
         try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
+        // After the links: an nf_tables commit leaves the kernel work that would otherwise
+        // lengthen the veth's teardown, which waits for the same grace period. Whatever the
+        // config says now, entries an earlier config made go with the pod.
+        try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+            try PodFirewall.remove(plan.firewallOwner)
+        }
     }
 
     // MARK: CHECK
