@@ -34,17 +34,18 @@ from_conf() {
     | .plugins[0].ipam.ranges |= map(if .[0].subnet | contains(":") then [{subnet: $v6}] else [{subnet: $v4}] end)' \
     "$REPO/conf/$1" > "$NETCONFPATH/$2.conflist"
 }
-run() { CNI_CONTAINERID=$3 "$CNITOOL" "$1" "$2" "/var/run/netns/pw$RUN_ID-$3"; }
+# A pod's container ID is its netns name, unique to the run like every name here.
+run() { CNI_CONTAINERID=pw$RUN_ID-$3 "$CNITOOL" "$1" "$2" "/var/run/netns/pw$RUN_ID-$3"; }
 ip_of() { jq -r ".ips[${2:-0}].address" "$WORK/$1.json" | cut -d/ -f1; }
 # nothing_left ID NETWORK [IP]: no lease, host veth, ifb, nftables or iptables entry.
 nothing_left() {
-  local veth; veth=$(host_veth_of "$1" eth0)
+  local id=pw$RUN_ID-$1 veth; veth=$(host_veth_of "pw$RUN_ID-$1" eth0)
   [[ -z ${3:-} ]] || ! iptables-save 2>/dev/null | grep -qw -- "$3" || { echo "iptables rules naming $3"; return 1; }
   [[ -z $(leases_in "$DATA/$2") ]] || { echo "leases: $(leases_in "$DATA/$2")"; return 1; }
   ! ip link show "$veth" 2>/dev/null || { echo "host veth $veth"; return 1; }
   ! ip -o link show type ifb | grep -q "pwi${veth:2:12}" || { echo "ifb"; return 1; }
-  ! nft list ruleset 2>/dev/null | grep -q " $1 eth0\"" || { echo "nftables entries"; return 1; }
-  ! iptables-save 2>/dev/null | grep -q -- "$1" || { echo "iptables rules naming $1"; return 1; }
+  ! nft list ruleset 2>/dev/null | grep -q "$2 $id eth0" || { echo "nftables entries"; return 1; }
+  ! iptables-save 2>/dev/null | grep -q -- "$id" || { echo "iptables rules naming $id"; return 1; }
 }
 serve() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> "$WORK/made.pids"; sleep 0.3; }
 reach() { python3 "$REPO/netns-test/peer-client.py" "$@" >/dev/null 2>&1; }
@@ -56,7 +57,7 @@ ports_and_limits() {
 section "conf/10-podwire.conflist: bridge, gateway, loopback"
 from_conf 10-podwire.conflist basic$RUN_ID "$(new_bridge_name a)"
 new_netns basic >/dev/null
-expect "ADD" bash -c "CNI_CONTAINERID=basic $CNITOOL add basic$RUN_ID /var/run/netns/pw$RUN_ID-basic > $WORK/basic.json"
+expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-basic $CNITOOL add basic$RUN_ID /var/run/netns/pw$RUN_ID-basic > $WORK/basic.json"
 expect "lo is up in the pod (the reference loopback ran)" bash -c "ip -n pw$RUN_ID-basic link show lo | grep -q 'UP'"
 expect "CHECK" run check "basic$RUN_ID" basic
 expect "DEL" run del "basic$RUN_ID" basic
@@ -66,11 +67,11 @@ section "conf/20-podwire-full.conflist: masquerade, port mappings, bandwidth, lo
 from_conf 20-podwire-full.conflist full$RUN_ID "$(new_bridge_name b)"
 new_netns full >/dev/null
 export CAP_ARGS; CAP_ARGS=$(ports_and_limits $HP)
-expect "ADD" bash -c "CNI_CONTAINERID=full $CNITOOL add full$RUN_ID /var/run/netns/pw$RUN_ID-full > $WORK/full.json"
+expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-full $CNITOOL add full$RUN_ID /var/run/netns/pw$RUN_ID-full > $WORK/full.json"
 serve full 9000 0.0.0.0
 expect "the node reaches the pod through host port $HP" reach 127.0.0.1 $HP
 expect "the pod is masqueraded (its entry is in masq4)" bash -c "nft list set inet podwire masq4 | grep -q 'full eth0'"
-expect "its host end has a tbf qdisc" bash -c "tc qdisc show dev $(host_veth_of full eth0) root | grep -q tbf"
+expect "its host end has a tbf qdisc" bash -c "tc qdisc show dev $(host_veth_of pw$RUN_ID-full eth0) root | grep -q tbf"
 expect "CHECK" run check "full$RUN_ID" full
 expect "DEL" run del "full$RUN_ID" full
 refute "the host port is closed" reach 127.0.0.1 $HP
@@ -81,7 +82,7 @@ section "conf/30-podwire-dualstack.conflist"
 from_conf 30-podwire-dualstack.conflist dual$RUN_ID "$(new_bridge_name c)"
 new_netns dual >/dev/null
 expect "ADD gives an IPv4 and an IPv6 address" \
-  bash -c "CNI_CONTAINERID=dual $CNITOOL add dual$RUN_ID /var/run/netns/pw$RUN_ID-dual > $WORK/dual.json && jq -e '.ips | length == 2' $WORK/dual.json"
+  bash -c "CNI_CONTAINERID=pw$RUN_ID-dual $CNITOOL add dual$RUN_ID /var/run/netns/pw$RUN_ID-dual > $WORK/dual.json && jq -e '.ips | length == 2' $WORK/dual.json"
 expect "the pod has a default route for each family" \
   bash -c "ip -n pw$RUN_ID-dual route show default | grep -q via && ip -n pw$RUN_ID-dual -6 route show default | grep -q via"
 expect "CHECK" run check "dual$RUN_ID" dual
@@ -103,10 +104,10 @@ write_conflist mix$RUN_ID "[$(main_plugin podwire "$BR"),$REFERENCE_TAIL]"
 write_conflist mixpm$RUN_ID "[$(main_plugin podwire "$BR"),$PORTMAP,$REFERENCE_TAIL]"
 new_netns mix >/dev/null
 export CAP_ARGS; CAP_ARGS=$(ports_and_limits $((HP + 1)))
-expect "ADD through all five" bash -c "CNI_CONTAINERID=mix $CNITOOL add mix$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
+expect "ADD through all five" bash -c "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mix$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
 expect "the result holds podwire's three interfaces, the reference bandwidth's ifb, and the pod's address" \
   bash -c "jq -e '(.interfaces | length) == 4 and .interfaces[2].sandbox != null and (.interfaces[3].name | startswith(\"bwp\")) and (.ips[0].address | startswith(\"$SUBNET_BASE.\"))' $WORK/mix.json"
-expect "the reference bandwidth shaped podwire's host end" bash -c "tc qdisc show dev $(host_veth_of mix eth0) root | grep -q tbf"
+expect "the reference bandwidth shaped podwire's host end" bash -c "tc qdisc show dev $(host_veth_of pw$RUN_ID-mix eth0) root | grep -q tbf"
 expect "tuning set net.core.somaxconn in the pod" bash -c "[[ \$(ip netns exec pw$RUN_ID-mix sysctl -n net.core.somaxconn) == 1234 ]]"
 expect "the reference firewall admitted the pod's address" bash -c "iptables-save -t filter | grep -q 'CNI-FORWARD.*$(ip_of mix)'"
 expect "CHECK through all five" run check "mix$RUN_ID" mix
@@ -114,7 +115,7 @@ expect "DEL through all five, in reverse" run del "mix$RUN_ID" mix
 expect "nothing left: no lease, veth, ifb, nftables or iptables rule of the pod" nothing_left mix "mix$RUN_ID" "$(ip_of mix)"
 
 section "the same with the reference portmap after podwire"
-expect "ADD through all six" bash -c "CNI_CONTAINERID=mix $CNITOOL add mixpm$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
+expect "ADD through all six" bash -c "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mixpm$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
 serve mix 9000 0.0.0.0
 expect "the reference portmap forwards host port $((HP + 1)) to podwire's pod" reach "$GATEWAY" $((HP + 1))
 check_error=$(run check "mixpm$RUN_ID" mix 2>&1)
@@ -129,7 +130,7 @@ write_conflist refpm$RUN_ID "[$(main_plugin bridge "$BR"),$PORTMAP,$REFERENCE_TA
 new_netns refpm >/dev/null
 run add "refpm$RUN_ID" refpm >/dev/null || fail "ADD through the reference bridge and portmap"
 expect "control: with the reference bridge in podwire's place, CHECK fails the same way" \
-  bash -c "run() { CNI_CONTAINERID=\$3 $CNITOOL \$1 \$2 /var/run/netns/pw$RUN_ID-\$3; }; run check refpm$RUN_ID refpm 2>&1 | grep -q 'could not check ipv6 dnat'"
+  bash -c "run() { CNI_CONTAINERID=pw$RUN_ID-\$3 $CNITOOL \$1 \$2 /var/run/netns/pw$RUN_ID-\$3; }; run check refpm$RUN_ID refpm 2>&1 | grep -q 'could not check ipv6 dnat'"
 run del "refpm$RUN_ID" refpm || fail "DEL through the reference bridge and portmap"
 unset CAP_ARGS
 
@@ -143,7 +144,7 @@ write_conflist ref$RUN_ID "$(jq -nc --arg br "$BR" --arg v4 "$SUBNET" --arg data
   {type: "loopback"}]')"
 new_netns ref >/dev/null
 export CAP_ARGS; CAP_ARGS=$(printf '{"portMappings":[{"hostPort":%s,"containerPort":9000,"protocol":"tcp"}]}' $((HP + 2)))
-expect "ADD" bash -c "CNI_CONTAINERID=ref $CNITOOL add ref$RUN_ID /var/run/netns/pw$RUN_ID-ref > $WORK/ref.json"
+expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-ref $CNITOOL add ref$RUN_ID /var/run/netns/pw$RUN_ID-ref > $WORK/ref.json"
 expect "podwire-portmap passed the reference bridge's result on" \
   bash -c "jq -e '(.interfaces | length) == 3 and (.ips | length) == 1' $WORK/ref.json"
 serve ref 9000 0.0.0.0
@@ -151,10 +152,10 @@ expect "podwire-portmap forwards host port $((HP + 2)) to the reference bridge's
 expect "CHECK" run check "ref$RUN_ID" ref
 expect "DEL" run del "ref$RUN_ID" ref
 refute "the host port is closed" reach 127.0.0.1 $((HP + 2))
-expect "no nftables entry of the pod is left" bash -c "! nft list ruleset | grep -q ' ref eth0\"'"
+expect "no nftables entry of the pod is left" bash -c "! nft list ruleset | grep -q 'ref$RUN_ID pw$RUN_ID-ref eth0'"
 expect "no lease is left" all_same "$(leases_in "$DATA/ref$RUN_ID")" ""
 unset CAP_ARGS
 refute "podwire-portmap with no prevResult is refused" bash -c \
-  "echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"podwire-portmap\"}' | CNI_COMMAND=ADD CNI_CONTAINERID=x CNI_NETNS=/var/run/netns/pw$RUN_ID-ref CNI_IFNAME=eth0 CNI_PATH=$CNI_PATH $WORK/bin/podwire-portmap | jq -e '.ips'"
+  "echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"podwire-portmap\"}' | CNI_COMMAND=ADD CNI_CONTAINERID=pw$RUN_ID-x CNI_NETNS=/var/run/netns/pw$RUN_ID-ref CNI_IFNAME=eth0 CNI_PATH=$CNI_PATH $WORK/bin/podwire-portmap | jq -e '.ips'"
 
 finish

@@ -35,12 +35,13 @@ seen_by_peer() {
   [[ $1 != host ]] && run=(ip netns exec "$1")
   "${run[@]}" python3 "$REPO/netns-test/peer-client.py" "$2" "${3:-9000}" "${4:-tcp}" 2>/dev/null
 }
-source_seen_from() { seen_by_peer "$@"; }
-cni() { CNI_CONTAINERID=$3 "$CNITOOL" "$1" "$2" "/var/run/netns/pw$RUN_ID-$3"; }
+# A pod's container ID is its netns name, unique to the run like every name here.
+id() { echo "pw$RUN_ID-$1"; }
+cni() { CNI_CONTAINERID=$(id "$3") "$CNITOOL" "$1" "$2" "/var/run/netns/$(id "$3")"; }
 serve_in() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> "$WORK/made.pids"; }
 add_pod() { # add_pod NETWORK NAME -> the pod's result JSON in $WORK/NAME.json
   new_netns "$2" >/dev/null
-  host_veth_of "$2" eth0 >/dev/null
+  host_veth_of "$(id "$2")" eth0 >/dev/null
   cni add "$1" "$2" > "$WORK/$2.json"
 }
 ip_of() { jq -r ".ips[$2].address" "$WORK/$1.json" | cut -d/ -f1; }
@@ -58,13 +59,13 @@ add_pod "$NET" a || fail "ADD a"
 add_pod "$NET" b || fail "ADD b"
 add_pod "$PLAIN" c || fail "ADD c (no ipMasq)"
 A=pw$RUN_ID-a B=pw$RUN_ID-b C=pw$RUN_ID-c
-expect "pod a reaches the internet's $PEER4, which sees the node's $HOST4" all_same "$(source_seen_from "$A" "$PEER4")" "$HOST4"
-expect "  and over IPv6 $PEER6, which sees $HOST6" all_same "$(source_seen_from "$A" "$PEER6")" "$HOST6"
-refute "pod c, on a network without ipMasq, gets no answer (the internet has no route back)" source_seen_from "$C" "$PEER4"
+expect "pod a reaches the internet's $PEER4, which sees the node's $HOST4" all_same "$(seen_by_peer "$A" "$PEER4")" "$HOST4"
+expect "  and over IPv6 $PEER6, which sees $HOST6" all_same "$(seen_by_peer "$A" "$PEER6")" "$HOST6"
+refute "pod c, on a network without ipMasq, gets no answer (the internet has no route back)" seen_by_peer "$C" "$PEER4"
 ip netns exec "$B" python3 "$REPO/netns-test/peer-server.py" 9000 "$(ip_of b 0)" & echo $! >> "$WORK/made.pids"
 sleep 0.2
 expect "traffic inside the pod subnet is not masqueraded: pod b sees pod a's own $(ip_of a 0)" \
-  all_same "$(source_seen_from "$A" "$(ip_of b 0)")" "$(ip_of a 0)"
+  all_same "$(seen_by_peer "$A" "$(ip_of b 0)")" "$(ip_of a 0)"
 
 section "one table, entries per pod"
 expect "podwire's table has 8 rules in postrouting, 4 per family" all_same "$(rule_count)" 8
@@ -76,18 +77,18 @@ expect "CHECK passes for pod a" cni check "$NET" a
 
 section "DEL and GC remove exactly the pod's entries"
 expect "DEL pod a" cni del "$NET" a
-refute "nft list ruleset shows nothing of pod a (its container ID)" bash -c "nft list ruleset | grep -q ' a eth0\"'"
+refute "nft list ruleset shows nothing of pod a (its network, container ID, ifname)" bash -c "nft list ruleset | grep -q '$NET $(id a) eth0'"
 refute "  nor its addresses" bash -c "nft list ruleset | grep -qwF -e '$(ip_of a 0)' -e '$(ip_of a 1)'"
-expect "pod b's entries stay" all_same "$(elements masq4 "$NET b eth0")$(elements podlocal6 "$NET b eth0")" 11
+expect "pod b's entries stay" all_same "$(elements masq4 "$NET $(id b) eth0")$(elements podlocal6 "$NET $(id b) eth0")" 11
 expect "DEL with an empty CNI_NETNS removes pod b's entries" \
-  bash -c "CNI_CONTAINERID=b $CNITOOL del $NET '' && [[ \$(nft list ruleset | grep -c '$NET b eth0') == 0 ]]"
+  bash -c "CNI_CONTAINERID=$(id b) $CNITOOL del $NET '' && [[ \$(nft list ruleset | grep -c '$NET $(id b) eth0') == 0 ]]"
 add_pod "$OTHER" o || fail "ADD o (another network with ipMasq)"
 add_pod "$NET" d || fail "ADD d"
 add_pod "$NET" e || fail "ADD e"
-gc_config=$(jq -c --arg net "$NET" '.plugins[0] + {cniVersion: "1.1.0", name: $net, "cni.dev/valid-attachments": [{containerID: "e", ifname: "eth0"}]}' "$NETCONFPATH/$NET.conflist")
+gc_config=$(jq -c --arg net "$NET" --arg e "$(id e)" '.plugins[0] + {cniVersion: "1.1.0", name: $net, "cni.dev/valid-attachments": [{containerID: $e, ifname: "eth0"}]}' "$NETCONFPATH/$NET.conflist")
 expect "GC keeping only pod e" bash -c "echo '$gc_config' | CNI_COMMAND=GC CNI_PATH=$CNI_PATH $PODWIRE"
-expect "  removed pod d's entries and kept pod e's" all_same "$(elements masq4 "$NET d eth0")$(elements masq4 "$NET e eth0")" 01
-expect "  and left another network's entries alone" all_same "$(elements masq4 "$OTHER o eth0")" 1
+expect "  removed pod d's entries and kept pod e's" all_same "$(elements masq4 "$NET $(id d) eth0")$(elements masq4 "$NET $(id e) eth0")" 01
+expect "  and left another network's entries alone" all_same "$(elements masq4 "$OTHER $(id o) eth0")" 1
 cni del "$NET" e
 cni del "$OTHER" o
 
@@ -103,8 +104,8 @@ elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "  (100 ADDs with masquerade and a port, netns creation included: $elapsed ms)"
 expect "after 100 ADDs the table has as many rules and chains as before ($before_rules objects)" \
   all_same "$(nft -a list table inet podwire | grep -c '# handle')" "$before_rules"
-expect "  and 100 elements in masq4" all_same "$(elements masq4 "$NET h")" 100
-expect "  and 100 in hostports4" all_same "$(elements hostports4 "$NET h")" 100
+expect "  and 100 elements in masq4" all_same "$(elements masq4 "$NET $(id h)")" 100
+expect "  and 100 in hostports4" all_same "$(elements hostports4 "$NET $(id h)")" 100
 expect "pod h100 answers on its host port" bash -c "ip netns exec pw$RUN_ID-h100 python3 $REPO/netns-test/peer-server.py 80 0.0.0.0 & sleep 0.3; python3 $REPO/netns-test/peer-client.py 127.0.0.1 $((BASE_PORT + 100)); kill %1"
 for n in $(seq 100); do cni del "$NET" "h$n" || fail "DEL h$n"; done
 expect "after 100 DELs: no element of this network is left" \
@@ -133,16 +134,16 @@ GW=$(jq -r '.ips[0].gateway' "$WORK/p.json")
 expect "pod q reaches pod p through the host port (hairpin), masqueraded to the gateway $GW" \
   all_same "$(seen_by_peer "pw$RUN_ID-q" "$HOST4" $HP)" "$GW"
 expect "pod p reaches itself through its own host port" seen_by_peer "$P" "$HOST4" $HP
-expect "CHECK passes for pod p" env CAP_ARGS="$(ports "$(mapping $HP 9000 tcp)")" CNI_CONTAINERID=p "$CNITOOL" check "$NET" "/var/run/netns/$P"
+expect "CHECK passes for pod p" env CAP_ARGS="$(ports "$(mapping $HP 9000 tcp)")" CNI_CONTAINERID="$(id p)" "$CNITOOL" check "$NET" "/var/run/netns/$P"
 conflict=$(CAP_ARGS=$(ports "$(mapping $HP 80 tcp)") add_pod "$NET" r 2>&1)
 expect "a second pod asking for host port $HP/tcp is refused, naming the port and its holder" \
-  bash -c "grep -q 'host port \*:$HP/tcp is already mapped' <<< '$conflict' && grep -q '$NET p eth0' <<< '$conflict'"
-refute "  and leaves nothing: no veth" ip link show "$(host_veth_of r eth0)"
-expect "  no lease" all_same "$(grep -l '^r$' "$DATA/$NET"/* 2>/dev/null | wc -l)" 0
-refute "  no nftables entry" bash -c "nft list table inet podwire | grep -q '$NET r eth0'"
+  bash -c "grep -q 'host port \*:$HP/tcp is already mapped' <<< '$conflict' && grep -q '$NET $(id p) eth0' <<< '$conflict'"
+refute "  and leaves nothing: no veth" ip link show "$(host_veth_of "$(id r)" eth0)"
+expect "  no lease" all_same "$(grep -l "^$(id r)\$" "$DATA/$NET"/* 2>/dev/null | wc -l)" 0
+refute "  no nftables entry" bash -c "nft list table inet podwire | grep -q '$NET $(id r) eth0'"
 expect "DEL pod p" cni del "$NET" p
 refute "the host port is closed after DEL" seen_by_peer "$INET" "$HOST4" $HP
-refute "nft list ruleset shows nothing of pod p" bash -c "nft list ruleset | grep -q '$NET p eth0'"
+refute "nft list ruleset shows nothing of pod p" bash -c "nft list ruleset | grep -q '$NET $(id p) eth0'"
 cni del "$NET" q
 
 finish

@@ -38,11 +38,14 @@ clean_podwire_table() {
     [[ -n $table && $table != "table inet podwire" ]] && ! grep -qxF "$table" <<< "$TABLES_BEFORE" \
       && nft delete $table 2>/dev/null
   done < <(nft list tables 2>/dev/null)
-  if [[ $TABLE_WAS_THERE == 0 ]]; then nft delete table inet podwire 2>/dev/null; return 0; fi
-  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" '{nftables: [.nftables[] | select(.set)
-      | {delete: {element: {family: "inet", table: "podwire", name: .set.name,
-          elem: [(.set.elem // [])[] | select((.elem.comment? // "") | contains($run))]}}}
+  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" '{nftables: [.nftables[] | (.set // .map) | select(.)
+      | {delete: {element: {family: "inet", table: "podwire", name: .name,
+          elem: [(.elem // [])[] | select(((if type == "array" then .[0] else . end) | .elem.comment? // "") | contains($run))]}}}
       | select(.delete.element.elem | length > 0)]}' | nft -j -f - 2>/dev/null
+  # The table goes only if this run made it and nobody else's elements are in it.
+  if [[ $TABLE_WAS_THERE == 0 ]] && ! nft list table inet podwire 2>/dev/null | grep -q 'comment "'; then
+    nft delete table inet podwire 2>/dev/null
+  fi
   return 0
 }
 trap cleanup EXIT

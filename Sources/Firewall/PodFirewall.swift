@@ -42,7 +42,7 @@ public enum PodFirewall {
         var stale: [(set: String, elements: [NFTables.Element])] = []
         if !ports.isEmpty {
             // Reading the maps first finds this attachment's stale entries and other pods' ports.
-            for set in Set.portMaps {
+            for set in SetName.portMaps {
                 let existing = try FirewallError.wrap { () throws(NetlinkError) in try tables.elements(of: set) } ?? []
                 stale.append((set, existing.filter { $0.comment == attachment.comment }))
                 for element in existing where element.comment != attachment.comment {
@@ -56,19 +56,19 @@ public enum PodFirewall {
             for (set, elements) in stale { try tables.deleteElements(set, elements) }
             for family in [IPAddress.Family.v4, .v6] {
                 let masq = masquerade.filter { $0.address.family == family }
-                try tables.addElements(Set.masquerade(family), masq.map {
+                try tables.addElements(SetName.masquerade(family), masq.map {
                     NFTables.Element(key: $0.address.bytes, comment: attachment.comment)
                 })
-                try tables.addElements(Set.local(family), masq.map { Elements.podLocal($0, comment: attachment.comment) })
+                try tables.addElements(SetName.local(family), masq.map { Elements.podLocal($0, comment: attachment.comment) })
                 let targets = ports.filter { $0.podAddress.family == family }
-                try tables.addElements(Set.hostPorts(family), targets.filter { $0.mapping.hostIP == nil }.map {
+                try tables.addElements(SetName.hostPorts(family), targets.filter { $0.mapping.hostIP == nil }.map {
                     Elements.portMap($0, comment: attachment.comment)
                 }, exclusive: true)
-                try tables.addElements(Set.hostAddressPorts(family), targets.filter { $0.mapping.hostIP != nil }.map {
+                try tables.addElements(SetName.hostAddressPorts(family), targets.filter { $0.mapping.hostIP != nil }.map {
                     Elements.portMap($0, comment: attachment.comment)
                 }, exclusive: true)
                 if hairpin {
-                    try tables.addElements(Set.hairpin(family), Elements.hairpin(targets, comment: attachment.comment))
+                    try tables.addElements(SetName.hairpin(family), Elements.hairpin(targets, comment: attachment.comment))
                 }
             }
         }
@@ -94,29 +94,31 @@ public enum PodFirewall {
     }
 
     /// Removes the elements of `network` whose attachment is not in `valid`.
-    public static func collectGarbage(network: String, keeping valid: Swift.Set<Attachment>) throws(NetlinkError) {
-        let keep = Swift.Set(valid.map(\.comment))
+    public static func collectGarbage(network: String, keeping valid: Set<Attachment>) throws(NetlinkError) {
+        let keep = Set(valid.map(\.comment))
         let prefix = Attachment(network: network, containerID: "", ifname: "").networkPrefix
         try removeElements { $0.hasPrefix(prefix) && !keep.contains($0) }
     }
 
-    /// The comments of every element, for CHECK and for tests.
-    public static func entries(of attachment: Attachment) throws(NetlinkError) -> [String: Int] {
+    /// For CHECK: the first set that should hold an entry of `attachment` and holds none.
+    public static func missingEntry(_ attachment: Attachment, masquerade families: Set<IPAddress.Family>,
+                                    ports: [PortTarget]) throws(NetlinkError) -> String? {
+        let expected = families.map { SetName.masquerade($0) } + ports.map { SetName.ports(for: $0) }
+        guard !expected.isEmpty else { return nil }
         let tables = try NFTables(table: table)
-        var counts: [String: Int] = [:]
-        for set in Set.all {
-            let owned = (try tables.elements(of: set) ?? []).filter { $0.comment == attachment.comment }
-            if !owned.isEmpty { counts[set] = owned.count }
+        for set in expected {
+            let owned = (try tables.elements(of: set) ?? []).contains { $0.comment == attachment.comment }
+            if !owned { return set }
         }
-        return counts
+        return nil
     }
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         var tables = try NFTables(table: table)
-        for set in Set.all {
+        for set in SetName.all {
             // No first set: no table, which is most nodes' case on DEL; nothing to read.
             guard let elements = try tables.elements(of: set) else {
-                if set == Set.all[0] { return }
+                if set == SetName.all[0] { return }
                 continue
             }
             try tables.deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
@@ -124,18 +126,18 @@ public enum PodFirewall {
         try tables.commit()
     }
 
-    public static func masqueradeSet(_ family: IPAddress.Family) -> String { Set.masquerade(family) }
-    public static func hostPortsSet(_ family: IPAddress.Family) -> String { Set.hostPorts(family) }
-    public static func hostAddressPortsSet(_ family: IPAddress.Family) -> String { Set.hostAddressPorts(family) }
 
     // MARK: the table
 
-    enum Set {
+    enum SetName {
         static func masquerade(_ family: IPAddress.Family) -> String { family == .v4 ? "masq4" : "masq6" }
         static func local(_ family: IPAddress.Family) -> String { family == .v4 ? "podlocal4" : "podlocal6" }
         static func hostPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostports4" : "hostports6" }
         static func hostAddressPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostaddrports4" : "hostaddrports6" }
         static func hairpin(_ family: IPAddress.Family) -> String { family == .v4 ? "hairpin4" : "hairpin6" }
+        static func ports(for target: PortTarget) -> String {
+            target.mapping.hostIP == nil ? hostPorts(target.podAddress.family) : hostAddressPorts(target.podAddress.family)
+        }
         static let portMaps = ["hostports4", "hostports6", "hostaddrports4", "hostaddrports6"]
         static let all = ["masq4", "masq6", "podlocal4", "podlocal6", "hairpin4", "hairpin6"] + portMaps
     }
@@ -151,15 +153,15 @@ public enum PodFirewall {
         let service = NFTables.DataType.inetProtocol + .inetService
         for family in [IPAddress.Family.v4, .v6] {
             let address: NFTables.DataType = family == .v4 ? .ipv4 : .ipv6
-            try tables.addSet(Set.masquerade(family), key: address)
+            try tables.addSet(SetName.masquerade(family), key: address)
             // Pod address . pod subnet: traffic that stays in the pod's subnet is not masqueraded.
-            try tables.addSet(Set.local(family), key: address + address, interval: true)
+            try tables.addSet(SetName.local(family), key: address + address, interval: true)
             // Client range . pod address: hairpin and localhost clients of a host port.
-            try tables.addSet(Set.hairpin(family), key: address + address, interval: true)
+            try tables.addSet(SetName.hairpin(family), key: address + address, interval: true)
             // Protocol . host port (on any local address), or host address . protocol . port,
             // to pod address . container port.
-            try tables.addSet(Set.hostPorts(family), key: service, value: address + .inetService)
-            try tables.addSet(Set.hostAddressPorts(family), key: address + service, value: address + .inetService)
+            try tables.addSet(SetName.hostPorts(family), key: service, value: address + .inetService)
+            try tables.addSet(SetName.hostAddressPorts(family), key: address + service, value: address + .inetService)
         }
         try tables.addChain(Chain.prerouting, type: "nat", hook: UInt32(NF_INET_PRE_ROUTING.rawValue), priority: -100)
         try tables.addChain(Chain.output, type: "nat", hook: UInt32(NF_INET_LOCAL_OUT.rawValue), priority: -100)

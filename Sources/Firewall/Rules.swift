@@ -22,12 +22,12 @@ enum Rules {
         return [
             // ip saddr . ip daddr @podlocal4 return
             isFamily(family) + [saddr(family, into: register32), daddr(family, into: register32 + width),
-             .lookup(set: PodFirewall.Set.local(family), register: register32, into: nil), .verdict(verdictReturn)],
+             .lookup(set: PodFirewall.SetName.local(family), register: register32, into: nil), .verdict(verdictReturn)],
             // ip daddr 224.0.0.0/4 return (ip6 daddr ff00::/8)
             isFamily(family) + multicast + [.verdict(verdictReturn)],
             // ip saddr @masq4 masquerade
             isFamily(family) + [saddr(family, into: register1),
-             .lookup(set: PodFirewall.Set.masquerade(family), register: register1, into: nil), .masquerade],
+             .lookup(set: PodFirewall.SetName.masquerade(family), register: register1, into: nil), .masquerade],
         ]
     }
 
@@ -40,13 +40,13 @@ enum Rules {
             // dnat ip to ip daddr . meta l4proto . th dport map @hostaddrports4
             isFamily(family) + [daddr(family, into: register32), l4proto(into: register32 + width),
                                 dport(into: register32 + width + 1),
-                                .lookup(set: PodFirewall.Set.hostAddressPorts(family), register: register32, into: register32),
+                                .lookup(set: PodFirewall.SetName.hostAddressPorts(family), register: register32, into: register32),
                                 .dnat(family: nfproto(family), addressRegister: register32, portRegister: register32 + width)],
             // fib daddr type local dnat ip to meta l4proto . th dport map @hostports4
             isFamily(family) + [.destinationAddressType(into: register1),
                                 .compare(register: register1, equal: true, to: hostOrder(UInt32(RTN_LOCAL))),
                                 l4proto(into: register32), dport(into: register32 + 1),
-                                .lookup(set: PodFirewall.Set.hostPorts(family), register: register32, into: register32),
+                                .lookup(set: PodFirewall.SetName.hostPorts(family), register: register32, into: register32),
                                 .dnat(family: nfproto(family), addressRegister: register32, portRegister: register32 + width)],
         ]
     }
@@ -61,7 +61,7 @@ enum Rules {
                 .compare(register: register1, equal: false, to: [0, 0, 0, 0])]
             + isFamily(family)
             + [saddr(family, into: register32), daddr(family, into: register32 + width),
-               .lookup(set: PodFirewall.Set.hairpin(family), register: register32, into: nil), .masquerade]
+               .lookup(set: PodFirewall.SetName.hairpin(family), register: register32, into: nil), .masquerade]
     }
 
     static func nfproto(_ family: IPAddress.Family) -> Int32 { Int32(family == .v4 ? NFPROTO_IPV4 : NFPROTO_IPV6) }

@@ -152,7 +152,7 @@ public struct NFTables {
         do {
             try socket.dump(request) { header throws(NetlinkError) in found += Self.parseElements(header) }
         } catch {
-            if error.isNotFound || error.code == NLE_OBJ_NOTFOUND { return nil }
+            if error.isNotFound { return nil }
             throw error
         }
         return found

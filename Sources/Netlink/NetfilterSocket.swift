@@ -6,13 +6,7 @@ public final class NetfilterSocket {
     private var sequence: UInt32 = 1
 
     public init() throws(NetlinkError) {
-        guard let socket = nl_socket_alloc() else { throw NetlinkError("allocate netfilter socket", code: NLE_NOMEM) }
-        let result = nl_connect(socket, NETLINK_NETFILTER)
-        if result < 0 {
-            nl_socket_free(socket)
-            throw NetlinkError("connect netfilter socket", code: result)
-        }
-        handle = socket
+        handle = try connectedSocket(NETLINK_NETFILTER, "netfilter")
     }
 
     deinit { nl_socket_free(handle) }

@@ -6,14 +6,19 @@ public final class RouteSocket {
     let handle: OpaquePointer
 
     public init() throws(NetlinkError) {
-        guard let socket = nl_socket_alloc() else { throw NetlinkError("allocate netlink socket", code: NLE_NOMEM) }
-        let result = nl_connect(socket, NETLINK_ROUTE)
-        if result < 0 {
-            nl_socket_free(socket)
-            throw NetlinkError("connect netlink socket", code: result)
-        }
-        handle = socket
+        handle = try connectedSocket(NETLINK_ROUTE, "netlink")
     }
 
     deinit { nl_socket_free(handle) }
+}
+
+/// A libnl socket connected to a netlink family; the caller frees it.
+func connectedSocket(_ family: Int32, _ name: String) throws(NetlinkError) -> OpaquePointer {
+    guard let socket = nl_socket_alloc() else { throw NetlinkError("allocate \(name) socket", code: NLE_NOMEM) }
+    let result = nl_connect(socket, family)
+    if result < 0 {
+        nl_socket_free(socket)
+        throw NetlinkError("connect \(name) socket", code: result)
+    }
+    return socket
 }

@@ -64,7 +64,7 @@ public struct BridgePlugin: Plugin {
             }
             if plan.masquerade || !plan.ports.isEmpty {
                 rollback.add { try PodFirewall.remove(plan.firewallOwner) }
-                try addFirewallEntries(plan, ips: result.ips, host: host)
+                try addFirewallEntries(plan, ips: result.ips)
             }
             return result
         } catch {
@@ -100,12 +100,12 @@ public struct BridgePlugin: Plugin {
         }
     }
 
-    private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig], host: HostSide) throws {
+    private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
         let masquerade = plan.masquerade
             ? ips.map { PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network) } : []
         let targets = PortMappingsConfig.targets(plan.ports, for: ips)
         if targets.contains(where: { $0.podAddress.family == .v4 }) {
-            try host.routeLocalnet(on: plan.bridgeName)
+            try HostSide.routeLocalnet(on: plan.bridgeName)
         }
         do {
             try PodFirewall.add(plan.firewallOwner, masquerade: masquerade, ports: targets)
@@ -202,15 +202,12 @@ public struct BridgePlugin: Plugin {
     }
 
     private func checkFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
-        guard plan.masquerade || !plan.ports.isEmpty else { return }
-        let present = try netlink("read nftables table \(PodFirewall.table)") { try PodFirewall.entries(of: plan.firewallOwner) }
-        var expected: [String] = []
-        if plan.masquerade { expected += Set(ips.map(\.address.family)).map { PodFirewall.masqueradeSet($0) } }
-        for target in PortMappingsConfig.targets(plan.ports, for: ips) {
-            expected.append(target.mapping.hostIP == nil ? PodFirewall.hostPortsSet(target.podAddress.family)
-                                                         : PodFirewall.hostAddressPortsSet(target.podAddress.family))
+        let families = plan.masquerade ? Set(ips.map(\.address.family)) : []
+        let missing = try netlink("read nftables table \(PodFirewall.table)") {
+            try PodFirewall.missingEntry(plan.firewallOwner, masquerade: families,
+                                         ports: PortMappingsConfig.targets(plan.ports, for: ips))
         }
-        if let missing = expected.first(where: { (present[$0] ?? 0) == 0 }) {
+        if let missing {
             throw CNIError(CNIError.generic, "\(plan.containerIfname) has no entry in nftables set \(missing) of table \(PodFirewall.table)")
         }
     }
@@ -243,16 +240,17 @@ public struct BridgePlugin: Plugin {
 
         let keep = Set(valid.map { HostVethName.make(containerID: $0.containerID, ifname: $0.ifname) })
         let host = try netlink("open a netlink socket") { try RouteSocket() }
-        guard let bridge = try netlink("look up \(plan.bridgeName)", { try host.link(named: plan.bridgeName) }) else { return }
-        let ours = try netlink("list links") { try host.links() }.filter {
-            $0.masterIndex == bridge.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
-        }
-        for link in ours { _ = try? host.deleteLink(named: link.name) }
+        let links = try netlink("list links") { try host.links() }
+        let bridge = links.first { $0.name == plan.bridgeName }
+        let stale = Set(links.filter {
+            $0.masterIndex == bridge?.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
+        }.map(\.name))
+        for name in stale { _ = try? host.deleteLink(named: name) }
         // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
-        let remaining = try netlink("list links") { try host.links() }.map(\.name)
-        for link in remaining {
-            guard let prefix = HostVethName.hostEndPrefix(ofIFB: link), !remaining.contains(where: { $0.hasPrefix(prefix) && $0 != link }) else { continue }
-            _ = try? host.deleteLink(named: link)
+        let hostEnds = links.map(\.name).filter { HostVethName.looksLikeOne($0) && !stale.contains($0) }
+        for link in links {
+            guard let prefix = HostVethName.hostEndPrefix(ofIFB: link.name), !hostEnds.contains(where: { $0.hasPrefix(prefix) }) else { continue }
+            _ = try? host.deleteLink(named: link.name)
         }
     }
 

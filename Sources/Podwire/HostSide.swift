@@ -88,11 +88,11 @@ struct HostSide {
 
     /// Lets the node's own 127.0.0.1 reach a pod through a host port: the kernel otherwise
     /// drops a packet with a loopback source once DNAT sends it out of the bridge.
-    func routeLocalnet(on bridge: String) throws {
+    static func routeLocalnet(on interface: String) throws {
         do {
-            try Sysctl.ensure("/proc/sys/net/ipv4/conf/\(bridge)/route_localnet", is: "1")
+            try Sysctl.ensure("/proc/sys/net/ipv4/conf/\(interface)/route_localnet", is: "1")
         } catch {
-            throw CNIError(CNIError.ioFailure, "cannot let localhost reach host ports through \(bridge): \(error)")
+            throw CNIError(CNIError.ioFailure, "cannot let localhost reach host ports through \(interface): \(error)")
         }
     }
 }

@@ -1,7 +1,6 @@
 import Addressing
 import CNI
 import Firewall
-import Netlink
 
 /// `podwire-portmap`: the `portMappings` capability as a chained plugin, after podwire or
 /// after the reference `bridge` or `ptp`. It reads the pod's addresses from `prevResult`
@@ -52,7 +51,7 @@ public struct PortMapPlugin: Plugin {
         // the result: the bridge (or, after ptp, the host veth).
         if plan.snat, plan.targets.contains(where: { $0.podAddress.family == .v4 }),
            let hostInterface = previous.interfaces.first(where: { ($0.sandbox ?? "").isEmpty }) {
-            try? Sysctl.ensure("/proc/sys/net/ipv4/conf/\(hostInterface.name)/route_localnet", is: "1")
+            try HostSide.routeLocalnet(on: hostInterface.name)
         }
         do {
             try PodFirewall.add(plan.owner, ports: plan.targets, hairpin: plan.snat)
@@ -70,13 +69,11 @@ public struct PortMapPlugin: Plugin {
     public func check(_ call: Call) throws {
         let plan = try Plan(call)
         _ = try plan.requirePrevious()
-        let present = try netlink("read nftables table \(PodFirewall.table)") { try PodFirewall.entries(of: plan.owner) }
-        for target in plan.targets {
-            let set = target.mapping.hostIP == nil ? PodFirewall.hostPortsSet(target.podAddress.family)
-                                                   : PodFirewall.hostAddressPortsSet(target.podAddress.family)
-            if (present[set] ?? 0) == 0 {
-                throw CNIError(CNIError.generic, "host port \(target.mapping) of \(plan.owner.containerID) is missing from nftables set \(set)")
-            }
+        let missing = try netlink("read nftables table \(PodFirewall.table)") {
+            try PodFirewall.missingEntry(plan.owner, masquerade: [], ports: plan.targets)
+        }
+        if let missing {
+            throw CNIError(CNIError.generic, "a host port of \(plan.owner.containerID) is missing from nftables set \(missing)")
         }
     }
 
