@@ -60,16 +60,13 @@ public enum PodFirewall {
                     NFTables.Element(key: $0.address.bytes, comment: attachment.comment)
                 })
                 try tables.addElements(SetName.local(family), masq.map { Elements.podLocal($0, comment: attachment.comment) })
-                let targets = ports.filter { $0.podAddress.family == family }
-                try tables.addElements(SetName.hostPorts(family), targets.filter { $0.mapping.hostIP == nil }.map {
-                    Elements.portMap($0, comment: attachment.comment)
-                }, exclusive: true)
-                try tables.addElements(SetName.hostAddressPorts(family), targets.filter { $0.mapping.hostIP != nil }.map {
-                    Elements.portMap($0, comment: attachment.comment)
-                }, exclusive: true)
                 if hairpin {
-                    try tables.addElements(SetName.hairpin(family), Elements.hairpin(targets, comment: attachment.comment))
+                    try tables.addElements(SetName.hairpin(family), Elements.hairpin(ports.filter { $0.podAddress.family == family },
+                                                                                     comment: attachment.comment))
                 }
+            }
+            for (set, targets) in Dictionary(grouping: ports, by: SetName.ports(for:)) {
+                try tables.addElements(set, targets.map { Elements.portMap($0, comment: attachment.comment) }, exclusive: true)
             }
         }
         try FirewallError.wrap { () throws(NetlinkError) in
@@ -125,7 +122,6 @@ public enum PodFirewall {
         }
         try tables.commit()
     }
-
 
     // MARK: the table
 

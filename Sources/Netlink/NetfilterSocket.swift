@@ -37,8 +37,12 @@ public final class NetfilterSocket {
             try receive { header throws(NetlinkError) in
                 guard Int32(header.pointee.nlmsg_type) == NLMSG_ERROR, header.pointee.nlmsg_seq >= first else { return }
                 let number = header.pointee.nlmsg_seq
-                pending.remove(number)
                 let error = nlmsg_data(header).assumingMemoryBound(to: nlmsgerr.self).pointee.error
+                // An error on the batch itself (no CAP_NET_ADMIN, say) is the only reply.
+                if number == first, error != 0 {
+                    throw NetlinkError("nf_tables batch", code: nl_syserr2nlerr(-error))
+                }
+                pending.remove(number)
                 if error != 0, failure == nil {
                     failure = NetlinkError(operations[number] ?? "nf_tables batch", code: nl_syserr2nlerr(-error))
                 }
