@@ -196,6 +196,9 @@ bad 4 "an ifname with /" "$(bad_conf)" CNI_IFNAME=eth/0
 bad 4 "a container ID with ../" "$(bad_conf)" CNI_CONTAINERID=../../etc
 bad 4 "an unknown CNI_ARGS key without IgnoreUnknown" "$(bad_conf)" CNI_ARGS=FOO=bar
 bad 4 "an unknown CNI_COMMAND" "$(bad_conf)" CNI_COMMAND=EXPLODE
+expect "podwire --version prints its version and the CNI versions on stdout, and exits 0" \
+  bash -c "$PODWIRE --version | grep -q '^podwire [0-9.]*:' && $PODWIRE --version | grep -q '1.1.0'"
+expect "podwire-portmap --version names itself" bash -c "$WORK/bin/podwire-portmap --version | grep -q '^podwire-portmap '"
 bad 6 "empty stdin" ""
 bad 6 "truncated JSON" '{"cniVersion":"1.0.0","name":"badnet","type":"podw'
 bad 6 "mtu given as a string" "$(bad_conf ',"mtu":"1500"')"

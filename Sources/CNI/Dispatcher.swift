@@ -39,10 +39,15 @@ public struct Outcome: Equatable, Sendable {
 /// Turns the process inputs into one plugin call and its output, per the specification:
 /// version checks, required variables, the result in the config's version, errors as JSON.
 public enum Dispatcher {
+    /// What the plugin is and which protocol versions it speaks, for a person: printed for
+    /// `--version`, and when run with no CNI_COMMAND.
+    public static func about(_ plugin: some Plugin) -> String {
+        "\(plugin.about)\nCNI protocol versions supported: \(CNIVersion.supportedList.joined(separator: ", "))\n"
+    }
+
     public static func run(_ plugin: some Plugin, variables: [String: String], stdin: () -> [UInt8]) -> Outcome {
         guard let commandText = variables["CNI_COMMAND"], !commandText.isEmpty else {
-            let about = "\(plugin.about)\nCNI protocol versions supported: \(CNIVersion.supportedList.joined(separator: ", "))\n"
-            return Outcome(stdout: [], stderr: about, exitCode: 0)
+            return Outcome(stdout: [], stderr: about(plugin), exitCode: 0)
         }
         var reportedVersion = CNIVersion.latest.rawValue
         do {

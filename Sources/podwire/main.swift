@@ -28,6 +28,12 @@ case "podwire-portmap": PortMapPlugin()
 default: BridgePlugin()
 }
 
+// `--version`, for operators and install scripts: the version on stdout, nothing else read.
+if CommandLine.arguments.dropFirst().contains("--version") {
+    try? Syscall.writeAll(1, Array(Dispatcher.about(plugin).utf8), subject: "stdout")
+    exit(0)
+}
+
 let outcome = Dispatcher.run(plugin, variables: variables) {
     (try? Syscall.readAll(0, limit: 1 << 22, subject: "stdin")) ?? []
 }
