@@ -232,11 +232,7 @@ public struct BridgePlugin: Plugin {
             _ = try addresses.hostLocal().collectGarbage(keeping: valid)
         }
         try addresses.forward(.gc)
-        try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
-            try PodFirewall.collectGarbage(network: plan.network, keeping: Set(valid.map {
-                PodFirewall.Attachment(network: plan.network, containerID: $0.containerID, ifname: $0.ifname)
-            }))
-        }
+        try collectFirewallGarbage(network: plan.network, keeping: valid)
 
         let keep = Set(valid.map { HostVethName.make(containerID: $0.containerID, ifname: $0.ifname) })
         let host = try netlink("open a netlink socket") { try RouteSocket() }

@@ -81,11 +81,15 @@ public struct PortMapPlugin: Plugin {
 
     public func gc(_ call: Call) throws {
         let network = try call.header.validatedNetworkName()
-        let valid = try ValidAttachments(config: call.config).list
-        try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
-            try PodFirewall.collectGarbage(network: network, keeping: Set(valid.map {
-                PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
-            }))
-        }
+        try collectFirewallGarbage(network: network, keeping: try ValidAttachments(config: call.config).list)
+    }
+}
+
+/// GC of podwire's nftables table for one network, shared by podwire and podwire-portmap.
+func collectFirewallGarbage(network: String, keeping valid: [(containerID: String, ifname: String)]) throws {
+    try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
+        try PodFirewall.collectGarbage(network: network, keeping: Set(valid.map {
+            PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
+        }))
     }
 }
