@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         // Only the human-facing lease view uses it; the plugin binary stays free of it.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The call log's API; podwire's own handler writes the file.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
@@ -31,7 +33,9 @@ let package = Package(
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.
         .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Firewall", "Addressing"]),
-        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI"]),
+        // One log line per call, when the network config asks for it.
+        .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"]),
         .executableTarget(name: "podwire-leases", dependencies: [
             "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -43,6 +47,7 @@ let package = Package(
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
+        .testTarget(name: "CallLogTests", dependencies: ["CallLog", "CNI", "Addressing"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Netlink", "Addressing"]),

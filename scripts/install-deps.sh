@@ -12,6 +12,8 @@ packages=(
   golang-go golang-github-appc-cni-dev  # the libcni test client
   util-linux jq bc                              # unshare/nsenter, JSON in scripts
   busybox-static python3                        # the pod demo's app containers; test helpers
+  podman runc catatonit conmon uidmap           # the podman end-to-end test (CNI backend)
+  containerd python3-grpcio                     # the containerd test and its CRI client
 )
 
 missing=()

@@ -34,6 +34,9 @@ public struct Outcome: Equatable, Sendable {
     public var stdout: [UInt8]
     public var stderr: String
     public var exitCode: Int32
+    /// What the call did, kept typed for the call log: the ADD result, or the error printed.
+    public var result: CNIResult? = nil
+    public var error: CNIError? = nil
 }
 
 /// Turns the process inputs into one plugin call and its output, per the specification:
@@ -73,7 +76,8 @@ public enum Dispatcher {
 
             switch command {
             case .add:
-                return Outcome(stdout: try plugin.add(call).encoded(as: version), stderr: "", exitCode: 0)
+                let result = try plugin.add(call)
+                return Outcome(stdout: result.encoded(as: version), stderr: "", exitCode: 0, result: result)
             case .del: try plugin.del(call)
             case .check: try plugin.check(call)
             case .status: try plugin.status(call)
@@ -83,7 +87,7 @@ public enum Dispatcher {
             return Outcome(stdout: [], stderr: "", exitCode: 0)
         } catch {
             let cniError = error as? CNIError ?? CNIError(CNIError.generic, "\(error)")
-            return Outcome(stdout: cniError.encoded(cniVersion: reportedVersion), stderr: "", exitCode: 1)
+            return Outcome(stdout: cniError.encoded(cniVersion: reportedVersion), stderr: "", exitCode: 1, error: cniError)
         }
     }
 

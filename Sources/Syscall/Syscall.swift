@@ -183,6 +183,15 @@ public enum Syscall {
         _ = nanosleep(&request, nil)
     }
 
+    /// Wall-clock time in UTC, broken down, with milliseconds: for timestamps people read.
+    public static func utcNow() -> (time: tm, milliseconds: Int) {
+        var now = timespec()
+        _ = clock_gettime(CLOCK_REALTIME, &now)
+        var broken = tm()
+        _ = gmtime_r(&now.tv_sec, &broken)
+        return (broken, now.tv_nsec / 1_000_000)
+    }
+
     public static func access(_ path: String, _ mode: Int32) -> Bool {
         Glibc.access(path, mode) == 0
     }

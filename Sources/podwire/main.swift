@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CallLog
 import CNI
 import Podwire
 import Syscall
@@ -34,7 +35,7 @@ if CommandLine.arguments.dropFirst().contains("--version") {
     exit(0)
 }
 
-let outcome = Dispatcher.run(plugin, variables: variables) {
+let outcome = CallLog.run(plugin, label: invokedAs.hasPrefix("podwire") ? invokedAs : "podwire", variables: variables) {
     (try? Syscall.readAll(0, limit: 1 << 22, subject: "stdin")) ?? []
 }
 try? Syscall.writeAll(1, outcome.stdout, subject: "stdout")
