@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Installs podwire where runtimes look for CNI plugins, or removes it.
 #
-#   scripts/install.sh [--bin-dir DIR] [--conf-dir DIR] [--force]
-#   scripts/install.sh --uninstall [--bin-dir DIR] [--conf-dir DIR]
+#   scripts/install.sh [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR] [--force]
+#   scripts/install.sh --uninstall [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR]
 #
-# Defaults: /opt/cni/bin and /etc/cni/net.d. An existing conflist is never overwritten
-# unless --force is given; --uninstall removes the conflist only if it is still ours.
+# The plugins (podwire, and podwire-ipam and podwire-portmap, links to it) go to --bin-dir,
+# default /opt/cni/bin; the example conflist to --conf-dir, default /etc/cni/net.d; the pause
+# program and the lease view (podwire-pause, podwire-leases) to --tools-dir, default
+# /usr/local/bin. A conflist that exists is never overwritten unless --force is given, and
+# --uninstall removes it only while it is unchanged; it removes only files podwire put there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin_dir=/opt/cni/bin conf_dir=/etc/cni/net.d force=false uninstall=false
+bin_dir=/opt/cni/bin conf_dir=/etc/cni/net.d tools_dir=/usr/local/bin force=false uninstall=false
 while (($#)); do
   case $1 in
-    --bin-dir) bin_dir=$2; shift 2 ;;
-    --conf-dir) conf_dir=$2; shift 2 ;;
+    --bin-dir|--conf-dir|--tools-dir)
+      [[ $# -ge 2 && -n $2 ]] || { echo "$1 needs a directory" >&2; exit 2; }
+      declare "$(echo "${1#--}" | tr - _)=$2"; shift 2 ;;
     --force) force=true; shift ;;
     --uninstall) uninstall=true; shift ;;
     *) echo "unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
@@ -21,10 +25,20 @@ while (($#)); do
 done
 conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
+links=(podwire-ipam podwire-portmap)
+tools=(podwire-pause podwire-leases)
 
 if $uninstall; then
-  rm -f "$bin_dir/podwire" "$bin_dir/podwire-ipam" "$bin_dir/podwire-portmap" \
-    && echo "removed $bin_dir/podwire, podwire-ipam and podwire-portmap"
+  [[ -f "$bin_dir/podwire" ]] && rm -f "$bin_dir/podwire" && echo "removed $bin_dir/podwire"
+  for link in "${links[@]}"; do
+    # Only our links: a file of that name that is not a link to podwire is someone else's.
+    [[ -L "$bin_dir/$link" && $(readlink "$bin_dir/$link") == podwire ]] && rm -f "$bin_dir/$link" && echo "removed $bin_dir/$link"
+  done
+  for tool in "${tools[@]}"; do
+    if [[ -f "$tools_dir/$tool" ]] && "$tools_dir/$tool" --version 2>/dev/null | grep -q '^podwire'; then
+      rm -f "$tools_dir/$tool" && echo "removed $tools_dir/$tool"
+    fi
+  done
   if [[ -f "$target_conf" ]]; then
     if cmp -s "$conflist" "$target_conf"; then rm -f "$target_conf" && echo "removed $target_conf"
     else echo "kept $target_conf: it was changed since it was installed"; fi
@@ -32,19 +46,28 @@ if $uninstall; then
   exit 0
 fi
 
-[[ -x .build/release/podwire ]] || scripts/build.sh
-install -d -m 0755 "$bin_dir" "$conf_dir"
+for product in podwire "${tools[@]}"; do
+  [[ -x .build/release/$product ]] || { scripts/build.sh; break; }
+done
+install -d -m 0755 "$bin_dir" "$conf_dir" "$tools_dir"
 # Install through a temporary name and rename: a runtime exec'ing the plugin meanwhile
 # sees the old binary or the new one, never a half-written file.
-install -m 0755 .build/release/podwire "$bin_dir/.podwire.new"
-mv -f "$bin_dir/.podwire.new" "$bin_dir/podwire"
+place() {
+  install -m 0755 ".build/release/$1" "$2/.$1.new"
+  mv -f "$2/.$1.new" "$2/$1"
+  echo "installed $2/$1"
+}
+place podwire "$bin_dir"
 # The same binary is the standalone IPAM plugin when called podwire-ipam, and the chained
 # port-mapping plugin when called podwire-portmap.
-ln -sfn podwire "$bin_dir/podwire-ipam"
-ln -sfn podwire "$bin_dir/podwire-portmap"
-echo "installed $bin_dir/podwire, $bin_dir/podwire-ipam and $bin_dir/podwire-portmap"
+for link in "${links[@]}"; do
+  ln -sfn podwire "$bin_dir/$link"
+  echo "installed $bin_dir/$link -> podwire"
+done
+for tool in "${tools[@]}"; do place "$tool" "$tools_dir"; done
 if [[ -e "$target_conf" ]] && ! $force; then
-  echo "kept $target_conf (exists; --force replaces it)"
+  if cmp -s "$conflist" "$target_conf"; then echo "kept $target_conf (already this version)"
+  else echo "kept $target_conf: it exists and differs (--force replaces it)"; fi
 else
   install -m 0644 "$conflist" "$target_conf"
   echo "installed $target_conf"

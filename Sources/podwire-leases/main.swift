@@ -13,7 +13,8 @@ import Glibc
 struct PodwireLeases: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "podwire-leases",
-        abstract: "List the host-local leases of a network: IP, container ID, ifname, host veth.")
+        abstract: "List the host-local leases of a network: IP, container ID, ifname, host veth.",
+        version: "podwire-leases \(PodwireVersion.string)")
 
     @Argument(help: "The network name, as in the conflist's \"name\".")
     var network: String
