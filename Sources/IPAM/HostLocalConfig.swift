@@ -122,3 +122,16 @@ public struct HostLocalConfig: Sendable {
         var runtimeConfig: RuntimeConfig?
     }
 }
+
+// In an extension, so that the memberwise initialiser stays: the old single-subnet form
+// makes a range from the `ipam` keys.
+extension HostLocalConfig.Wire.Range {
+    /// Go's key matching: `ipRanges` may come from a runtime's untagged Go struct.
+    init(from decoder: any Decoder) throws {
+        let keys = try GoKeys(decoder)
+        subnet = try keys.decode(String.self, "subnet")
+        rangeStart = try keys.decodeIfPresent(String.self, "rangeStart")
+        rangeEnd = try keys.decodeIfPresent(String.self, "rangeEnd")
+        gateway = try keys.decodeIfPresent(String.self, "gateway")
+    }
+}

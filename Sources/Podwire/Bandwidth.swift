@@ -10,6 +10,14 @@ struct BandwidthLimits: Equatable {
         var ingressBurst: UInt64?
         var egressRate: UInt64?
         var egressBurst: UInt64?
+
+        init(from decoder: any Decoder) throws {
+            let keys = try GoKeys(decoder)
+            ingressRate = try keys.decodeIfPresent(UInt64.self, "ingressRate")
+            ingressBurst = try keys.decodeIfPresent(UInt64.self, "ingressBurst")
+            egressRate = try keys.decodeIfPresent(UInt64.self, "egressRate")
+            egressBurst = try keys.decodeIfPresent(UInt64.self, "egressBurst")
+        }
     }
 
     var ingress: TokenBucket?

@@ -111,8 +111,11 @@ struct BridgePlan {
         }
         detectDuplicates = config.enabledad ?? false
         masquerade = config.ipMasq ?? false
-        ports = try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
-        bandwidth = try BandwidthLimits(config.runtimeConfig?.bandwidth)
+        // DEL finds the pod's entries by its identity, so it does not read the runtime's
+        // arguments: a sandbox whose ADD was refused for them must still be deletable.
+        let runtimeConfig = environment.command == .del ? nil : config.runtimeConfig
+        ports = try PortMappingsConfig.mappings(runtimeConfig?.portMappings)
+        bandwidth = try BandwidthLimits(runtimeConfig?.bandwidth)
         ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
         firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
         if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {

@@ -31,7 +31,8 @@ public struct PortMapPlugin: Plugin {
                                            containerID: call.environment.containerID, ifname: call.environment.ifname)
             if let raw = config.prevResult, raw != .null { previous = try CNIResult(raw, what: "prevResult") }
             snat = config.snat ?? true
-            let mappings = try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
+            // As in podwire's DEL: the pod's entries go by its identity, whatever the mappings say.
+            let mappings = call.environment.command == .del ? [] : try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
             targets = PortMappingsConfig.targets(mappings, for: previous?.ips ?? [])
         }
 

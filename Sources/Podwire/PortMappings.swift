@@ -10,6 +10,14 @@ struct PortMappingsConfig: Decodable {
         var containerPort: Int?
         var `protocol`: String?
         var hostIP: String?
+
+        init(from decoder: any Decoder) throws {
+            let keys = try GoKeys(decoder)
+            hostPort = try keys.decodeIfPresent(Int.self, "hostPort")
+            containerPort = try keys.decodeIfPresent(Int.self, "containerPort")
+            `protocol` = try keys.decodeIfPresent(String.self, "protocol")
+            hostIP = try keys.decodeIfPresent(String.self, "hostIP")
+        }
     }
     struct RuntimeConfig: Decodable { var portMappings: [Entry]? }
     var runtimeConfig: RuntimeConfig?

@@ -84,6 +84,11 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let overridden = try config(#""subnet":"10.5.0.0/24""#,
                                     extra: #","runtimeConfig":{"ipRanges":[[{"subnet":"10.6.0.0/24"}]]}"#, dataDir: dir.path)
         #expect(overridden.rangeSets.map(\.description) == ["10.6.0.1-10.6.0.254"])
+        // containerd's go-cni sends Go's field names; the reference reads them.
+        let fromGo = try config(#""subnet":"10.5.0.0/24""#,
+                                extra: #","runtimeConfig":{"ipRanges":[[{"Subnet":"10.7.0.0/24","RangeStart":"10.7.0.10","RangeEnd":"","Gateway":""}]]}"#,
+                                dataDir: dir.path)
+        #expect(fromGo.rangeSets.map(\.description) == ["10.7.0.10-10.7.0.254"])
     }
 
     @Test func collectsRequestedAddressesFromEveryPlace() throws {

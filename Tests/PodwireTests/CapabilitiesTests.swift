@@ -4,9 +4,9 @@ import CNI
 import Firewall
 @testable import Podwire
 
-private func plan(_ runtimeConfig: String) throws -> BridgePlan {
+private func plan(_ runtimeConfig: String, command: Command = .add) throws -> BridgePlan {
     let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","runtimeConfig":\#(runtimeConfig)}"#
-    let environment = try CNIEnvironment(command: .add, variables: [
+    let environment = try CNIEnvironment(command: command, variables: [
         "CNI_CONTAINERID": "ctr1", "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": "eth0", "CNI_PATH": "/bin"])
     let bytes = Array(text.utf8)
     return try BridgePlan(call: Call(environment: environment, config: bytes, header: try ConfigHeader.peek(bytes), version: .v1_0_0))
@@ -34,6 +34,23 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
             #expect(failure?.code == 7, "\(bad)")
             #expect(failure?.text.hasPrefix("portMappings:") == true, "\(bad)")
         }
+    }
+
+    /// containerd's go-cni marshals structs without JSON tags; Go plugins match keys
+    /// case-insensitively, so the reference reads these, and so must podwire.
+    @Test func readsTheGoFieldNamesContainerdSends() throws {
+        let p = try plan(#"{"portMappings":[{"HostPort":18080,"ContainerPort":80,"Protocol":"tcp","HostIP":""}],"bandwidth":{"IngressRate":8000000,"IngressBurst":80000,"EgressRate":0,"EgressBurst":0}}"#)
+        #expect(p.ports == [PortMapping(hostPort: 18080, containerPort: 80, proto: .tcp, hostIP: nil)])
+        #expect(p.bandwidth?.ingress != nil)
+        #expect(p.bandwidth?.egress == nil)
+    }
+
+    @Test func delDoesNotReadTheRuntimeArgumentsSoARefusedAddCanStillBeDeleted() throws {
+        let bad = #"{"portMappings":[{"containerPort":80}],"bandwidth":{"ingressBurst":5}}"#
+        #expect(message { _ = try plan(bad) }?.code == 7)
+        let p = try plan(bad, command: .del)
+        #expect(p.ports.isEmpty)
+        #expect(p.bandwidth == nil)
     }
 
     @Test func bindsEachMappingToThePodAddressesOfItsFamily() throws {
