@@ -46,10 +46,7 @@ chmod +x "$PM/recorder/podwire"
 
 # The example conflist with ports and masquerade, on this run's bridge, subnet and store,
 # and with the call log on.
-jq --arg name "$NETWORK" --arg br "$BRIDGE" --arg subnet "$SUBNET" --arg data "$WORK/data" --arg log "$PM/calls.log" '
-  .name = $name | .plugins[0].bridge = $br | .plugins[0].ipam.ranges = [[{subnet: $subnet}]]
-  | .plugins[0].ipam.dataDir = $data | .plugins[0].logFile = $log' \
-  "$REPO/conf/20-podwire-full.conflist" > "$PM/net.d/$NETWORK.conflist"
+runtime_conflist "$NETWORK" "$BRIDGE" "$SUBNET" "$PM/calls.log" > "$PM/net.d/$NETWORK.conflist"
 
 cat > "$PM/containers.conf" <<EOF
 [containers]
@@ -97,15 +94,13 @@ expect "podman lists the network with podwire as its driver" \
 
 in_subnet() { [[ $1 == "$SUBNET_BASE".* ]] || { echo "$1 is not in $SUBNET"; false; }; }
 ip_in() { podman exec "$1" ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1; }
-# A host-local lease file holds the container ID, CRLF, then the interface name.
-lease_holder() { head -1 "$LEASES/$1" 2>/dev/null | tr -d '\r'; }
 
 section "a container gets its address from podwire"
 podman run -d --init --name "solo$RUN_ID" --rootfs "$(rootfs solo)" sleep 600 >/dev/null
 SOLO_ID=$(podman inspect "solo$RUN_ID" --format '{{.Id}}')
 SOLO_IP=$(ip_in "solo$RUN_ID")
 expect "it runs, with an IPv4 address in podwire's subnet" in_subnet "$SOLO_IP"
-expect "its lease names the full 64-hex container ID" bash -c "[[ '$(lease_holder "$SOLO_IP")' == '$SOLO_ID' && '$SOLO_ID' =~ ^[0-9a-f]{64}$ ]]"
+expect "its lease names the full 64-hex container ID" bash -c "[[ '$(lease_holder "$LEASES" "$SOLO_IP")' == '$SOLO_ID' && '$SOLO_ID' =~ ^[0-9a-f]{64}$ ]]"
 expect "its default route is podwire's gateway on the bridge" \
   bash -c "podman exec solo$RUN_ID ip route | grep -q 'default via $GATEWAY'"
 expect "the host reaches it across the bridge" ping -c1 -W2 "$SOLO_IP"
@@ -123,7 +118,7 @@ WEB_IP=$(ip_in "web$RUN_ID") CLI_IP=$(ip_in "cli$RUN_ID")
 expect "the pod's infra container runs podwire-pause" \
   bash -c "podman top $INFRA_ID args | grep -q podwire-pause"
 expect "both containers have the same address, in podwire's subnet" bash -c "[[ -n '$WEB_IP' && '$WEB_IP' == '$CLI_IP' ]] && [[ '$WEB_IP' == $SUBNET_BASE.* ]]"
-expect "the pod has one lease, held by the infra container" bash -c "[[ \$(leases_in $LEASES | wc -l) == 1 && '$(lease_holder "$WEB_IP")' == '$INFRA_ID' ]]"
+expect "the pod has one lease, held by the infra container" bash -c "[[ \$(leases_in $LEASES | wc -l) == 1 && '$(lease_holder "$LEASES" "$WEB_IP")' == '$INFRA_ID' ]]"
 expect "cli fetches web over localhost" bash -c \
   "podman exec cli$RUN_ID wget -qO- http://127.0.0.1:80/ | grep -q 'hello from a podwire pod'"
 expect "the published port answers on the host's loopback" bash -c "timeout 5 busybox wget -qO- http://127.0.0.1:$HOSTPORT/ | grep -q 'hello from a podwire pod'"

@@ -138,6 +138,17 @@ finish() {
   [[ $FAILED -eq 0 ]]
 }
 
+# lease_holder DIR IP -> the container ID in a lease file (which holds ID, CRLF, ifname).
+lease_holder() { head -1 "$1/$2" 2>/dev/null | tr -d '\r'; }
+
+# runtime_conflist NAME BRIDGE SUBNET LOG_FILE -> conf/'s example for runtimes (masquerade,
+# portMappings and bandwidth capabilities) on the run's bridge, subnet and store, call log on.
+runtime_conflist() {
+  jq --arg name "$1" --arg br "$2" --arg subnet "$3" --arg data "$WORK/data" --arg log "$4" '
+    .name = $name | .plugins[0].bridge = $br | .plugins[0].ipam.ranges = [[{subnet: $subnet}]]
+    | .plugins[0].ipam.dataDir = $data | .plugins[0].logFile = $log' "$REPO/conf/20-podwire-full.conflist"
+}
+
 leases_in() { # leases_in DIR -> the lease files (named by IP) in a host-local network directory
   ls "$1" 2>/dev/null | grep -Ev '^(lock|last_reserved_ip\..*)$' || true
 }
