@@ -6,15 +6,25 @@ import CNI
 import Podwire
 import Syscall
 
+// VERSION first, before anything else is built: runtimes ask it before every ADD and DEL,
+// and the answer depends on nothing.
+if let command = getenv("CNI_COMMAND"), strcmp(command, "VERSION") == 0 {
+    try? Syscall.writeAll(1, Dispatcher.versionInfo(), subject: "stdout")
+    exit(0)
+}
+
 // A delegate that exits without reading its stdin must not kill us with SIGPIPE.
 signal(SIGPIPE, SIG_IGN)
 
+// Split on the bytes, not on Characters: grapheme breaking over the whole environment
+// would cost more than a VERSION call's every other step.
 var variables: [String: String] = [:]
 var cursor = environ
 while let entry = cursor.pointee {
-    let text = String(cString: entry)
-    if let equals = text.firstIndex(of: "=") {
-        variables[String(text[..<equals])] = String(text[text.index(after: equals)...])
+    if let equals = strchr(entry, Int32(UInt8(ascii: "="))) {
+        let nameLength = entry.distance(to: equals)
+        let name = UnsafeRawBufferPointer(start: entry, count: nameLength)
+        variables[String(decoding: name, as: UTF8.self)] = String(cString: equals + 1)
     }
     cursor += 1
 }
