@@ -10,7 +10,7 @@ packages=(
   iptables                                    # the reference portmap and firewall use it
   containernetworking-plugins                 # the reference plugins, side by side
   golang-go golang-github-appc-cni-dev  # the libcni test client
-  util-linux jq bc                              # unshare/nsenter, JSON in scripts
+  util-linux jq bc time                         # unshare/nsenter, JSON in scripts, peak RSS
   busybox-static python3                        # the pod demo's app containers; test helpers
   podman runc catatonit conmon uidmap           # the podman end-to-end test (CNI backend)
   containerd python3-grpcio                     # the containerd test and its CRI client

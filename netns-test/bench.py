@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""podwire against the reference bridge + host-local, in one run, interleaved: each call a
+real exec (posix_spawn, timed to the child's exit), with a fresh pod netns as a runtime
+makes it. Run through netns-test/bench.sh, which names things for the run and cleans up.
+
+Prints a table (median, p90, max, ratio podwire / reference) and writes JSON.
+"""
+import argparse
+import concurrent.futures
+import ipaddress
+import json
+import os
+import platform
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+PLUGINS = ("podwire", "reference")
+
+# --- one exec of a plugin ---
+
+
+def spawn(argv, env, config_path):
+    """(seconds, exit status, stdout) of one plugin call."""
+    stdin = os.open(config_path or "/dev/null", os.O_RDONLY)
+    out_r, out_w = os.pipe()
+    actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+               (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
+    start = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    _, status, _ = os.wait4(pid, 0)
+    elapsed = (time.perf_counter_ns() - start) / 1e9
+    os.close(out_w)
+    os.close(stdin)
+    chunks = []
+    while chunk := os.read(out_r, 65536):
+        chunks.append(chunk)
+    os.close(out_r)
+    return elapsed, os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+# --- the kernel's own cost: a veth made and deleted with one netlink request each ---
+
+RTM_NEWLINK, RTM_DELLINK = 16, 17
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 1, 4, 0x200, 0x400
+IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+
+
+def attr(kind, data):
+    length = 4 + len(data)
+    return struct.pack("HH", length, kind) + data + b"\0" * (-length % 4)
+
+
+IFINFOMSG = struct.pack("BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)
+
+
+class Netlink:
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def request(self, kind, flags, body):
+        self.seq += 1
+        header = struct.pack("IHHII", 16 + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, self.seq, 0)
+        self.sock.send(header + body)
+        reply = self.sock.recv(65536)
+        error = struct.unpack_from("i", reply, 16)[0]
+        if error:
+            raise OSError(-error, os.strerror(-error))
+
+    def add_veth(self, name, peer, netns_fd):
+        peer_message = IFINFOMSG + attr(IFLA_IFNAME, peer.encode() + b"\0") + attr(IFLA_NET_NS_FD, struct.pack("I", netns_fd))
+        info = attr(IFLA_INFO_KIND, b"veth\0") + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_message))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                     IFINFOMSG + attr(IFLA_IFNAME, name.encode() + b"\0") + attr(IFLA_LINKINFO, info))
+
+    def delete(self, name):
+        self.request(RTM_DELLINK, 0, IFINFOMSG + attr(IFLA_IFNAME, name.encode() + b"\0"))
+
+
+# --- the run ---
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = args.work
+        self.run_id = args.run_id
+        self.bins = {"podwire": os.path.join(self.work, "bin", "podwire"),
+                     "reference": os.path.join(self.work, "bin", "bridge")}
+        self.base_env = {"CNI_PATH": os.path.join(self.work, "bin"), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        self.subnets = ipaddress.ip_network(args.supernet).subnets(new_prefix=22)
+        self.results = {}
+        self.netns_counter = 0
+        self.bridge_counter = 0
+        self.netlink = Netlink()
+
+    # names unique to the run, written down for bench.sh's cleanup
+
+    def remember(self, kind, name):
+        with open(os.path.join(self.work, f"made.{kind}"), "a") as made:
+            made.write(name + "\n")
+
+    def netns(self):
+        self.netns_counter += 1
+        name = f"pw{self.run_id}-b{self.netns_counter}"
+        self.remember("netns", name)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        return name
+
+    def drop_netns(self, name):
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+    def network(self, plugin, label, masq=False, dual=False):
+        """A config file for one plugin: its own bridge and /22 (and /64), its own store."""
+        self.bridge_counter += 1
+        bridge = f"pwb{self.run_id}{self.bridge_counter:x}"
+        self.remember("links", bridge)
+        subnet = next(self.subnets)
+        ranges = [[{"subnet": str(subnet)}]]
+        if dual:
+            ranges.append([{"subnet": f"fd{self.bridge_counter:02x}:{self.run_id[:4]}::/64"}])
+        name = f"bench{self.run_id}-{label}-{plugin[0]}"
+        config = {"cniVersion": "1.0.0", "name": name, "type": "podwire" if plugin == "podwire" else "bridge",
+                  "bridge": bridge, "isGateway": True, "isDefaultGateway": True, "ipMasq": masq,
+                  "ipam": {"type": "host-local", "ranges": ranges, "dataDir": os.path.join(self.work, "data")}}
+        path = os.path.join(self.work, f"{name}.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return {"path": path, "name": name, "subnet": subnet}
+
+    def call(self, plugin, command, config, container, netns, prefix=()):
+        """Seconds the call took; `prefix` runs it under another command."""
+        env = dict(self.base_env, CNI_COMMAND=command, CNI_CONTAINERID=container,
+                   CNI_NETNS=f"/var/run/netns/{netns}" if netns else "", CNI_IFNAME="eth0")
+        elapsed, code, out = spawn([*prefix, self.bins[plugin]], env, config["path"] if config else None)
+        if code != 0:
+            raise SystemExit(f"{plugin} {command} {container} failed ({code}): {out[:300].decode(errors='replace')}")
+        return elapsed
+
+    def record(self, scenario, plugin, samples, unit="ms"):
+        self.results.setdefault(scenario, {})[plugin] = {"unit": unit, "samples": samples}
+
+    def interleaved(self):
+        """Both orders in turn, so that neither plugin always runs first."""
+        for i in range(self.args.iterations):
+            yield i, PLUGINS if i % 2 == 0 else tuple(reversed(PLUGINS))
+
+    # scenarios
+
+    def version(self):
+        samples = {p: [] for p in PLUGINS}
+        for _ in range(self.args.iterations * 4):
+            for plugin in PLUGINS:
+                samples[plugin].append(self.call(plugin, "VERSION", None, "", "") * 1000)
+        for plugin in PLUGINS:
+            self.record("VERSION", plugin, samples[plugin])
+
+    def add_del(self, label, title, masq=False, dual=False):
+        configs = {p: self.network(p, label, masq, dual) for p in PLUGINS}
+        adds, dels = {p: [] for p in PLUGINS}, {p: [] for p in PLUGINS}
+        for i, order in self.interleaved():
+            for plugin in order:
+                ns = self.netns()
+                container = f"pw{self.run_id}-{label}-{plugin[0]}{i}"
+                adds[plugin].append(self.call(plugin, "ADD", configs[plugin], container, ns) * 1000)
+                dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
+                self.drop_netns(ns)
+        for plugin in PLUGINS:
+            self.record(f"ADD {title}", plugin, adds[plugin])
+            self.record(f"DEL {title}", plugin, dels[plugin])
+
+    def peak_rss(self):
+        """Maximum resident set of an ADD, as GNU time reads it from wait4: a child spawned
+        straight from this Python process would inherit its high-water mark across exec."""
+        configs = {p: self.network(p, "rss") for p in PLUGINS}
+        samples = {p: [] for p in PLUGINS}
+        report = os.path.join(self.work, "rss")
+        for i, order in self.interleaved():
+            for plugin in order:
+                ns = self.netns()
+                container = f"pw{self.run_id}-rss-{plugin[0]}{i}"
+                self.call(plugin, "ADD", configs[plugin], container, ns, prefix=("/usr/bin/time", "-f", "%M", "-o", report))
+                with open(report) as f:
+                    samples[plugin].append(int(f.read().split()[-1]))
+                self.call(plugin, "DEL", configs[plugin], container, ns)
+                self.drop_netns(ns)
+        for plugin in PLUGINS:
+            self.record("peak RSS of an ADD", plugin, samples[plugin], unit="KiB")
+
+    def kernel_floor(self):
+        """A bare veth into a fresh netns and its deletion, one netlink request each."""
+        adds, dels = [], []
+        for i in range(self.args.iterations):
+            ns = self.netns()
+            fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+            name = f"pwk{self.run_id}{i:x}"[:15]
+            self.remember("links", name)
+            start = time.perf_counter_ns()
+            self.netlink.add_veth(name, "eth0", fd)
+            middle = time.perf_counter_ns()
+            self.netlink.delete(name)
+            end = time.perf_counter_ns()
+            os.close(fd)
+            self.drop_netns(ns)
+            adds.append((middle - start) / 1e6)
+            dels.append((end - middle) / 1e6)
+        self.record("ADD v4", "kernel", adds)
+        self.record("DEL v4", "kernel", dels)
+
+    def density(self):
+        for count in self.args.density:
+            configs = {p: self.network(p, f"n{count}") for p in PLUGINS}
+            for plugin in PLUGINS:
+                self.populate(configs[plugin], count)
+            adds, dels = {p: [] for p in PLUGINS}, {p: [] for p in PLUGINS}
+            for i, order in self.interleaved():
+                for plugin in order:
+                    ns = self.netns()
+                    container = f"pw{self.run_id}-n{count}-{plugin[0]}{i}"
+                    adds[plugin].append(self.call(plugin, "ADD", configs[plugin], container, ns) * 1000)
+                    dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
+                    self.drop_netns(ns)
+            for plugin in PLUGINS:
+                self.record(f"ADD with {count} pods", plugin, adds[plugin])
+                self.record(f"DEL with {count} pods", plugin, dels[plugin])
+
+    def populate(self, config, count):
+        """Leases of other pods, in the reference's format, from the top of the range down,
+        so that round-robin allocation starts as on a busy node."""
+        directory = os.path.join(self.work, "data", config["name"])
+        os.makedirs(directory, exist_ok=True)
+        hosts = list(config["subnet"].hosts())[1:]
+        for i, address in enumerate(hosts[len(hosts) - count:]):
+            with open(os.path.join(directory, str(address)), "w") as f:
+                f.write(f"existing{i}\r\neth0")
+
+    def concurrency(self):
+        pods, workers = self.args.concurrent_pods, self.args.workers
+        for plugin in (PLUGINS if self.args.iterations % 2 == 0 else tuple(reversed(PLUGINS))):
+            config = self.network(plugin, "c")
+            spaces = [self.netns() for _ in range(pods)]
+            containers = [f"pw{self.run_id}-c-{plugin[0]}{i}" for i in range(pods)]
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                start = time.perf_counter()
+                list(pool.map(lambda i: self.call(plugin, "ADD", config, containers[i], spaces[i]), range(pods)))
+                middle = time.perf_counter()
+                list(pool.map(lambda i: self.call(plugin, "DEL", config, containers[i], spaces[i]), range(pods)))
+                end = time.perf_counter()
+            for ns in spaces:
+                self.drop_netns(ns)
+            self.record(f"pods/s, {pods} added then deleted {workers} at a time", plugin, [pods / (end - start)], unit="pods/s")
+            self.record(f"ADDs/s, {workers} at a time", plugin, [pods / (middle - start)], unit="pods/s")
+            self.record(f"DELs/s, {workers} at a time", plugin, [pods / (end - middle)], unit="pods/s")
+
+
+def stats(samples):
+    ordered = sorted(samples)
+    def at(q):
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return {"median": at(0.5), "p90": at(0.9), "max": ordered[-1], "n": len(ordered)}
+
+
+def report(bench, seconds):
+    rows = []
+    print(f"\n{'scenario':44} {'podwire median / p90 / max':>30} {'reference median / p90 / max':>30} {'ratio':>6}")
+    for scenario, by_plugin in bench.results.items():
+        p, r = (by_plugin.get(name) for name in PLUGINS)
+        if not p or not r:
+            continue
+        ps, rs = stats(p["samples"]), stats(r["samples"])
+        ratio = ps["median"] / rs["median"]
+        unit = p["unit"]
+        row = {"scenario": scenario, "unit": unit, "podwire": ps, "reference": rs, "ratio": ratio}
+        kernel = by_plugin.get("kernel")
+        if kernel:
+            ks = stats(kernel["samples"])
+            row["kernel"] = ks
+            # What each plugin spends beyond the kernel's own work for the same link.
+            row["above_kernel_ratio"] = (ps["median"] - ks["median"]) / (rs["median"] - ks["median"])
+            row["kernel_share_of_podwire"] = ks["median"] / ps["median"]
+        rows.append(row)
+        fmt = (lambda s: f"{s['median']:.0f} / {s['p90']:.0f} / {s['max']:.0f}") if unit != "ms" else \
+              (lambda s: f"{s['median']:.2f} / {s['p90']:.2f} / {s['max']:.2f}")
+        print(f"{scenario + ' (' + unit + ')':44} {fmt(ps):>30} {fmt(rs):>30} {ratio:6.2f}")
+        if kernel:
+            print(f"{'  bare veth by one netlink request (ms)':44} {fmt(ks):>30} "
+                  f"{'above it: podwire / reference':>30} {row['above_kernel_ratio']:6.2f}")
+    result = {"machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+              "iterations": bench.args.iterations, "seconds": round(seconds, 1), "rows": rows}
+    with open(bench.args.json, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"\n{len(rows)} rows in {seconds:.0f} s; JSON: {bench.args.json}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--supernet", required=True, help="an IPv4 /16 or larger to carve /22s from")
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--iterations", type=int, default=21)
+    parser.add_argument("--density", type=int, nargs="*", default=[1, 500, 1000])
+    parser.add_argument("--concurrent-pods", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    bench = Bench(args)
+    start = time.perf_counter()
+    bench.version()
+    bench.kernel_floor()
+    bench.add_del("v4", "v4")
+    bench.add_del("masq", "ipMasq", masq=True)
+    bench.add_del("dual", "dual stack", dual=True)
+    bench.density()
+    bench.concurrency()
+    bench.peak_rss()
+    report(bench, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
