@@ -160,16 +160,27 @@ class Bench:
         for plugin in PLUGINS:
             self.record("VERSION", plugin, samples[plugin])
 
-    def add_del(self, label, title, masq=False, dual=False):
-        configs = {p: self.network(p, label, masq, dual) for p in PLUGINS}
+    def networks(self, label, **options):
+        return {p: self.network(p, label, **options) for p in PLUGINS}
+
+    def pod_cycles(self, label, configs, add=None):
+        """An ADD then a DEL of a pod in a fresh netns, per plugin per iteration, interleaved.
+        Returns the ADDs' measures (`add`, by default the call's milliseconds) and the DELs'
+        milliseconds."""
+        def timed_add(plugin, config, container, ns):
+            return self.call(plugin, "ADD", config, container, ns) * 1000
         adds, dels = {p: [] for p in PLUGINS}, {p: [] for p in PLUGINS}
         for i, order in self.interleaved():
             for plugin in order:
                 ns = self.netns()
                 container = f"pw{self.run_id}-{label}-{plugin[0]}{i}"
-                adds[plugin].append(self.call(plugin, "ADD", configs[plugin], container, ns) * 1000)
+                adds[plugin].append((add or timed_add)(plugin, configs[plugin], container, ns))
                 dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
                 self.drop_netns(ns)
+        return adds, dels
+
+    def add_del(self, label, title, configs):
+        adds, dels = self.pod_cycles(label, configs)
         for plugin in PLUGINS:
             self.record(f"ADD {title}", plugin, adds[plugin])
             self.record(f"DEL {title}", plugin, dels[plugin])
@@ -177,18 +188,13 @@ class Bench:
     def peak_rss(self):
         """Maximum resident set of an ADD, as GNU time reads it from wait4: a child spawned
         straight from this Python process would inherit its high-water mark across exec."""
-        configs = {p: self.network(p, "rss") for p in PLUGINS}
-        samples = {p: [] for p in PLUGINS}
         report = os.path.join(self.work, "rss")
-        for i, order in self.interleaved():
-            for plugin in order:
-                ns = self.netns()
-                container = f"pw{self.run_id}-rss-{plugin[0]}{i}"
-                self.call(plugin, "ADD", configs[plugin], container, ns, prefix=("/usr/bin/time", "-f", "%M", "-o", report))
-                with open(report) as f:
-                    samples[plugin].append(int(f.read().split()[-1]))
-                self.call(plugin, "DEL", configs[plugin], container, ns)
-                self.drop_netns(ns)
+
+        def measured_add(plugin, config, container, ns):
+            self.call(plugin, "ADD", config, container, ns, prefix=("/usr/bin/time", "-f", "%M", "-o", report))
+            with open(report) as f:
+                return int(f.read().split()[-1])
+        samples, _ = self.pod_cycles("rss", self.networks("rss"), add=measured_add)
         for plugin in PLUGINS:
             self.record("peak RSS of an ADD", plugin, samples[plugin], unit="KiB")
 
@@ -214,20 +220,10 @@ class Bench:
 
     def density(self):
         for count in self.args.density:
-            configs = {p: self.network(p, f"n{count}") for p in PLUGINS}
+            configs = self.networks(f"n{count}")
             for plugin in PLUGINS:
                 self.populate(configs[plugin], count)
-            adds, dels = {p: [] for p in PLUGINS}, {p: [] for p in PLUGINS}
-            for i, order in self.interleaved():
-                for plugin in order:
-                    ns = self.netns()
-                    container = f"pw{self.run_id}-n{count}-{plugin[0]}{i}"
-                    adds[plugin].append(self.call(plugin, "ADD", configs[plugin], container, ns) * 1000)
-                    dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
-                    self.drop_netns(ns)
-            for plugin in PLUGINS:
-                self.record(f"ADD with {count} pods", plugin, adds[plugin])
-                self.record(f"DEL with {count} pods", plugin, dels[plugin])
+            self.add_del(f"n{count}", f"with {count} pods", configs)
 
     def populate(self, config, count):
         """Leases of other pods, in the reference's format, from the top of the range down,
@@ -312,9 +308,9 @@ def main():
     start = time.perf_counter()
     bench.version()
     bench.kernel_floor()
-    bench.add_del("v4", "v4")
-    bench.add_del("masq", "ipMasq", masq=True)
-    bench.add_del("dual", "dual stack", dual=True)
+    bench.add_del("v4", "v4", bench.networks("v4"))
+    bench.add_del("masq", "ipMasq", bench.networks("masq", masq=True))
+    bench.add_del("dual", "dual stack", bench.networks("dual", dual=True))
     bench.density()
     bench.concurrency()
     bench.peak_rss()
