@@ -22,7 +22,7 @@ public enum CallLog {
         }
         let duration = clock.now - started
         if let settings = LogSettings.peek(config),
-           let problem = record(outcome, duration: duration, variables: variables, config: config,
+           let problem = record(outcome, duration: duration, variables: variables,
                                 settings: settings, label: label) {
             outcome.stderr += "\(label): not logging this call: \(problem)\n"
         }
@@ -30,7 +30,7 @@ public enum CallLog {
     }
 
     /// Writes the call's line; returns why it could not, for stderr.
-    static func record(_ outcome: Outcome, duration: Duration, variables: [String: String], config: [UInt8],
+    static func record(_ outcome: Outcome, duration: Duration, variables: [String: String],
                        settings: LogSettings, label: String) -> String? {
         let (threshold, warning) = settings.level
         let level: Logger.Level = outcome.error == nil ? .info : .error
@@ -49,7 +49,7 @@ public enum CallLog {
 
         var logger = Logger(label: label) { label in FileLogHandler(descriptor: descriptor, label: label, logLevel: threshold) }
         logger.logLevel = threshold
-        var fields = metadata(outcome, duration: duration, variables: variables, config: config)
+        var fields = metadata(outcome, duration: duration, variables: variables, network: settings.name)
         if let warning { fields["warning"] = .string(warning) }
         if threshold <= .debug {
             fields["cniArgs"] = .string(variables["CNI_ARGS"] ?? "")
@@ -59,7 +59,7 @@ public enum CallLog {
         return nil
     }
 
-    static func metadata(_ outcome: Outcome, duration: Duration, variables: [String: String], config: [UInt8]) -> Logger.Metadata {
+    static func metadata(_ outcome: Outcome, duration: Duration, variables: [String: String], network: String?) -> Logger.Metadata {
         // Raw variables, not the parsed environment: a call rejected for bad input is logged too.
         var fields: Logger.Metadata = [
             "containerID": .string(String((variables["CNI_CONTAINERID"] ?? "").prefix(256))),
@@ -67,7 +67,7 @@ public enum CallLog {
             "netns": .string(String((variables["CNI_NETNS"] ?? "").prefix(256))),
             "durationMs": .string(milliseconds(duration)),
         ]
-        if let header = try? ConfigHeader.peek(config) { fields["network"] = .string(String(header.name.prefix(256))) }
+        if let network { fields["network"] = .string(String(network.prefix(256))) }
         if let error = outcome.error {
             fields["error"] = .string("\(error.code): \(error.description)")
         } else if let result = outcome.result {

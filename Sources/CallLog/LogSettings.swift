@@ -2,10 +2,12 @@ import CNI
 import Logging
 
 /// `logFile` and `logLevel` from the network config: where the call log goes, and from
-/// which level on. No `logFile`, no log.
+/// which level on. No `logFile`, no log. The network's name comes along for the line, so
+/// the config is decoded once more only when it asks for a log.
 struct LogSettings: Decodable {
     var logFile: String
     var logLevel: String?
+    var name: String?
 
     /// The settings, if the config asks for a log; anything malformed here means no log,
     /// because logging must never be the reason a call fails.
