@@ -20,8 +20,10 @@ let package = Package(
         // Every system call podwire makes, wrapped once with a typed error.
         .systemLibrary(name: "CLinux"),
         .target(name: "Syscall", dependencies: ["CLinux"]),
+        // JSON read into a tree and written with sorted keys: small, and no Foundation.
+        .target(name: "JSON"),
         // The CNI protocol: config, results in every version, errors, env. No kernel code.
-        .target(name: "CNI", dependencies: ["Addressing", "Syscall"]),
+        .target(name: "CNI", dependencies: ["Addressing", "Syscall", "JSON"]),
         // The only C: a system-library shim over Debian's libnl-3 / libnl-route-3.
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
@@ -46,6 +48,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]), .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "CallLogTests", dependencies: ["CallLog", "CNI", "Addressing"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),

@@ -49,13 +49,8 @@ public struct CNIError: Error, Equatable, Sendable, CustomStringConvertible {
 extension CNIError {
     /// The error JSON of the specification, in the version the config asked for.
     public func encoded(cniVersion: String) -> [UInt8] {
-        struct Wire: Encodable {
-            var cniVersion: String
-            var code: Int
-            var msg: String
-            var details: String?
-        }
-        let wire = Wire(cniVersion: cniVersion, code: code, msg: msg, details: details.isEmpty ? nil : details)
-        return JSON.encode(wire)
+        var members: [String: JSONValue] = ["cniVersion": .string(cniVersion), "code": .number(Double(code)), "msg": .string(msg)]
+        if !details.isEmpty { members["details"] = .string(details) }
+        return JSONWriter.write(.object(members))
     }
 }

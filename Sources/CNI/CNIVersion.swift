@@ -1,6 +1,6 @@
 /// The CNI specification versions podwire speaks. Older ones (0.1.0, 0.2.0) used a result
 /// shape (`ip4`/`ip6`) that no current runtime sends; they are refused with code 1.
-public enum CNIVersion: String, CaseIterable, Comparable, Sendable, Codable {
+public enum CNIVersion: String, CaseIterable, Comparable, Sendable {
     case v0_3_0 = "0.3.0"
     case v0_3_1 = "0.3.1"
     case v0_4_0 = "0.4.0"

@@ -54,9 +54,10 @@ public struct Delegate: Sendable {
             Syscall.close(output.read)
             let status = try Syscall.wait(pid)
             guard status == 0 else {
-                if var error = try? JSON.decode(DelegateError.self, from: stdout, what: "delegate error") {
-                    error.msg = "\(type): \(error.msg ?? "failed")"
-                    throw CNIError(error.code ?? CNIError.generic, error.msg ?? "", details: error.details ?? "")
+                if let error = try? JSONNode.document(stdout, what: "delegate error") {
+                    throw CNIError((try? error.int("code")) ?? CNIError.generic,
+                                   "\(type): \((try? error.string("msg")) ?? "failed")",
+                                   details: (try? error.string("details")) ?? "")
                 }
                 throw CNIError(CNIError.generic, "\(type) \(command.rawValue) failed with exit status \(status)")
             }
@@ -66,11 +67,5 @@ public struct Delegate: Sendable {
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot run \(type): \(error)")
         }
-    }
-
-    private struct DelegateError: Decodable {
-        var code: Int?
-        var msg: String?
-        var details: String?
     }
 }

@@ -3,18 +3,29 @@ public struct Call: Sendable {
     public var environment: CNIEnvironment
     /// stdin exactly as the runtime sent it: delegates receive these same bytes.
     public var config: [UInt8]
+    /// The same config, parsed once for every part of the plugin that reads it.
+    public var document: JSONNode
     public var header: ConfigHeader
     public var version: CNIVersion
     /// The process environment, passed on to delegates.
     public var variables: [String: String]
 
-    public init(environment: CNIEnvironment, config: [UInt8], header: ConfigHeader, version: CNIVersion,
-                variables: [String: String] = [:]) {
+    public init(environment: CNIEnvironment, config: [UInt8], document: JSONNode, header: ConfigHeader,
+                version: CNIVersion, variables: [String: String] = [:]) {
         self.environment = environment
         self.config = config
+        self.document = document
         self.header = header
         self.version = version
         self.variables = variables
+    }
+
+    /// A call on `config` as it stands, for callers that have only the bytes.
+    public init(environment: CNIEnvironment, config: [UInt8], version: CNIVersion,
+                variables: [String: String] = [:]) throws(CNIError) {
+        let document = try JSONNode.document(config, what: "network config")
+        self.init(environment: environment, config: config, document: document, header: try ConfigHeader(document),
+                  version: version, variables: variables)
     }
 }
 
@@ -63,16 +74,17 @@ public enum Dispatcher {
             // stdin first, so that even an error about the environment is printed in the
             // version the config asked for.
             let config = stdin()
-            let peeked = try? ConfigHeader.peek(config)
-            if let peeked, CNIVersion(rawValue: peeked.cniVersion) != nil { reportedVersion = peeked.cniVersion }
+            let document = Result { () throws(CNIError) in try JSONNode.document(config, what: "network config") }
+            let header = Result { () throws(CNIError) in try ConfigHeader(try document.get()) }
+            if let peeked = try? header.get(), CNIVersion(rawValue: peeked.cniVersion) != nil { reportedVersion = peeked.cniVersion }
             let environment = try CNIEnvironment(command: command, variables: variables)
             if config.isEmpty {
                 throw CNIError(CNIError.decodingFailure, "no network config on stdin")
             }
-            let header = try peeked ?? ConfigHeader.peek(config)
-            let version = try CNIVersion.parse(header.cniVersion)
+            let version = try CNIVersion.parse(try header.get().cniVersion)
             try requireVersion(version, allows: command)
-            let call = Call(environment: environment, config: config, header: header, version: version, variables: variables)
+            let call = Call(environment: environment, config: config, document: try document.get(), header: try header.get(),
+                            version: version, variables: variables)
 
             switch command {
             case .add:

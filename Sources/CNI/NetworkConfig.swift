@@ -2,23 +2,16 @@ import Addressing
 
 /// The keys every plugin config has, read before anything plugin-specific so that even an
 /// error about the rest can be printed in the version the config asked for.
-public struct ConfigHeader: Decodable, Sendable {
+public struct ConfigHeader: Sendable {
     public var cniVersion: String
     public var name: String
     public var type: String
 
-    private enum CodingKeys: String, CodingKey { case cniVersion, name, type }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        cniVersion = try container.decodeIfPresent(String.self, forKey: .cniVersion) ?? ""
-        name = try container.decodeIfPresent(String.self, forKey: .name) ?? ""
-        type = try container.decodeIfPresent(String.self, forKey: .type) ?? ""
-    }
-
     /// Reads the header, tolerating anything else in the document.
-    public static func peek(_ bytes: [UInt8]) throws(CNIError) -> ConfigHeader {
-        try JSON.decode(ConfigHeader.self, from: bytes, what: "network config")
+    public init(_ config: JSONNode) throws(CNIError) {
+        cniVersion = try config.string("cniVersion") ?? ""
+        name = try config.string("name") ?? ""
+        type = try config.string("type") ?? ""
     }
 
     /// The network name becomes a directory name in the IPAM store, so it obeys libcni's rule.
@@ -33,7 +26,7 @@ public struct ConfigHeader: Decodable, Sendable {
 }
 
 /// `dns` in a config or result.
-public struct DNS: Codable, Equatable, Sendable {
+public struct DNS: Equatable, Sendable {
     public var nameservers: [String]?
     public var domain: String?
     public var search: [String]?
@@ -44,6 +37,23 @@ public struct DNS: Codable, Equatable, Sendable {
         self.domain = domain
         self.search = search
         self.options = options
+    }
+
+    public init(_ node: JSONNode) throws(CNIError) {
+        nameservers = try node.strings("nameservers")
+        domain = try node.string("domain")
+        search = try node.strings("search")
+        options = try node.strings("options")
+    }
+
+    /// Only the keys that are set, as the reference prints `"dns": {}` when none is.
+    public var json: JSONValue {
+        var members: [String: JSONValue] = [:]
+        members["nameservers"] = nameservers.map { .array($0.map(JSONValue.string)) }
+        members["domain"] = domain.map(JSONValue.string)
+        members["search"] = search.map { .array($0.map(JSONValue.string)) }
+        members["options"] = options.map { .array($0.map(JSONValue.string)) }
+        return .object(members)
     }
 
     public var isEmpty: Bool {

@@ -70,127 +70,116 @@ public struct CNIResult: Equatable, Sendable {
 
 // MARK: - Wire format
 
-/// The result as it travels: one Codable shape that reads every supported version (the
-/// fields of older versions are a subset, plus `ips[].version`) and writes any of them.
-struct ResultWire: Codable {
-    struct Interface: Codable {
-        var name: String
-        var mac: String?
-        var mtu: Int?
-        var sandbox: String?
-        var socketPath: String?
-        var pciID: String?
-    }
-
-    struct IP: Codable {
-        var version: String?
-        var address: String
-        var gateway: String?
-        var interface: Int?
-    }
-
-    var cniVersion: String?
-    var interfaces: [Interface]?
-    var ips: [IP]?
-    var routes: [CNIResult.Route]?
-    var dns: DNS?
-}
-
 extension CNIResult {
     /// The result JSON for `version`: fields the version does not have are left out, and
     /// empty lists are omitted as the reference plugins omit them.
     public func encoded(as version: CNIVersion) -> [UInt8] {
-        let extended = version.hasExtendedFields
-        let wire = ResultWire(
-            cniVersion: version.rawValue,
-            interfaces: interfaces.isEmpty ? nil : interfaces.map {
-                ResultWire.Interface(name: $0.name, mac: $0.mac, mtu: extended ? $0.mtu : nil, sandbox: $0.sandbox,
-                                     socketPath: extended ? $0.socketPath : nil, pciID: extended ? $0.pciID : nil)
-            },
-            ips: ips.isEmpty ? nil : ips.map {
-                ResultWire.IP(version: version.ipsCarryVersion ? $0.address.family.cniVersionDigit : nil,
-                              address: $0.address.description, gateway: $0.gateway?.description, interface: $0.interface)
-            },
-            routes: routes.isEmpty ? nil : routes.map {
-                extended ? $0 : CNIResult.Route(dst: $0.dst, gw: $0.gw)
-            },
-            dns: dns)
-        return JSON.encode(wire)
+        JSONWriter.write(json(as: version))
     }
 
-    /// Reads a result of any supported version (a `prevResult`, or a delegate's output).
+    public func json(as version: CNIVersion) -> JSONValue {
+        let extended = version.hasExtendedFields
+        var members: [String: JSONValue] = ["cniVersion": .string(version.rawValue), "dns": dns.json]
+        if !interfaces.isEmpty {
+            members["interfaces"] = .array(interfaces.map { interface in
+                var fields: [String: JSONValue] = ["name": .string(interface.name)]
+                fields["mac"] = interface.mac.map(JSONValue.string)
+                fields["sandbox"] = interface.sandbox.map(JSONValue.string)
+                if extended {
+                    fields["mtu"] = interface.mtu.map { .number(Double($0)) }
+                    fields["socketPath"] = interface.socketPath.map(JSONValue.string)
+                    fields["pciID"] = interface.pciID.map(JSONValue.string)
+                }
+                return .object(fields)
+            })
+        }
+        if !ips.isEmpty {
+            members["ips"] = .array(ips.map { ip in
+                var fields: [String: JSONValue] = ["address": .string(ip.address.description)]
+                if version.ipsCarryVersion { fields["version"] = .string(ip.address.family.cniVersionDigit) }
+                fields["gateway"] = ip.gateway.map { .string($0.description) }
+                fields["interface"] = ip.interface.map { .number(Double($0)) }
+                return .object(fields)
+            })
+        }
+        if !routes.isEmpty {
+            members["routes"] = .array(routes.map { extended ? $0.json : Route(dst: $0.dst, gw: $0.gw).json })
+        }
+        return .object(members)
+    }
+
+    /// Reads a result of any supported version (a delegate's output). Older versions' fields
+    /// are a subset, plus `ips[].version`, which is implied by the address.
     public init(decoding bytes: some Collection<UInt8>, what: String) throws(CNIError) {
-        let wire = try JSON.decode(ResultWire.self, from: bytes, what: what)
-        try self.init(wire: wire, what: what)
+        try self.init(try JSONNode.document(bytes, what: what))
     }
 
     /// Reads a result already parsed as part of a larger document (`prevResult`).
-    public init(_ value: JSONValue, what: String) throws(CNIError) {
-        try self.init(decoding: JSON.encode(value), what: what)
-    }
-
-    init(wire: ResultWire, what: String) throws(CNIError) {
-        if let version = wire.cniVersion, !version.isEmpty { _ = try CNIVersion.parse(version) }
-        let interfaces = (wire.interfaces ?? []).map {
-            Interface(name: $0.name, mac: $0.mac, mtu: $0.mtu, sandbox: $0.sandbox,
-                      socketPath: $0.socketPath, pciID: $0.pciID)
+    public init(_ node: JSONNode) throws(CNIError) {
+        if let version = try node.string("cniVersion"), !version.isEmpty { _ = try CNIVersion.parse(version) }
+        let interfaces = try (node.list("interfaces") ?? []).map { (entry) throws(CNIError) in
+            Interface(name: try entry.required("name").string(), mac: try entry.string("mac"), mtu: try entry.int("mtu"),
+                      sandbox: try entry.string("sandbox"), socketPath: try entry.string("socketPath"),
+                      pciID: try entry.string("pciID"))
         }
         var ips: [IPConfig] = []
-        for (index, ip) in (wire.ips ?? []).enumerated() {
-            guard let address = IPNetwork(ip.address) else {
-                throw CNIError(CNIError.decodingFailure, "invalid \(what): ips[\(index)].address \"\(ip.address.prefix(64))\" is not an address/prefix")
+        for entry in try node.list("ips") ?? [] {
+            let addressNode = try entry.required("address")
+            let text = try addressNode.string()
+            guard let address = IPNetwork(text) else {
+                throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(addressNode.path) \"\(text.prefix(64))\" is not an address/prefix")
             }
             var gateway: IPAddress?
-            if let text = ip.gateway {
+            if let gatewayNode = try entry.field("gateway") {
+                let text = try gatewayNode.string()
                 guard let parsed = IPAddress(text), parsed.family == address.family else {
-                    throw CNIError(CNIError.decodingFailure, "invalid \(what): ips[\(index)].gateway \"\(text.prefix(64))\" is not an address of the same family")
+                    throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(gatewayNode.path) \"\(text.prefix(64))\" is not an address of the same family")
                 }
                 gateway = parsed
             }
-            if let slot = ip.interface, !interfaces.indices.contains(slot) {
-                throw CNIError(CNIError.decodingFailure, "invalid \(what): ips[\(index)].interface \(slot) is not an index into interfaces")
+            let slot = try entry.int("interface")
+            if let slot, !interfaces.indices.contains(slot) {
+                throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(entry.path).interface \(slot) is not an index into interfaces")
             }
-            ips.append(IPConfig(address: address, gateway: gateway, interface: ip.interface))
+            ips.append(IPConfig(address: address, gateway: gateway, interface: slot))
         }
-        self.init(interfaces: interfaces, ips: ips, routes: wire.routes ?? [], dns: wire.dns ?? DNS())
+        let routes = try (node.list("routes") ?? []).map { (entry) throws(CNIError) in try Route(entry) }
+        self.init(interfaces: interfaces, ips: ips, routes: routes, dns: try node.object("dns").map { (dns) throws(CNIError) in try DNS(dns) } ?? DNS())
+    }
+}
+
+extension JSONNode {
+    /// A chained plugin's `prevResult`, read as a result in its own right.
+    public func prevResult() throws(CNIError) -> CNIResult? {
+        guard let node = try object("prevResult") else { return nil }
+        return try CNIResult(JSONNode(node.value, what: "prevResult"))
     }
 }
 
 /// A route as configs and results write it: `{"dst": "0.0.0.0/0", "gw": "10.0.0.1", …}`.
-extension CNIResult.Route: Codable {
-    private enum CodingKeys: String, CodingKey { case dst, gw, mtu, advmss, priority, table, scope }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let dstText = try container.decode(String.self, forKey: .dst)
+extension CNIResult.Route {
+    public init(_ node: JSONNode) throws(CNIError) {
+        let dstText = try node.required("dst").string()
         guard let dst = IPNetwork(dstText) else {
-            throw DecodingError.dataCorruptedError(forKey: .dst, in: container,
-                debugDescription: "\"\(dstText.prefix(64))\" is not an address/prefix")
+            throw node.invalid("dst \"\(dstText.prefix(64))\" is not an address/prefix")
         }
         var gw: IPAddress?
-        if let gwText = try container.decodeIfPresent(String.self, forKey: .gw), !gwText.isEmpty {
+        if let gwText = try node.string("gw"), !gwText.isEmpty {
             guard let parsed = IPAddress(gwText), parsed.family == dst.family else {
-                throw DecodingError.dataCorruptedError(forKey: .gw, in: container,
-                    debugDescription: "\"\(gwText.prefix(64))\" is not an address of the same family as dst")
+                throw node.invalid("gw \"\(gwText.prefix(64))\" is not an address of the same family as dst")
             }
             gw = parsed
         }
-        self.init(dst: dst, gw: gw,
-                  mtu: try container.decodeIfPresent(Int.self, forKey: .mtu),
-                  advmss: try container.decodeIfPresent(Int.self, forKey: .advmss),
-                  priority: try container.decodeIfPresent(Int.self, forKey: .priority),
-                  table: try container.decodeIfPresent(Int.self, forKey: .table),
-                  scope: try container.decodeIfPresent(Int.self, forKey: .scope))
+        self.init(dst: dst, gw: gw, mtu: try node.int("mtu"), advmss: try node.int("advmss"),
+                  priority: try node.int("priority"), table: try node.int("table"), scope: try node.int("scope"))
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(dst.description, forKey: .dst)
-        try container.encodeIfPresent(gw?.description, forKey: .gw)
-        try container.encodeIfPresent(mtu, forKey: .mtu)
-        try container.encodeIfPresent(advmss, forKey: .advmss)
-        try container.encodeIfPresent(priority, forKey: .priority)
-        try container.encodeIfPresent(table, forKey: .table)
-        try container.encodeIfPresent(scope, forKey: .scope)
+    public var json: JSONValue {
+        var members: [String: JSONValue] = ["dst": .string(dst.description)]
+        members["gw"] = gw.map { .string($0.description) }
+        for (key, value) in [("mtu", mtu), ("advmss", advmss), ("priority", priority), ("table", table), ("scope", scope)] {
+            members[key] = value.map { .number(Double($0)) }
+        }
+        return .object(members)
     }
 }

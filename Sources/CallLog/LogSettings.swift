@@ -4,7 +4,7 @@ import Logging
 /// `logFile` and `logLevel` from the network config: where the call log goes, and from
 /// which level on. No `logFile`, no log. The network's name comes along for the line, so
 /// the config is decoded once more only when it asks for a log.
-struct LogSettings: Decodable {
+struct LogSettings {
     var logFile: String
     var logLevel: String?
     var name: String?
@@ -14,7 +14,9 @@ struct LogSettings: Decodable {
     static func peek(_ config: [UInt8]) -> LogSettings? {
         // Most configs have no log: skip decoding the document a second time for them.
         guard config.count >= 7, contains(config, Array("logFile".utf8)) else { return nil }
-        return try? JSON.decode(LogSettings.self, from: config, what: "log settings")
+        guard let document = try? JSONNode.document(config, what: "log settings"),
+              let logFile = try? document.string("logFile") else { return nil }
+        return LogSettings(logFile: logFile, logLevel: try? document.string("logLevel"), name: try? document.string("name"))
     }
 
     static let defaultLevel = Logger.Level.info

@@ -27,22 +27,21 @@ public struct HostLocalConfig: Sendable {
 
     /// Parses and validates; touches nothing on the host except reading `resolvConf`.
     /// `header` is the config's already-read header, whose name is the store's directory.
-    public init(netconf bytes: [UInt8], header: ConfigHeader, args: CNIArgs) throws(CNIError) {
+    public init(netconf config: JSONNode, header: ConfigHeader, args: CNIArgs) throws(CNIError) {
         network = try header.validatedNetworkName()
-        let wire = try JSON.decode(Wire.self, from: bytes, what: "network config")
-        guard let ipam = wire.ipam else { throw CNIError.config("network config has no ipam section") }
+        guard let ipam = try config.object("ipam") else { throw CNIError.config("network config has no ipam section") }
+        let runtimeConfig = try config.object("runtimeConfig")
 
-        var sets: [[Wire.Range]] = ipam.ranges ?? []
-        if let subnet = ipam.subnet {
-            sets.insert([Wire.Range(subnet: subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd,
-                                    gateway: ipam.gateway)], at: 0)
+        var sets: [[JSONNode]] = try Self.rangeSets(ipam.list("ranges")) ?? []
+        if let subnet = try ipam.field("subnet") {
+            // The old single-subnet form: one range made of the `ipam` keys.
+            _ = try subnet.string()
+            sets.insert([ipam], at: 0)
         }
-        if let override = wire.runtimeConfig?.ipRanges, !override.isEmpty { sets = override }
+        if let override = try Self.rangeSets(runtimeConfig?.list("ipRanges")), !override.isEmpty { sets = override }
         guard !sets.isEmpty else { throw CNIError.config("ipam has no ranges and no subnet") }
-        rangeSets = try sets.enumerated().map { (index, set) throws(CNIError) in
-            try RangeSet(set.enumerated().map { (rangeIndex, range) throws(CNIError) in
-                try range.validated(at: "ipam.ranges[\(index)][\(rangeIndex)]")
-            })
+        rangeSets = try sets.map { (set) throws(CNIError) in
+            try RangeSet(set.map { (range) throws(CNIError) in try Self.range(range) })
         }
         for (i, a) in rangeSets.enumerated() {
             for (j, b) in rangeSets.enumerated() where j > i && a.overlaps(b) {
@@ -50,12 +49,12 @@ public struct HostLocalConfig: Sendable {
             }
         }
 
-        routes = ipam.routes ?? []
-        dataDir = ipam.dataDir.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDataDir
+        routes = try (ipam.list("routes") ?? []).map { (route) throws(CNIError) in try CNIResult.Route(route) }
+        dataDir = try ipam.string("dataDir").flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDataDir
         guard dataDir.hasPrefix("/"), !dataDir.utf8.contains(0) else {
             throw CNIError.config("ipam.dataDir \"\(dataDir.prefix(64))\" must be an absolute path")
         }
-        dns = try ipam.resolvConf.map { (path) throws(CNIError) in try ResolvConf.read(path) } ?? DNS()
+        dns = try ipam.string("resolvConf").map { (path) throws(CNIError) in try ResolvConf.read(path) } ?? DNS()
 
         var requested: [IPAddress] = []
         func request(_ text: String, from source: String) throws(CNIError) {
@@ -68,70 +67,34 @@ public struct HostLocalConfig: Sendable {
         for item in (args.values["IP"] ?? "").split(separator: ",") where !item.isEmpty {
             try request(String(item), from: "CNI_ARGS IP")
         }
-        for item in wire.args?.cni?.ips ?? [] { try request(item, from: "args.cni.ips") }
-        for item in wire.runtimeConfig?.ips ?? [] { try request(item, from: "runtimeConfig.ips") }
+        for item in try config.object("args")?.object("cni")?.strings("ips") ?? [] { try request(item, from: "args.cni.ips") }
+        for item in try runtimeConfig?.strings("ips") ?? [] { try request(item, from: "runtimeConfig.ips") }
         requestedIPs = requested
     }
 
-    struct Wire: Decodable {
-        struct Range: Decodable {
-            var subnet: String
-            var rangeStart: String?
-            var rangeEnd: String?
-            var gateway: String?
-
-            func validated(at place: String) throws(CNIError) -> AddressRange {
-                guard let network = IPNetwork(subnet) else {
-                    throw CNIError.config("\(place).subnet \"\(subnet.prefix(64))\" is not an address/prefix")
-                }
-                func address(_ text: String?, _ key: String) throws(CNIError) -> IPAddress? {
-                    guard let text, !text.isEmpty else { return nil }
-                    guard let address = IPAddress(text), address.family == network.family else {
-                        throw CNIError.config("\(place).\(key) \"\(text.prefix(64))\" is not an \(network.family == .v4 ? "IPv4" : "IPv6") address")
-                    }
-                    return address
-                }
-                return try AddressRange(subnet: network, rangeStart: try address(rangeStart, "rangeStart"),
-                                        rangeEnd: try address(rangeEnd, "rangeEnd"), gateway: try address(gateway, "gateway"))
-            }
-        }
-
-        struct IPAM: Decodable {
-            var ranges: [[Range]]?
-            var subnet: String?
-            var rangeStart: String?
-            var rangeEnd: String?
-            var gateway: String?
-            var routes: [CNIResult.Route]?
-            var dataDir: String?
-            var resolvConf: String?
-        }
-
-        struct Args: Decodable {
-            struct CNI: Decodable { var ips: [String]? }
-            var cni: CNI?
-        }
-
-        struct RuntimeConfig: Decodable {
-            var ips: [String]?
-            var ipRanges: [[Range]]?
-        }
-
-        var ipam: IPAM?
-        var args: Args?
-        var runtimeConfig: RuntimeConfig?
+    /// The configuration a plugin call carries.
+    public init(_ call: Call) throws(CNIError) {
+        try self.init(netconf: call.document, header: call.header, args: call.environment.args)
     }
-}
 
-// In an extension, so that the memberwise initialiser stays: the old single-subnet form
-// makes a range from the `ipam` keys.
-extension HostLocalConfig.Wire.Range {
-    /// Go's key matching: `ipRanges` may come from a runtime's untagged Go struct.
-    init(from decoder: any Decoder) throws {
-        let keys = try GoKeys(decoder)
-        subnet = try keys.decode(String.self, "subnet")
-        rangeStart = try keys.decodeIfPresent(String.self, "rangeStart")
-        rangeEnd = try keys.decodeIfPresent(String.self, "rangeEnd")
-        gateway = try keys.decodeIfPresent(String.self, "gateway")
+    /// `ranges` and `ipRanges`: a list of range sets, each a list of ranges.
+    private static func rangeSets(_ sets: [JSONNode]?) throws(CNIError) -> [[JSONNode]]? {
+        try sets?.map { (set) throws(CNIError) in try set.list() }
+    }
+
+    private static func range(_ node: JSONNode) throws(CNIError) -> AddressRange {
+        let subnet = try node.required("subnet").string()
+        guard let network = IPNetwork(subnet) else {
+            throw node.invalid("subnet \"\(subnet.prefix(64))\" is not an address/prefix")
+        }
+        func address(_ key: String) throws(CNIError) -> IPAddress? {
+            guard let text = try node.string(key), !text.isEmpty else { return nil }
+            guard let address = IPAddress(text), address.family == network.family else {
+                throw node.invalid("\(key) \"\(text.prefix(64))\" is not an \(network.family == .v4 ? "IPv4" : "IPv6") address")
+            }
+            return address
+        }
+        return try AddressRange(subnet: network, rangeStart: try address("rangeStart"),
+                                rangeEnd: try address("rangeEnd"), gateway: try address("gateway"))
     }
 }

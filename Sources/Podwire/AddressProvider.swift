@@ -46,7 +46,7 @@ struct AddressProvider {
     }
 
     func hostLocal() throws -> HostLocal {
-        HostLocal(config: try HostLocalConfig(netconf: call.config, header: call.header, args: call.environment.args))
+        HostLocal(config: try HostLocalConfig(call))
     }
 
     private func delegate(_ type: String) -> Delegate {

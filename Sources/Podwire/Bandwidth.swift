@@ -5,31 +5,17 @@ import Netlink
 /// rates in bits per second, bursts in bits. Pod ingress is shaped on the host end of the
 /// veth; pod egress arrives on the host end and is redirected through an ifb to be shaped.
 struct BandwidthLimits: Equatable {
-    struct Entry: Decodable {
-        var ingressRate: UInt64?
-        var ingressBurst: UInt64?
-        var egressRate: UInt64?
-        var egressBurst: UInt64?
-
-        init(from decoder: any Decoder) throws {
-            let keys = try GoKeys(decoder)
-            ingressRate = try keys.decodeIfPresent(UInt64.self, "ingressRate")
-            ingressBurst = try keys.decodeIfPresent(UInt64.self, "ingressBurst")
-            egressRate = try keys.decodeIfPresent(UInt64.self, "egressRate")
-            egressBurst = try keys.decodeIfPresent(UInt64.self, "egressBurst")
-        }
-    }
-
     var ingress: TokenBucket?
     var egress: TokenBucket?
 
     /// The reference's queue: what 25 ms at the rate holds, plus the burst.
     static let latencyMilliseconds: UInt64 = 25
 
-    init?(_ entry: Entry?) throws(CNIError) {
+    /// `runtimeConfig.bandwidth`, if the runtime sent it.
+    init?(_ entry: JSONNode?) throws(CNIError) {
         guard let entry else { return nil }
-        ingress = try Self.bucket(rate: entry.ingressRate, burst: entry.ingressBurst, "ingress")
-        egress = try Self.bucket(rate: entry.egressRate, burst: entry.egressBurst, "egress")
+        ingress = try Self.bucket(rate: entry.uint64("ingressRate"), burst: entry.uint64("ingressBurst"), "ingress")
+        egress = try Self.bucket(rate: entry.uint64("egressRate"), burst: entry.uint64("egressBurst"), "egress")
         if ingress == nil && egress == nil { return nil }
     }
 

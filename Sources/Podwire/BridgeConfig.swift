@@ -2,42 +2,6 @@ import Addressing
 import CNI
 import Firewall
 
-/// The bridge plugin's config keys, as the reference `bridge` names and reads them.
-/// Keys podwire does not know are ignored, as the reference ignores them.
-struct BridgeConfig: Decodable {
-    var bridge: String?
-    var isGateway: Bool?
-    var isDefaultGateway: Bool?
-    var forceAddress: Bool?
-    var ipMasq: Bool?
-    var ipMasqBackend: String?
-    var mtu: Int?
-    var hairpinMode: Bool?
-    var promiscMode: Bool?
-    var vlan: Int?
-    var enabledad: Bool?
-    var macspoofchk: Bool?
-    var vlanTrunk: [JSONValue]?
-    var portIsolation: Bool?
-    var disableContainerInterface: Bool?
-    var ipam: JSONValue?
-    var dns: DNS?
-    var args: Args?
-    var runtimeConfig: RuntimeConfig?
-    var prevResult: JSONValue?
-
-    struct Args: Decodable {
-        struct CNI: Decodable { var mac: String? }
-        var cni: CNI?
-    }
-
-    struct RuntimeConfig: Decodable {
-        var mac: String?
-        var portMappings: [PortMappingsConfig.Entry]?
-        var bandwidth: BandwidthLimits.Entry?
-    }
-}
-
 /// How addresses are obtained: podwire's own host-local store in this process, or another
 /// plugin exec'd from `CNI_PATH` as the specification describes.
 enum IPAMSource {
@@ -77,11 +41,13 @@ struct BridgePlan {
     var prevResult: CNIResult?
 
     init(call: Call) throws(CNIError) {
-        let config = try JSON.decode(BridgeConfig.self, from: call.config, what: "network config")
+        // The keys are the reference bridge's; keys podwire does not know are ignored, as
+        // the reference ignores them.
+        let config = call.document
         let environment = call.environment
         network = try call.header.validatedNetworkName()
 
-        bridgeName = config.bridge.flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        bridgeName = try config.string("bridge").flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
         if let problem = Names.interfaceNameProblem(bridgeName) {
             throw CNIError.config("bridge name \"\(bridgeName.prefix(32))\" \(problem)")
         }
@@ -89,45 +55,46 @@ struct BridgePlan {
         hostVethName = HostVethName.make(containerID: environment.containerID, ifname: environment.ifname)
         netnsPath = environment.netns
 
-        if let mtu = config.mtu, mtu != 0 {
+        if let mtu = try config.int("mtu"), mtu != 0 {
             guard (68...65535).contains(mtu) else {
                 throw CNIError.config("mtu \(mtu) is out of range: it must be between 68 and 65535")
             }
             self.mtu = mtu
         }
-        isDefaultGateway = config.isDefaultGateway ?? false
-        isGateway = (config.isGateway ?? false) || isDefaultGateway
-        forceAddress = config.forceAddress ?? false
-        hairpin = config.hairpinMode ?? false
-        promiscuous = config.promiscMode ?? false
+        isDefaultGateway = try config.bool("isDefaultGateway") ?? false
+        isGateway = try config.bool("isGateway") ?? false || isDefaultGateway
+        forceAddress = try config.bool("forceAddress") ?? false
+        hairpin = try config.bool("hairpinMode") ?? false
+        promiscuous = try config.bool("promiscMode") ?? false
         if hairpin && promiscuous {
             throw CNIError.config("cannot set hairpinMode and promiscMode at the same time")
         }
-        if let vlan = config.vlan, vlan != 0 {
+        if let vlan = try config.int("vlan"), vlan != 0 {
             guard (1...4094).contains(vlan) else {
                 throw CNIError.config("vlan \(vlan) is out of range: it must be between 1 and 4094")
             }
             self.vlan = UInt16(vlan)
         }
-        detectDuplicates = config.enabledad ?? false
-        masquerade = config.ipMasq ?? false
+        detectDuplicates = try config.bool("enabledad") ?? false
+        masquerade = try config.bool("ipMasq") ?? false
         // DEL finds the pod's entries by its identity, so it does not read the runtime's
         // arguments: a sandbox whose ADD was refused for them must still be deletable.
-        let runtimeConfig = environment.command == .del ? nil : config.runtimeConfig
-        ports = try PortMappingsConfig.mappings(runtimeConfig?.portMappings)
-        bandwidth = try BandwidthLimits(runtimeConfig?.bandwidth)
+        let runtimeConfig = environment.command == .del ? nil : try config.object("runtimeConfig")
+        ports = try PortMappingsConfig.mappings(runtimeConfig?.list("portMappings"))
+        bandwidth = try BandwidthLimits(runtimeConfig?.object("bandwidth"))
         ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
         firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
-        if let backend = config.ipMasqBackend, !["", "iptables", "nftables"].contains(backend) {
+        if let backend = try config.string("ipMasqBackend"), !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
         }
         // Reference keys whose behaviour podwire does not have yet: refused by name rather
         // than ignored, so that nobody believes a pod is protected when it is not.
+        let vlanTrunk = try config.list("vlanTrunk") ?? []
         let unsupported: [(String, String)?] = [
-            config.macspoofchk == true ? ("macspoofchk", "true") : nil,
-            (config.vlanTrunk ?? []).isEmpty ? nil : ("vlanTrunk", "\(config.vlanTrunk!.count) entries"),
-            config.portIsolation == true ? ("portIsolation", "true") : nil,
-            config.disableContainerInterface == true ? ("disableContainerInterface", "true") : nil,
+            try config.bool("macspoofchk") == true ? ("macspoofchk", "true") : nil,
+            vlanTrunk.isEmpty ? nil : ("vlanTrunk", "\(vlanTrunk.count) entries"),
+            try config.bool("portIsolation") == true ? ("portIsolation", "true") : nil,
+            try config.bool("disableContainerInterface") == true ? ("disableContainerInterface", "true") : nil,
         ]
         if let (key, value) = unsupported.compactMap({ $0 }).first {
             throw CNIError(CNIError.unsupportedField, "unsupported field: \(key) = \(value) is not implemented by podwire yet")
@@ -136,8 +103,8 @@ struct BridgePlan {
         // The reference's order: CNI_ARGS, then args, then runtimeConfig, the last one set winning.
         let macSources: [(String, String?)] = [
             ("CNI_ARGS MAC", environment.args["MAC"]),
-            ("args.cni.mac", config.args?.cni?.mac),
-            ("runtimeConfig.mac", config.runtimeConfig?.mac),
+            ("args.cni.mac", try config.object("args")?.object("cni")?.string("mac")),
+            ("runtimeConfig.mac", try config.object("runtimeConfig")?.string("mac")),
         ]
         for (source, text) in macSources {
             guard let text, !text.isEmpty else { continue }
@@ -147,11 +114,8 @@ struct BridgePlan {
             mac = parsed
         }
 
-        switch config.ipam {
-        case nil, .null?:
-            ipam = .none
-        case .object(let section)?:
-            guard let type = section["type"]?.stringValue, !type.isEmpty else {
+        if let section = try config.object("ipam") {
+            guard let type = try section.string("type"), !type.isEmpty else {
                 throw CNIError.config("ipam has no type")
             }
             if type == "host-local" {
@@ -161,13 +125,11 @@ struct BridgePlan {
                 _ = try Delegate(type: type, searchPath: environment.path).executable()
                 ipam = .delegate(type)
             }
-        default:
-            throw CNIError(CNIError.decodingFailure, "cannot decode network config: ipam must be an object")
+        } else {
+            ipam = .none
         }
-        if let dns = config.dns, !dns.isEmpty { self.dns = dns }
-        if let raw = config.prevResult, raw != .null {
-            prevResult = try CNIResult(raw, what: "prevResult")
-        }
+        if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty { self.dns = dns }
+        prevResult = try config.prevResult()
     }
 }
 

@@ -226,7 +226,7 @@ public struct BridgePlugin: Plugin {
     /// that cannot be removed, as the specification asks of GC.
     public func gc(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
-        let valid = try ValidAttachments(config: call.config).list
+        let valid = try ValidAttachments(config: call.document).list
         let addresses = AddressProvider(source: plan.ipam, call: call)
         if case .hostLocal = plan.ipam {
             _ = try addresses.hostLocal().collectGarbage(keeping: valid)

@@ -26,10 +26,10 @@ public struct IPAMPlugin: Plugin {
     }
 
     public func gc(_ call: Call) throws {
-        _ = try store(call).collectGarbage(keeping: try ValidAttachments(config: call.config).list)
+        _ = try store(call).collectGarbage(keeping: try ValidAttachments(config: call.document).list)
     }
 
     private func store(_ call: Call) throws -> HostLocal {
-        HostLocal(config: try HostLocalConfig(netconf: call.config, header: call.header, args: call.environment.args))
+        HostLocal(config: try HostLocalConfig(call))
     }
 }

@@ -12,13 +12,6 @@ public struct PortMapPlugin: Plugin {
         "podwire-portmap \(PodwireVersion.string): host port mappings in nftables, chained after a main plugin"
     }
 
-    struct Config: Decodable {
-        /// The reference's key: masquerade hairpin and localhost clients (default true).
-        var snat: Bool?
-        var runtimeConfig: PortMappingsConfig.RuntimeConfig?
-        var prevResult: JSONValue?
-    }
-
     struct Plan {
         var owner: PodFirewall.Attachment
         var previous: CNIResult?
@@ -26,13 +19,15 @@ public struct PortMapPlugin: Plugin {
         var snat: Bool
 
         init(_ call: Call) throws(CNIError) {
-            let config = try JSON.decode(Config.self, from: call.config, what: "network config")
+            let config = call.document
             owner = PodFirewall.Attachment(network: try call.header.validatedNetworkName(),
                                            containerID: call.environment.containerID, ifname: call.environment.ifname)
-            if let raw = config.prevResult, raw != .null { previous = try CNIResult(raw, what: "prevResult") }
-            snat = config.snat ?? true
+            previous = try config.prevResult()
+            // The reference's key: masquerade hairpin and localhost clients.
+            snat = try config.bool("snat") ?? true
             // As in podwire's DEL: the pod's entries go by its identity, whatever the mappings say.
-            let mappings = call.environment.command == .del ? [] : try PortMappingsConfig.mappings(config.runtimeConfig?.portMappings)
+            let mappings = call.environment.command == .del ? []
+                : try PortMappingsConfig.mappings(config.object("runtimeConfig")?.list("portMappings"))
             targets = PortMappingsConfig.targets(mappings, for: previous?.ips ?? [])
         }
 
@@ -82,7 +77,7 @@ public struct PortMapPlugin: Plugin {
 
     public func gc(_ call: Call) throws {
         let network = try call.header.validatedNetworkName()
-        try collectFirewallGarbage(network: network, keeping: try ValidAttachments(config: call.config).list)
+        try collectFirewallGarbage(network: network, keeping: try ValidAttachments(config: call.document).list)
     }
 }
 

@@ -4,47 +4,31 @@ import Firewall
 
 /// The `portMappings` capability as the runtime passes it, in `runtimeConfig`, with the
 /// reference portmap plugin's reading of each field.
-struct PortMappingsConfig: Decodable {
-    struct Entry: Decodable {
-        var hostPort: Int?
-        var containerPort: Int?
-        var `protocol`: String?
-        var hostIP: String?
-
-        init(from decoder: any Decoder) throws {
-            let keys = try GoKeys(decoder)
-            hostPort = try keys.decodeIfPresent(Int.self, "hostPort")
-            containerPort = try keys.decodeIfPresent(Int.self, "containerPort")
-            `protocol` = try keys.decodeIfPresent(String.self, "protocol")
-            hostIP = try keys.decodeIfPresent(String.self, "hostIP")
-        }
-    }
-    struct RuntimeConfig: Decodable { var portMappings: [Entry]? }
-    var runtimeConfig: RuntimeConfig?
-
-    static func mappings(_ entries: [Entry]?) throws(CNIError) -> [PortMapping] {
+enum PortMappingsConfig {
+    /// `runtimeConfig.portMappings`, if the runtime sent it.
+    static func mappings(_ entries: [JSONNode]?) throws(CNIError) -> [PortMapping] {
         try (entries ?? []).map { entry throws(CNIError) in try mapping(entry) }
     }
 
-    private static func mapping(_ entry: Entry) throws(CNIError) -> PortMapping {
+    private static func mapping(_ entry: JSONNode) throws(CNIError) -> PortMapping {
         func port(_ value: Int?, _ name: String) throws(CNIError) -> UInt16 {
             guard let value, (1...65535).contains(value) else {
                 throw CNIError.config("portMappings: \(name) \(value.map(String.init) ?? "(missing)") is not a port number (1-65535)")
             }
             return UInt16(value)
         }
-        let text = (entry.protocol ?? "tcp").lowercased()
+        let text = (try entry.string("protocol") ?? "tcp").lowercased()
         guard let proto = PortMapping.Proto(rawValue: text.isEmpty ? "tcp" : text) else {
             throw CNIError.config("portMappings: protocol \"\(text.prefix(16))\" is not tcp, udp or sctp")
         }
         var hostIP: IPAddress?
-        if let text = entry.hostIP, !text.isEmpty, text != "0.0.0.0", text != "::" {
+        if let text = try entry.string("hostIP"), !text.isEmpty, text != "0.0.0.0", text != "::" {
             guard let address = IPAddress(text) else {
                 throw CNIError.config("portMappings: hostIP \"\(text.prefix(45))\" is not an IP address")
             }
             hostIP = address
         }
-        return PortMapping(hostPort: try port(entry.hostPort, "hostPort"), containerPort: try port(entry.containerPort, "containerPort"),
+        return PortMapping(hostPort: try port(entry.int("hostPort"), "hostPort"), containerPort: try port(entry.int("containerPort"), "containerPort"),
                            proto: proto, hostIP: hostIP)
     }
 

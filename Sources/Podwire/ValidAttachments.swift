@@ -6,23 +6,13 @@ import CNI
 struct ValidAttachments {
     var list: [(containerID: String, ifname: String)]
 
-    init(config: [UInt8]) throws {
-        struct Attachment: Decodable {
-            var containerID: String
-            var ifname: String
-        }
-        struct Wire: Decodable {
-            var valid: [Attachment]?
-            var tagged: [Attachment]?
-            enum CodingKeys: String, CodingKey {
-                case valid = "cni.dev/valid-attachments"
-                case tagged = "cni.dev/attachments"
-            }
-        }
-        let wire = try JSON.decode(Wire.self, from: config, what: "GC config")
-        guard let attachments = wire.valid ?? wire.tagged else {
+    init(config: JSONNode) throws(CNIError) {
+        let valid = try config.list("cni.dev/valid-attachments"), tagged = try config.list("cni.dev/attachments")
+        guard let attachments = valid ?? tagged else {
             throw CNIError.config("GC needs cni.dev/valid-attachments (or cni.dev/attachments) in its config")
         }
-        list = attachments.map { ($0.containerID, $0.ifname) }
+        list = try attachments.map { (entry) throws(CNIError) in
+            (try entry.required("containerID").string(), try entry.required("ifname").string())
+        }
     }
 }

@@ -25,7 +25,7 @@ struct PodwireLeases: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    struct Row: Encodable {
+    struct Row {
         var ip: String
         var containerID: String
         var ifname: String
@@ -46,7 +46,11 @@ struct PodwireLeases: ParsableCommand {
                        hostVeth: veth, hostVethExists: !veth.isEmpty && Syscall.access("/sys/class/net/" + veth, F_OK))
         }
         if json {
-            print(String(decoding: JSON.encode(rows), as: UTF8.self))
+            let list = JSONValue.array(rows.map { row in
+                .object(["ip": .string(row.ip), "containerID": .string(row.containerID), "ifname": .string(row.ifname),
+                         "hostVeth": .string(row.hostVeth), "hostVethExists": .bool(row.hostVethExists)])
+            })
+            print(String(decoding: JSONWriter.write(list), as: UTF8.self))
             return
         }
         let header = Row(ip: "IP", containerID: "CONTAINER", ifname: "IFNAME", hostVeth: "HOST VETH", hostVethExists: true)

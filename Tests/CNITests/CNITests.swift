@@ -3,7 +3,7 @@ import Addressing
 @testable import CNI
 
 private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
-    guard case .object(let object)? = try? JSON.decode(JSONValue.self, from: bytes, what: "test") else { return [:] }
+    guard case .object(let object)? = try? JSONParser.parse(bytes) else { return [:] }
     return object
 }
 
@@ -194,5 +194,47 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
         let json = decodeObject(outcome.stdout)
         #expect(json["cniVersion"] == .string("0.4.0"))
         #expect(json["msg"]?.stringValue?.contains("CNI_IFNAME") == true)
+    }
+}
+
+@Suite struct JSONNodeTests {
+    func document(_ text: String) throws(CNIError) -> JSONNode { try JSONNode.document(Array(text.utf8), what: "network config") }
+
+    @Test func matchesKeysAsGoDoesExactFirstThenIgnoringCase() throws {
+        let config = try document(#"{"HostPort":8080,"hostport":1,"Subnet":"10.0.0.0/24"}"#)
+        #expect(try config.int("hostPort") == 8080)
+        #expect(try config.int("hostport") == 1)
+        #expect(try config.string("subnet") == "10.0.0.0/24")
+        #expect(try config.string("subnets") == nil)
+    }
+
+    @Test func readsNullAsAbsent() throws {
+        let config = try document(#"{"mtu":null,"ipam":null}"#)
+        #expect(try config.int("mtu") == nil)
+        #expect(try config.object("ipam") == nil)
+    }
+
+    @Test func namesTheKeyOfAWrongTypeWithCode6() throws {
+        let config = try document(#"{"ipam":{"ranges":[[{"subnet":5}]]},"mtu":1500.5}"#)
+        do {
+            _ = try config.object("ipam")?.list("ranges")?.first?.list().first?.string("subnet")
+            Issue.record("read a number as a string")
+        } catch {
+            #expect(error.code == 6)
+            #expect(error.msg == "cannot decode network config: ipam.ranges[0][0].subnet must be a string, not a number")
+        }
+        #expect(throws: CNIError(6, "cannot decode network config: mtu must be a whole number in range")) { try config.int("mtu") }
+    }
+
+    @Test func namesAMissingKeyWithCode7() throws {
+        let route = try document(#"{"routes":[{"gw":"10.0.0.1"}]}"#).list("routes")![0]
+        #expect(throws: CNIError(7, "invalid network config: missing routes[0].dst")) { try route.required("dst") }
+    }
+
+    @Test func refusesADocumentThatIsNotAnObjectOrNotJSON() {
+        for text in ["[1]", "\"x\"", "{", "{\"a\":1}x"] {
+            #expect(throws: CNIError.self) { try document(text) }
+            do { _ = try document(text) } catch { #expect(error.code == 6) }
+        }
     }
 }

@@ -38,7 +38,8 @@ final class TemporaryDirectory {
 func config(_ ipam: String, extra: String = "", args: String = "", dataDir: String) throws -> HostLocalConfig {
     let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","ipam":{"type":"host-local","dataDir":"\#(dataDir)",\#(ipam)}\#(extra)}"#
     let bytes = Array(text.utf8)
-    return try HostLocalConfig(netconf: bytes, header: try ConfigHeader.peek(bytes), args: try CNIArgs(parsing: args))
+    let document = try JSONNode.document(bytes, what: "network config")
+    return try HostLocalConfig(netconf: document, header: try ConfigHeader(document), args: try CNIArgs(parsing: args))
 }
 
 @Suite struct RangeTests {

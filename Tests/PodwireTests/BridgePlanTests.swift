@@ -8,8 +8,7 @@ private func plan(_ keys: String, args: String = "", ifname: String = "eth0", id
         "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": ifname, "CNI_ARGS": args,
         "CNI_PATH": "/bin"])
     let bytes = Array(text.utf8)
-    let header = try ConfigHeader.peek(bytes)
-    return try BridgePlan(call: Call(environment: environment, config: bytes, header: header, version: .v1_0_0))
+    return try BridgePlan(call: Call(environment: environment, config: bytes, version: .v1_0_0))
 }
 
 private func code(_ body: () throws -> Void) -> Int? {
@@ -80,7 +79,7 @@ private func code(_ body: () throws -> Void) -> Int? {
     @Test func refusesAnInvalidNetworkName() {
         let text = #"{"cniVersion":"1.0.0","name":"../../etc","type":"podwire"}"#
         #expect(code {
-            let header = try ConfigHeader.peek(Array(text.utf8))
+            let header = try ConfigHeader(JSONNode.document(Array(text.utf8), what: "network config"))
             _ = try header.validatedNetworkName()
         } == 7)
     }

@@ -9,7 +9,7 @@ private func plan(_ runtimeConfig: String, command: Command = .add) throws -> Br
     let environment = try CNIEnvironment(command: command, variables: [
         "CNI_CONTAINERID": "ctr1", "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": "eth0", "CNI_PATH": "/bin"])
     let bytes = Array(text.utf8)
-    return try BridgePlan(call: Call(environment: environment, config: bytes, header: try ConfigHeader.peek(bytes), version: .v1_0_0))
+    return try BridgePlan(call: Call(environment: environment, config: bytes, version: .v1_0_0))
 }
 
 private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
