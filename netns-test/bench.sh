@@ -28,6 +28,7 @@ ITERATIONS=${ITERATIONS:-21} DENSITY=${DENSITY:-1 500 1000} PODS=${PODS:-200} WO
 supernet="10.$((240 + RANDOM % 8)).0.0/16"
 # shellcheck disable=SC2086
 python3 "$REPO/netns-test/bench.py" --work "$WORK" --run-id "$RUN_ID" --supernet "$supernet" --json "$json" \
+  --pause "$REPO/.build/release/podwire-pause" \
   --iterations "$ITERATIONS" --density $DENSITY --concurrent-pods "$PODS" --workers "$WORKERS"
 status=$?
 

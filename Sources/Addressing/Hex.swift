@@ -1,9 +1,17 @@
 extension Sequence<UInt8> {
-    /// Each byte as two lowercase hex digits: MAC addresses, names built from bytes.
-    public var hexPairs: [String] {
-        map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
+    /// The bytes as pairs of lowercase hex digits, `separator` between pairs: MAC addresses,
+    /// names built from bytes. Inlinable so that each caller gets it specialised: this runs
+    /// on every call, and the generic path costs more than the rest of naming a veth.
+    @inlinable
+    public func hexString(separator: UInt8? = nil) -> String {
+        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10 }
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 3)
+        for byte in self {
+            if let separator, !text.isEmpty { text.append(separator) }
+            text.append(digit(byte >> 4))
+            text.append(digit(byte & 0xF))
         }
+        return String(decoding: text, as: UTF8.self)
     }
 }

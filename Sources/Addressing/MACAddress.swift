@@ -23,5 +23,5 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     /// Multicast addresses cannot be an interface's own address; the kernel refuses them.
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
 
-    public var description: String { bytes.hexPairs.joined(separator: ":") }
+    public var description: String { bytes.hexString(separator: UInt8(ascii: ":")) }
 }

@@ -220,7 +220,7 @@ public final class LeaseStore {
     /// `<containerID>%<ifname as hex>`: container IDs are validated to be file-name safe,
     /// ifnames are not, so they are spelled out.
     static func indexName(_ containerID: String, _ ifname: String) -> String {
-        containerID + "%" + ifname.utf8.hexPairs.joined()
+        containerID + "%" + ifname.utf8.hexString()
     }
 
     static func attachment(fromIndexName name: String) -> (containerID: String, ifname: String)? {

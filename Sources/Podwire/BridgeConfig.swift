@@ -171,6 +171,6 @@ public enum HostVethName {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01b3
         }
-        return withUnsafeBytes(of: hash.bigEndian) { $0.hexPairs.joined() }
+        return withUnsafeBytes(of: hash.bigEndian) { $0.hexString() }
     }
 }

@@ -50,7 +50,9 @@ public enum Syscall {
 
     public static func readAll(_ fd: Int32, limit: Int = 1 << 24, subject: String = "") throws(SyscallError) -> [UInt8] {
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // Small: every page of it the process touches costs a fault, and what podwire reads
+        // (a config, a sysctl, a lease) is rarely more than a page.
+        var chunk = [UInt8](repeating: 0, count: min(limit + 1, 4096))
         while true {
             let count = try retrying("read", subject) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if count == 0 { return result }
@@ -60,12 +62,15 @@ public enum Syscall {
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], subject: String = "") throws(SyscallError) {
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(SyscallError) in try writeAll(fd, buffer, subject: subject) }
+        }.get()
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, subject: String = "") throws(SyscallError) {
         var offset = 0
         while offset < bytes.count {
-            let written = try retrying("write", subject) {
-                bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            }
-            offset += written
+            offset += try retrying("write", subject) { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
         }
     }
 

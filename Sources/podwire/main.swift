@@ -9,7 +9,7 @@ import Syscall
 // VERSION first, before anything else is built: runtimes ask it before every ADD and DEL,
 // and the answer depends on nothing.
 if let command = getenv("CNI_COMMAND"), strcmp(command, "VERSION") == 0 {
-    try? Syscall.writeAll(1, Dispatcher.versionInfo(), subject: "stdout")
+    Dispatcher.versionInfo.withUTF8Buffer { _ = try? Syscall.writeAll(1, UnsafeRawBufferPointer($0), subject: "stdout") }
     exit(0)
 }
 

@@ -57,6 +57,14 @@ import Testing
     }
 }
 
+@Suite struct HexTests {
+    @Test func writesTwoLowercaseDigitsPerByte() {
+        #expect([UInt8]([0x00, 0x0f, 0xa0, 0xff]).hexString() == "000fa0ff")
+        #expect([UInt8]([0x0a, 0x58]).hexString(separator: UInt8(ascii: ":")) == "0a:58")
+        #expect([UInt8]().hexString() == "")
+    }
+}
+
 @Suite struct MACAddressTests {
     @Test func parsesColonFormInEitherCase() {
         #expect(MACAddress("0A:58:0a:f4:00:01")?.description == "0a:58:0a:f4:00:01")

@@ -168,6 +168,7 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
     @Test func versionListsTheSupportedVersions() {
         let outcome = run("VERSION", "")
         #expect(decodeObject(outcome.stdout)["supportedVersions"] == .array(CNIVersion.supportedList.map { .string($0) }))
+        #expect(decodeObject(outcome.stdout)["cniVersion"] == .string(CNIVersion.latest.rawValue))
     }
 
     @Test func addPrintsTheResultInTheConfigsVersion() {
@@ -201,11 +202,10 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
     func document(_ text: String) throws(CNIError) -> JSONNode { try JSONNode.document(Array(text.utf8), what: "network config") }
 
     @Test func matchesKeysAsGoDoesExactFirstThenIgnoringCase() throws {
-        let config = try document(#"{"HostPort":8080,"hostport":1,"Subnet":"10.0.0.0/24"}"#)
+        let config = try document(#"{"HostPort":8080,"Gateway":"10.0.0.9","gateway":"10.0.0.1"}"#)
         #expect(try config.int("hostPort") == 8080)
-        #expect(try config.int("hostport") == 1)
-        #expect(try config.string("subnet") == "10.0.0.0/24")
-        #expect(try config.string("subnets") == nil)
+        #expect(try config.string("gateway") == "10.0.0.1")
+        #expect(try config.int("hostPorts") == nil)
     }
 
     @Test func readsNullAsAbsent() throws {
