@@ -14,6 +14,7 @@ packages=(
   busybox-static python3                        # the pod demo's app containers; test helpers
   podman runc catatonit conmon uidmap           # the podman end-to-end test (CNI backend)
   containerd python3-grpcio                     # the containerd test and its CRI client
+  valgrind                                      # profiling: netns-test/order-file.sh
 )
 
 missing=()

@@ -3,6 +3,7 @@ import CNI
 import Firewall
 import IPAM
 import Netlink
+import Syscall
 
 public enum PodwireVersion {
     public static let string = "0.1.0"
@@ -161,16 +162,33 @@ public struct BridgePlugin: Plugin {
     /// Everything already gone is fine; the pod's netns is never needed.
     public func del(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
-        try AddressProvider(source: plan.ipam, call: call).release()
-        let host = try netlink("open a netlink socket") { try RouteSocket() }
-        try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
-        try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
-        // After the links: an nf_tables commit leaves the kernel work that would otherwise
-        // lengthen the veth's teardown, which waits for the same grace period. Whatever the
-        // config says now, entries an earlier config made go with the pod.
-        try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
-            try PodFirewall.remove(plan.firewallOwner)
+        // The veth's teardown is nearly all of a DEL: the kernel waits out RCU grace periods
+        // before the call returns. It runs on a thread of its own while this one releases the
+        // lease and the firewall entries, whose own commit waits for a grace period too.
+        // Every part runs even when another fails; the first failure is the one reported.
+        var linkFailure: (any Error)?
+        let teardown = try netlink("start a thread") {
+            try JoinableThread {
+                do {
+                    let host = try netlink("open a netlink socket") { try RouteSocket() }
+                    try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
+                    try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
+                } catch {
+                    linkFailure = error
+                }
+            }
         }
+        let release = Result { try AddressProvider(source: plan.ipam, call: call).release() }
+        // Whatever the config says now, entries an earlier config made go with the pod.
+        let firewall = Result {
+            try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+                try PodFirewall.remove(plan.firewallOwner)
+            }
+        }
+        teardown.join()
+        try release.get()
+        if let linkFailure { throw linkFailure }
+        try firewall.get()
     }
 
     // MARK: CHECK
