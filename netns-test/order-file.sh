@@ -5,8 +5,8 @@
 # a page fault and part of its resident set.
 #
 # It runs VERSION, then ADD (ipMasq, a port mapping, dual stack), CHECK and DEL of one pod
-# in a netns of its own, each under callgrind, and lists the functions in the order they
-# are first seen. Run it after changes that move the hot path; a stale order file only
+# in a netns of its own, each under callgrind, and lists the functions each call runs
+# that an earlier one did not. Run it after changes that move the hot path; a stale order file only
 # costs some locality, since symbols it names that no longer exist are skipped.
 #
 #   netns-test/order-file.sh          (needs valgrind; scripts/install-deps.sh installs it)
@@ -31,7 +31,9 @@ profiled() { # profiled COMMAND: one call under callgrind, its function names in
   echo "$config" | CNI_COMMAND=$1 CNI_CONTAINERID="order$RUN_ID" CNI_NETNS="$ns" CNI_IFNAME=eth0 \
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg.$1" "$binary" >"$WORK/out.$1" 2>"$WORK/err.$1" \
     || { echo "$1 failed:" >&2; cat "$WORK/out.$1" "$WORK/err.$1" >&2; exit 1; }
-  grep -oE '^c?fn=\([0-9]+\) .+' "$WORK/cg.$1" | sed -E 's/^c?fn=\([0-9]+\) //'
+  # Sorted within a call, for diffs that show what changed; the calls stay in order, so
+  # what VERSION runs comes first.
+  grep -oE '^c?fn=\([0-9]+\) .+' "$WORK/cg.$1" | sed -E 's/^c?fn=\([0-9]+\) //' | LC_ALL=C sort -u
 }
 # CHECK compares against the ADD's result, as a runtime passes it.
 {
