@@ -20,22 +20,39 @@ public struct BridgePlugin: Plugin {
 
     public func add(_ call: Call) throws -> CNIResult {
         let plan = try BridgePlan(call: call)
-        // The lease is taken on a second thread while this one makes the links: the store's
-        // file work then overlaps the kernel's veth creation instead of following it.
-        let addresses = AddressProvider(source: plan.ipam, call: call)
-        var allocation: Result<CNIResult, any Error>?
-        let allocating = try netlink("start a thread") { try JoinableThread { allocation = Result { try addresses.allocate() } } }
+        let namespace = try openNamespace(plan.netnsPath)
+        let pod = try netlink("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
+        let existing = try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) }
+        if existing != nil {
+            throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
+        }
+        let host = HostSide(socket: try netlink("open a netlink socket") { try RouteSocket() })
+        let bridge = try netlink("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
 
         var rollback = Rollback()
-        let links = Result { try makeLinks(plan, rollback: &rollback) }
-        allocating.join()
-        // Released on failure only if this call took it: an attachment that already holds
-        // a lease fails to allocate, and its lease stays.
-        if case .success? = allocation { rollback.add { try addresses.release() } }
         do {
-            let (host, pod, bridge, hostLink, podLink) = try links.get()
-            guard let allocation else { throw CNIError(CNIError.generic, "the address allocation did not run") }
-            let result = assemble(try allocation.get(), plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
+            try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket)
+            rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
+            guard let hostLink = try host.socket.link(named: plan.hostVethName),
+                  let podLink = try pod.link(named: plan.containerIfname) else {
+                throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
+            }
+            if plan.hairpin {
+                try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
+            }
+            if let vid = plan.vlan {
+                try netlink("put \(plan.hostVethName) on vlan \(vid)") { try host.socket.addVlan(port: hostLink.index, vid: vid) }
+            }
+            if let limits = plan.bandwidth {
+                rollback.add { _ = try host.socket.deleteLink(named: plan.ifbName) }
+                try shape(plan, limits, hostLink: hostLink, host: host.socket)
+            }
+
+            let addresses = AddressProvider(source: plan.ipam, call: call)
+            var result = try addresses.allocate()
+            rollback.add { try addresses.release() }
+
+            result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
             try netlink("configure \(plan.containerIfname) in \(plan.netnsPath)") {
                 try ContainerSide(socket: pod, link: podLink)
                     .configure(result, interfaceIndex: 2, detectDuplicates: plan.detectDuplicates)
@@ -55,38 +72,6 @@ public struct BridgePlugin: Plugin {
             rollback.run()
             throw error
         }
-    }
-
-    /// The bridge, the veth with its pod end in the pod's netns, and the host end's port
-    /// settings; each undo step goes into `rollback` as its step is done.
-    private func makeLinks(_ plan: BridgePlan, rollback: inout Rollback) throws
-        -> (host: HostSide, pod: RouteSocket, bridge: Link, hostLink: Link, podLink: Link) {
-        let namespace = try openNamespace(plan.netnsPath)
-        let pod = try netlink("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
-        let existing = try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) }
-        if existing != nil {
-            throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
-        }
-        let host = HostSide(socket: try netlink("open a netlink socket") { try RouteSocket() })
-        let bridge = try netlink("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
-
-        try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket)
-        rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
-        guard let hostLink = try host.socket.link(named: plan.hostVethName),
-              let podLink = try pod.link(named: plan.containerIfname) else {
-            throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
-        }
-        if plan.hairpin {
-            try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
-        }
-        if let vid = plan.vlan {
-            try netlink("put \(plan.hostVethName) on vlan \(vid)") { try host.socket.addVlan(port: hostLink.index, vid: vid) }
-        }
-        if let limits = plan.bandwidth {
-            rollback.add { _ = try host.socket.deleteLink(named: plan.ifbName) }
-            try shape(plan, limits, hostLink: hostLink, host: host.socket)
-        }
-        return (host, pod, bridge, hostLink, podLink)
     }
 
     /// Pod ingress leaves the host end towards the pod, so its bucket sits there; pod egress
