@@ -41,7 +41,7 @@ def spawn(argv, env, config_path):
     return elapsed, os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
-# --- the kernel's own cost: a veth made and deleted with one netlink request each ---
+# --- the kernel's own cost for a link: a veth made and deleted with one netlink request each ---
 
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 1, 4, 0x200, 0x400
@@ -156,17 +156,13 @@ class Bench:
     # scenarios
 
     def version(self):
-        """VERSION, with the floor of any exec beside it: a static binary that prints a
-        line and exits, with no language runtime to start (podwire-pause --version)."""
+        """VERSION, with the floor of any exec beside it (podwire-pause --version)."""
         samples = {p: [] for p in PLUGINS}
         floor = []
         for _ in range(self.args.iterations * 4):
             for plugin in PLUGINS:
                 samples[plugin].append(self.call(plugin, "VERSION", None, "", "") * 1000)
-            elapsed, code, _ = spawn([self.pause, "--version"], {}, None)
-            if code != 0:
-                raise SystemExit(f"{self.pause} --version failed ({code})")
-            floor.append(elapsed * 1000)
+            floor.append(self.bare_exec())
         for plugin in PLUGINS:
             self.record("VERSION", plugin, samples[plugin])
         self.record("VERSION", "floor", floor)
@@ -175,13 +171,16 @@ class Bench:
     def networks(self, label, **options):
         return {p: self.network(p, label, **options) for p in PLUGINS}
 
-    def pod_cycles(self, label, configs, add=None):
+    def pod_cycles(self, label, configs, add=None, floor=False):
         """An ADD then a DEL of a pod in a fresh netns, per plugin per iteration, interleaved.
         Returns the ADDs' measures (`add`, by default the call's milliseconds) and the DELs'
-        milliseconds."""
+        milliseconds; with `floor`, the least any plugin call for the same link costs, measured
+        in the same loop so that it sees the same machine: the exec of a static binary that
+        does nothing, plus a bare veth into a fresh netns (or its deletion) by one netlink
+        request."""
         def timed_add(plugin, config, container, ns):
             return self.call(plugin, "ADD", config, container, ns) * 1000
-        adds, dels = {p: [] for p in PLUGINS}, {p: [] for p in PLUGINS}
+        adds, dels = {p: [] for p in PLUGINS + ("floor",)}, {p: [] for p in PLUGINS + ("floor",)}
         for i, order in self.interleaved():
             for plugin in order:
                 ns = self.netns()
@@ -189,13 +188,42 @@ class Bench:
                 adds[plugin].append((add or timed_add)(plugin, configs[plugin], container, ns))
                 dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
                 self.drop_netns(ns)
+            if floor:
+                added, deleted = self.bare_veth(f"pwk{self.run_id}{label[0]}{i:x}"[:15])
+                adds["floor"].append(self.bare_exec() + added)
+                dels["floor"].append(self.bare_exec() + deleted)
         return adds, dels
 
-    def add_del(self, label, title, configs):
-        adds, dels = self.pod_cycles(label, configs)
-        for plugin in PLUGINS:
+    def bare_exec(self):
+        """Milliseconds of the least a plugin call costs: the exec of a static binary with no
+        language runtime that prints a line and exits (podwire-pause --version)."""
+        elapsed, code, _ = spawn([self.pause, "--version"], {}, None)
+        if code != 0:
+            raise SystemExit(f"{self.pause} --version failed ({code})")
+        return elapsed * 1000
+
+    def bare_veth(self, name):
+        """Milliseconds of a bare veth into a fresh netns, and of its deletion."""
+        ns = self.netns()
+        fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+        self.remember("links", name)
+        start = time.perf_counter_ns()
+        self.netlink.add_veth(name, "eth0", fd)
+        middle = time.perf_counter_ns()
+        self.netlink.delete(name)
+        end = time.perf_counter_ns()
+        os.close(fd)
+        self.drop_netns(ns)
+        return (middle - start) / 1e6, (end - middle) / 1e6
+
+    def add_del(self, label, title, configs, floor=False):
+        adds, dels = self.pod_cycles(label, configs, floor=floor)
+        for plugin in PLUGINS + (("floor",) if floor else ()):
             self.record(f"ADD {title}", plugin, adds[plugin])
             self.record(f"DEL {title}", plugin, dels[plugin])
+        if floor:
+            self.floors[f"ADD {title}"] = "bare exec + bare veth create"
+            self.floors[f"DEL {title}"] = "bare exec + bare veth delete"
 
     def peak_rss(self):
         """Maximum resident set of an ADD, as GNU time reads it from wait4: a child spawned
@@ -209,27 +237,6 @@ class Bench:
         samples, _ = self.pod_cycles("rss", self.networks("rss"), add=measured_add)
         for plugin in PLUGINS:
             self.record("peak RSS of an ADD", plugin, samples[plugin], unit="KiB")
-
-    def kernel_floor(self):
-        """A bare veth into a fresh netns and its deletion, one netlink request each."""
-        adds, dels = [], []
-        for i in range(self.args.iterations):
-            ns = self.netns()
-            fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
-            name = f"pwk{self.run_id}{i:x}"[:15]
-            self.remember("links", name)
-            start = time.perf_counter_ns()
-            self.netlink.add_veth(name, "eth0", fd)
-            middle = time.perf_counter_ns()
-            self.netlink.delete(name)
-            end = time.perf_counter_ns()
-            os.close(fd)
-            self.drop_netns(ns)
-            adds.append((middle - start) / 1e6)
-            dels.append((end - middle) / 1e6)
-        self.record("ADD v4", "floor", adds)
-        self.record("DEL v4", "floor", dels)
-        self.floors["ADD v4"] = self.floors["DEL v4"] = "bare veth by one netlink request"
 
     def density(self):
         for count in self.args.density:
@@ -321,8 +328,7 @@ def main():
     bench = Bench(args)
     start = time.perf_counter()
     bench.version()
-    bench.kernel_floor()
-    bench.add_del("v4", "v4", bench.networks("v4"))
+    bench.add_del("v4", "v4", bench.networks("v4"), floor=True)
     bench.add_del("masq", "ipMasq", bench.networks("masq", masq=True))
     bench.add_del("dual", "dual stack", bench.networks("dual", dual=True))
     bench.density()

@@ -2,7 +2,7 @@
 # The benchmark: podwire against the reference bridge + host-local from Debian, in one run,
 # interleaved, each call a real exec with a fresh pod netns (netns-test/bench.py measures).
 #
-#   netns-test/bench.sh                     the full run: 21 iterations, density at 1, 500
+#   netns-test/bench.sh                     the full run: 41 iterations, density at 1, 500
 #                                           and 1000 pods, 200 pods 8 at a time (minutes)
 #   netns-test/bench.sh --quick             a smoke test, under a minute (the test command's)
 #   netns-test/bench.sh --json FILE         where the JSON goes (default ./podwire-bench.json)
@@ -22,7 +22,7 @@ done
 if $quick; then
   ITERATIONS=${ITERATIONS:-5} DENSITY=${DENSITY:-1 200} PODS=${PODS:-48} json="$WORK/bench.json"
 fi
-ITERATIONS=${ITERATIONS:-21} DENSITY=${DENSITY:-1 500 1000} PODS=${PODS:-200} WORKERS=${WORKERS:-8}
+ITERATIONS=${ITERATIONS:-41} DENSITY=${DENSITY:-1 500 1000} PODS=${PODS:-200} WORKERS=${WORKERS:-8}
 
 # A /16 of its own to carve /22s from, away from the 10.250-253 the other tests use.
 supernet="10.$((240 + RANDOM % 8)).0.0/16"
