@@ -171,13 +171,15 @@ class Bench:
     def networks(self, label, **options):
         return {p: self.network(p, label, **options) for p in PLUGINS}
 
-    def pod_cycles(self, label, configs, add=None, floor=False):
+    def pod_cycles(self, label, configs, add=None, floor=None):
         """An ADD then a DEL of a pod in a fresh netns, per plugin per iteration, interleaved.
         Returns the ADDs' measures (`add`, by default the call's milliseconds) and the DELs'
-        milliseconds; with `floor`, the least any plugin call for the same link costs, measured
-        in the same loop so that it sees the same machine: the exec of a static binary that
-        does nothing, plus a bare veth into a fresh netns (or its deletion) by one netlink
-        request."""
+        milliseconds. With `floor` (a podwire network for the floor's own pods), also the least
+        any plugin call for the same pod costs, measured in the same loop so that it sees the
+        same machine: the exec of a static binary that does nothing, plus one netlink request
+        for the link. For ADD that is a bare veth into a fresh netns; for DEL, deleting the
+        host end of a pod that podwire's ADD wired (a veth deleted right after it is made
+        takes the kernel longer than a pod's does)."""
         def timed_add(plugin, config, container, ns):
             return self.call(plugin, "ADD", config, container, ns) * 1000
         adds, dels = {p: [] for p in PLUGINS + ("floor",)}, {p: [] for p in PLUGINS + ("floor",)}
@@ -189,9 +191,8 @@ class Bench:
                 dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
                 self.drop_netns(ns)
             if floor:
-                added, deleted = self.bare_veth(f"pwk{self.run_id}{label[0]}{i:x}"[:15])
-                adds["floor"].append(self.bare_exec() + added)
-                dels["floor"].append(self.bare_exec() + deleted)
+                adds["floor"].append(self.bare_exec() + self.bare_veth(f"pwk{self.run_id}{label[0]}{i:x}"[:15]))
+                dels["floor"].append(self.bare_exec() + self.bare_pod_delete(floor, f"pw{self.run_id}-{label}-f{i}"))
         return adds, dels
 
     def bare_exec(self):
@@ -203,27 +204,44 @@ class Bench:
         return elapsed * 1000
 
     def bare_veth(self, name):
-        """Milliseconds of a bare veth into a fresh netns, and of its deletion."""
+        """Milliseconds of a bare veth into a fresh netns (deleted again, untimed)."""
         ns = self.netns()
         fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
         self.remember("links", name)
         start = time.perf_counter_ns()
         self.netlink.add_veth(name, "eth0", fd)
-        middle = time.perf_counter_ns()
+        elapsed = (time.perf_counter_ns() - start) / 1e6
         self.netlink.delete(name)
-        end = time.perf_counter_ns()
         os.close(fd)
         self.drop_netns(ns)
-        return (middle - start) / 1e6, (end - middle) / 1e6
+        return elapsed
+
+    def bare_pod_delete(self, config, container):
+        """Milliseconds of one RTM_DELLINK of the host end of a pod podwire's ADD wired."""
+        ns = self.netns()
+        env = dict(self.base_env, CNI_COMMAND="ADD", CNI_CONTAINERID=container,
+                   CNI_NETNS=f"/var/run/netns/{ns}", CNI_IFNAME="eth0")
+        _, code, out = spawn([self.bins["podwire"]], env, config["path"])
+        if code != 0:
+            raise SystemExit(f"podwire ADD {container} for the DEL floor failed ({code}): {out[:300].decode(errors='replace')}")
+        host_end = json.loads(out)["interfaces"][1]["name"]
+        self.remember("links", host_end)
+        start = time.perf_counter_ns()
+        self.netlink.delete(host_end)
+        elapsed = (time.perf_counter_ns() - start) / 1e6
+        self.drop_netns(ns)
+        return elapsed
 
     def add_del(self, label, title, configs, floor=False):
-        adds, dels = self.pod_cycles(label, configs, floor=floor)
+        # The DEL floor's pods live on a network of their own, whose leases stay behind.
+        floor_network = self.network("podwire", f"{label}-floor") if floor else None
+        adds, dels = self.pod_cycles(label, configs, floor=floor_network)
         for plugin in PLUGINS + (("floor",) if floor else ()):
             self.record(f"ADD {title}", plugin, adds[plugin])
             self.record(f"DEL {title}", plugin, dels[plugin])
         if floor:
             self.floors[f"ADD {title}"] = "bare exec + bare veth create"
-            self.floors[f"DEL {title}"] = "bare exec + bare veth delete"
+            self.floors[f"DEL {title}"] = "bare exec + bare pod veth delete"
 
     def peak_rss(self):
         """Maximum resident set of an ADD, as GNU time reads it from wait4: a child spawned
