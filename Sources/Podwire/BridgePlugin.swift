@@ -163,31 +163,30 @@ public struct BridgePlugin: Plugin {
     public func del(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
         // The veth's teardown is nearly all of a DEL: the kernel waits out RCU grace periods
-        // before the call returns. It runs on a thread of its own while this one releases the
-        // lease and the firewall entries, whose own commit waits for a grace period too.
-        // Every part runs even when another fails; the first failure is the one reported.
-        var linkFailure: (any Error)?
-        let teardown = try netlink("start a thread") {
+        // before the request returns. This thread starts it at once; a second one releases
+        // the lease and the firewall entries meanwhile, well within that wait. Every part
+        // runs even when another fails; the first failure is the one reported.
+        var release: Result<Void, any Error> = .success(())
+        var firewall: Result<Void, any Error> = .success(())
+        let meanwhile = try netlink("start a thread") {
             try JoinableThread {
-                do {
-                    let host = try netlink("open a netlink socket") { try RouteSocket() }
-                    try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
-                    try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
-                } catch {
-                    linkFailure = error
+                release = Result { try AddressProvider(source: plan.ipam, call: call).release() }
+                // Whatever the config says now, entries an earlier config made go with the pod.
+                firewall = Result {
+                    try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+                        try PodFirewall.remove(plan.firewallOwner)
+                    }
                 }
             }
         }
-        let release = Result { try AddressProvider(source: plan.ipam, call: call).release() }
-        // Whatever the config says now, entries an earlier config made go with the pod.
-        let firewall = Result {
-            try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
-                try PodFirewall.remove(plan.firewallOwner)
-            }
+        let links = Result {
+            let host = try netlink("open a netlink socket") { try RouteSocket() }
+            try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
+            try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
         }
-        teardown.join()
+        meanwhile.join()
         try release.get()
-        if let linkFailure { throw linkFailure }
+        try links.get()
         try firewall.get()
     }
 
