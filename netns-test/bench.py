@@ -316,8 +316,8 @@ class Bench:
     def kernel_throughput(self, pods, workers):
         """The kernel alone, `workers` at a time, each worker with a netlink socket of its own:
         as many bare veths made as pods, and the host ends of as many pods (wired beforehand
-        by podwire's ADD, untimed, then settled) deleted. Since the kernel serialises link changes, these
-        are the most pods per second any plugin could reach here."""
+        by podwire's ADD, untimed, then settled) deleted: how fast the link changes
+        themselves go when many run at once, which the kernel largely serialises."""
         def each(action):
             sockets = [Netlink() for _ in range(workers)]
             def run(worker):
@@ -380,7 +380,7 @@ def report(bench, seconds):
                 row["above_floor_ratio"] = (ps["median"] - fs["median"]) / (rs["median"] - fs["median"])
                 row["floor_share_of_podwire"] = fs["median"] / ps["median"]
             else:
-                # A rate's floor is a ceiling: how much of the kernel's own rate each reaches.
+                # For a rate: how it compares with the kernel's own rate for the link changes.
                 row["share_of_kernel_rate"] = {"podwire": ps["median"] / fs["median"], "reference": rs["median"] / fs["median"]}
         rows.append(row)
         fmt = (lambda s: f"{s['median']:.0f} / {s['p90']:.0f} / {s['max']:.0f}") if unit != "ms" else \
