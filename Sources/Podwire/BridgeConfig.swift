@@ -92,7 +92,7 @@ struct BridgePlan {
         let vlanTrunk = try config.list("vlanTrunk") ?? []
         let unsupported: [(String, String)?] = [
             try config.bool("macspoofchk") == true ? ("macspoofchk", "true") : nil,
-            vlanTrunk.isEmpty ? nil : ("vlanTrunk", "\(vlanTrunk.count) entries"),
+            vlanTrunk.isEmpty ? nil : ("vlanTrunk", vlanTrunk.count == 1 ? "1 entry" : "\(vlanTrunk.count) entries"),
             try config.bool("portIsolation") == true ? ("portIsolation", "true") : nil,
             try config.bool("disableContainerInterface") == true ? ("disableContainerInterface", "true") : nil,
         ]

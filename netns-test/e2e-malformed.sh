@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The malformed-input table (netns-test/malformed.py): over a hundred bad inputs through the
+# real binary, each checked for its CNI error JSON and code, a non-zero exit, and a host
+# left as it was. Ends with "malformed inputs: N tried, N behaved".
+source "$(dirname "$0")/lib.sh"
+
+section "malformed inputs"
+NS=$(new_netns malformed)
+BRIDGE=$(new_bridge_name m)
+touch "$WORK/regular-file"
+mkdir -p "$WORK/a-directory"
+ln -s "$WORK/no-such-target" "$WORK/dangling"
+python3 "$REPO/netns-test/malformed.py" --podwire "$PODWIRE" --netns "${NS##*/}" --bridge "$BRIDGE" \
+  --subnet "$SUBNET_BASE.0/24" --data "$WORK/data/malformed" --work "$WORK" --cni-path "$CNI_PATH" \
+  --counts "$WORK/counts"
+read -r tried behaved < "$WORK/counts" || { tried=0; behaved=0; }
+PASSED=$((PASSED + behaved))
+FAILED=$((FAILED + tried - behaved))
+finish
