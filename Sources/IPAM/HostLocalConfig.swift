@@ -33,11 +33,8 @@ public struct HostLocalConfig: Sendable {
         let runtimeConfig = try config.object("runtimeConfig")
 
         var sets: [[JSONNode]] = try Self.rangeSets(ipam.list("ranges")) ?? []
-        if let subnet = try ipam.field("subnet") {
-            // The old single-subnet form: one range made of the `ipam` keys.
-            _ = try subnet.string()
-            sets.insert([ipam], at: 0)
-        }
+        // The old single-subnet form: one range made of the `ipam` keys.
+        if try ipam.field("subnet") != nil { sets.insert([ipam], at: 0) }
         if let override = try Self.rangeSets(runtimeConfig?.list("ipRanges")), !override.isEmpty { sets = override }
         guard !sets.isEmpty else { throw CNIError.config("ipam has no ranges and no subnet") }
         rangeSets = try sets.map { (set) throws(CNIError) in
