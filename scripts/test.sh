@@ -22,8 +22,8 @@ else
 fi
 
 # The benchmark runs in its quick mode here: it shows its table and asserts only that every
-# call worked, never a time.
-for test in netns-test/e2e-*.sh "netns-test/bench.sh --quick"; do
+# call worked, never a time. The fuzzer runs for a bounded minute.
+for test in netns-test/e2e-*.sh "netns-test/bench.sh --quick" "scripts/fuzz.sh 60"; do
   echo
   echo "== $test"
   # shellcheck disable=SC2086
