@@ -247,4 +247,48 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         _ = try ipam.allocate(containerID: "second", ifname: "eth0")
         #expect(dir.contents("target") == "secret\n")
     }
+
+    /// As the reference does (Go's MkdirAll and paths below it): a dataDir that is a symlink
+    /// to a directory is followed, and the store lives in the directory it points to.
+    @Test func followsADataDirThatIsASymlinkAsTheReferenceDoes() throws {
+        let dir = TemporaryDirectory()
+        system("mkdir '\(dir.path)/real' && ln -s '\(dir.path)/real' '\(dir.path)/link'")
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path + "/link"))
+        _ = try ipam.allocate(containerID: "first", ifname: "eth0")
+        #expect(dir.names("real/net1").contains("10.1.0.2"))
+    }
+
+    /// Stricter than the reference: the network's own directory is opened without following
+    /// a symlink, so one planted there cannot send leases elsewhere. Code 5, nothing written.
+    @Test func refusesANetworkDirectoryThatIsASymlink() throws {
+        let dir = TemporaryDirectory()
+        system("mkdir '\(dir.path)/elsewhere' && ln -s '\(dir.path)/elsewhere' '\(dir.path)/net1'")
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        do {
+            _ = try ipam.allocate(containerID: "first", ifname: "eth0")
+            Issue.record("allocated through a symlinked network directory")
+        } catch let error as CNIError {
+            #expect(error.code == 5)
+            #expect(error.msg.contains("net1"))
+        }
+        #expect(dir.names("elsewhere").isEmpty)
+    }
+
+    /// Leases and the index are 0644 and the lock 0600, as the reference writes them: nothing
+    /// the plugin writes is writable by anyone but root, or executable.
+    @Test func writesFilesWithSafeModes() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "first", ifname: "eth0")
+        func mode(_ name: String) -> mode_t {
+            var info = stat()
+            return lstat(dir.path + "/" + name, &info) == 0 ? info.st_mode & 0o7777 : 0o7777
+        }
+        #expect(mode("net1/10.1.0.2") & ~0o644 == 0)
+        #expect(mode("net1/lock") & ~0o600 == 0)
+        #expect(mode("net1") & ~0o755 == 0)
+        let index = dir.names(".podwire.net1")
+        #expect(index.count == 1)
+        for name in index { #expect(mode(".podwire.net1/" + name) & ~0o644 == 0) }
+    }
 }
