@@ -274,8 +274,8 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         #expect(dir.names("elsewhere").isEmpty)
     }
 
-    /// Leases and the index are 0644 and the lock 0600, as the reference writes them: nothing
-    /// the plugin writes is writable by anyone but root, or executable.
+    /// Leases and the index are 0644, as the reference writes its leases, and the lock 0600:
+    /// nothing the plugin writes is writable by anyone but root, or executable.
     @Test func writesFilesWithSafeModes() throws {
         let dir = TemporaryDirectory()
         let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
