@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """SIGKILL trials: start a podwire ADD or DEL, kill it at a random instant, then do what a
-runtime does next (DEL), and count what leaked: lease files and host veths.
+runtime does next (a DEL, or every fourth trial a GC that keeps nothing), and count what
+leaked: lease files, the host veth, the ifb that shapes egress (and with both, their tc
+qdiscs), and the pod's nftables elements.
 
 usage: crash.py PODWIRE NETNS CONFIG_JSON DATA_DIR NETWORK TRIALS
 Prints "crash: N trials, M leaks" and exits non-zero if anything leaked."""
@@ -14,14 +16,37 @@ def env(command, cid):
     return e
 
 def run(command, cid):
-    return subprocess.run([podwire], input=config.encode(), env=env(command, cid), capture_output=True)
+    text = config
+    if command == "GC":
+        text = json.dumps(dict(json.loads(config), cniVersion="1.1.0", **{"cni.dev/valid-attachments": []}))
+    return subprocess.run([podwire], input=text.encode(), env=env(command, cid), capture_output=True)
 
-def host_veth(cid, ifname="eth0"):
+def name_hash(cid, ifname="eth0"):
     h = 0xcbf29ce484222325
     for b in cid.encode() + b"\0" + ifname.encode():
         h ^= b
         h = (h * 0x100000001b3) & 0xffffffffffffffff
-    return "pw" + format(h, "016x")[:13]
+    return format(h, "016x")
+
+def host_veth(cid):
+    return "pw" + name_hash(cid)[:13]
+
+def ifb(cid):
+    return "pwi" + name_hash(cid)[:12]
+
+def nft_elements_of(cid):
+    listing = subprocess.run(["nft", "-j", "list", "table", "inet", "podwire"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        return 0
+    count = 0
+    for item in json.loads(listing.stdout)["nftables"]:
+        found = item.get("set") or item.get("map") or {}
+        for element in found.get("elem", []):
+            element = element[0] if isinstance(element, list) else element
+            comment = element.get("elem", {}).get("comment", "") if isinstance(element, dict) else ""
+            if f" {cid} " in comment:
+                count += 1
+    return count
 
 def leases_of(cid):
     directory = os.path.join(data, network)
@@ -49,15 +74,20 @@ for trial in range(trials):
     child.send_signal(signal.SIGKILL)
     if child.wait() == -signal.SIGKILL:
         killed_mid_way += 1
-    cleanup = run("DEL", cid)
+    follow_up = "GC" if trial % 4 == 3 else "DEL"
+    cleanup = run(follow_up, cid)
     leaked = []
     if cleanup.returncode != 0:
-        leaked.append("DEL failed: " + cleanup.stdout.decode())
+        leaked.append(f"{follow_up} failed: " + cleanup.stdout.decode())
     leaked += ["lease " + name for name in leases_of(cid)]
-    if os.path.exists("/sys/class/net/" + host_veth(cid)):
-        leaked.append("veth " + host_veth(cid))
+    for link in (host_veth(cid), ifb(cid)):
+        if os.path.exists("/sys/class/net/" + link):
+            leaked.append("link " + link)
+    elements = nft_elements_of(cid)
+    if elements:
+        leaked.append(f"{elements} nftables elements")
     if leaked:
         leaks += 1
-        print(f"  trial {trial} ({command}): {', '.join(leaked)}")
+        print(f"  trial {trial} ({command}, then {follow_up}): {', '.join(leaked)}")
 print(f"crash: {trials} trials ({killed_mid_way} killed before they finished), {leaks} leaks")
 sys.exit(1 if leaks else 0)
