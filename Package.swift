@@ -44,7 +44,7 @@ let package = Package(
         // Every parser of outside input under libFuzzer (scripts/fuzz.sh), or replaying inputs:
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
         // because gold fails on the sanitizers' objects.
-        .executableTarget(name: "podwire-fuzz", dependencies: ["Podwire", "CNI", "IPAM", "Addressing"], path: "Sources/fuzz",
+        .executableTarget(name: "podwire-fuzz", dependencies: ["Podwire", "CNI", "IPAM", "Addressing", "Syscall"], path: "Sources/fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
         // The pod's pause program: Embedded Swift, so the static binary carries no Swift runtime.

@@ -12,6 +12,7 @@ import Addressing
 @testable import CNI
 import IPAM
 @testable import Podwire
+import Syscall
 
 enum Target: UInt8, CaseIterable {
     case json, networkConfig, result, cniArgs, environment, addresses, portMap, gc
@@ -91,30 +92,19 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
 func replayMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     var count = 0
     func replay(_ path: String) {
-        guard let file = fopen(path, "rb") else { return }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let read = fread(&chunk, 1, chunk.count, file)
-            if read == 0 { break }
-            bytes += chunk[..<read]
-        }
-        bytes.withUnsafeBufferPointer(parse)
-        count += 1
-    }
-    for index in 1..<Int(argc) {
-        let path = String(cString: argv![index]!)
-        if let directory = opendir(path) {
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if !name.hasPrefix(".") { replay(path + "/" + name) }
+        guard let fd = try? Syscall.open(path, O_RDONLY) else { return }
+        defer { Syscall.close(fd) }
+        guard let info = try? Syscall.fstat(fd, subject: path) else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for name in (try? Syscall.listDirectory(fd, subject: path)) ?? [] where !name.hasPrefix(".") {
+                replay(path + "/" + name)
             }
-            closedir(directory)
-        } else {
-            replay(path)
+        } else if let bytes = try? Syscall.readAll(fd, subject: path) {
+            bytes.withUnsafeBufferPointer(parse)
+            count += 1
         }
     }
+    for index in 1..<Int(argc) { replay(String(cString: argv![index]!)) }
     print("replayed \(count) inputs")
     return 0
 }
