@@ -7,6 +7,7 @@ qdiscs), and the pod's nftables elements.
 usage: crash.py PODWIRE NETNS CONFIG_JSON DATA_DIR NETWORK TRIALS
 Prints "crash: N trials, M leaks" and exits non-zero if anything leaked."""
 import json, os, random, signal, subprocess, sys, time
+from podnames import host_veth, ifb
 
 podwire, netns, config, data, network, trials = sys.argv[1:7]
 trials = int(trials)
@@ -20,19 +21,6 @@ def run(command, cid):
     if command == "GC":
         text = json.dumps(dict(json.loads(config), cniVersion="1.1.0", **{"cni.dev/valid-attachments": []}))
     return subprocess.run([podwire], input=text.encode(), env=env(command, cid), capture_output=True)
-
-def name_hash(cid, ifname="eth0"):
-    h = 0xcbf29ce484222325
-    for b in cid.encode() + b"\0" + ifname.encode():
-        h ^= b
-        h = (h * 0x100000001b3) & 0xffffffffffffffff
-    return format(h, "016x")
-
-def host_veth(cid):
-    return "pw" + name_hash(cid)[:13]
-
-def ifb(cid):
-    return "pwi" + name_hash(cid)[:12]
 
 def nft_elements_of(cid):
     listing = subprocess.run(["nft", "-j", "list", "table", "inet", "podwire"], capture_output=True, text=True)

@@ -91,13 +91,7 @@ SUBNET6_BASE="fd$(printf '%02x' $((RANDOM % 256))):$(printf '%x' $((RANDOM)))"
 
 host_veth_of() { # host_veth_of CONTAINER_ID IFNAME -> podwire's host end name, remembered for cleanup
   local name
-  name=$(python3 -c '
-import sys
-h = 0xcbf29ce484222325
-for b in sys.argv[1].encode() + b"\0" + sys.argv[2].encode():
-    h ^= b
-    h = (h * 0x100000001b3) & 0xffffffffffffffff
-print("pw" + format(h, "016x")[:13])' "$1" "$2")
+  name=$(python3 "$REPO/netns-test/podnames.py" "$1" "$2")
   echo "$name" >> "$WORK/made.links"
   echo "$name"
 }

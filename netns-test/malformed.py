@@ -4,6 +4,7 @@ a CNI error JSON with the expected code and a message, exit non-zero, and change
 the host: no link, no lease, no file outside the store. Run by e2e-malformed.sh, which makes
 the netns, names and directories and cleans them up."""
 import argparse, copy, json, os, subprocess, sys
+from podnames import host_veth
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--podwire", required=True)
@@ -221,14 +222,6 @@ CASES = [
     (6, "GC attachments as a string", conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), "all")), {"CNI_COMMAND": "GC"}),
     (7, "a GC attachment with no ifname", conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), [{"containerID": "x"}])), {"CNI_COMMAND": "GC"}),
 ]
-
-
-def host_veth(container, ifname):
-    h = 0xcbf29ce484222325
-    for b in container.encode() + b"\0" + ifname.encode():
-        h ^= b
-        h = (h * 0x100000001b3) & 0xffffffffffffffff
-    return "pw" + format(h, "016x")[:13]
 
 
 def links(netns=None):
