@@ -94,13 +94,19 @@ def listing(directory, keep=lambda name: True):
 leases_left = listing(store, lambda name: name[0].isdigit())
 # podwire's index entries are hints beside the store; one whose pod the reference's DEL
 # released stays until a GC, as a runtime runs it, drops it (the next ADD never trusts it).
-stale_hints = len(listing(index_dir))
+# Dot-names are podwire's staging files, kept between calls so that the next write reuses
+# their inodes; they are nobody's lease or hint.
+def hint(name):
+    return not name.startswith(".")
+
+
+stale_hints = len(listing(index_dir, hint))
 gc = subprocess.run([PLUGINS["podwire"]], env={"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": args.bin_dir},
                     input=json.dumps(dict(json.loads(config), cniVersion="1.1.0", **{"cni.dev/valid-attachments": []})).encode(),
                     capture_output=True, timeout=60)
 if gc.returncode != 0:
     failures.append(f"GC: {gc.stdout[:200]!r}")
-hints_left = listing(index_dir)
+hints_left = listing(index_dir, hint)
 for line in duplicates[:10] + failures[:10]:
     print("  " + line)
 leaks = len(leases_left) + len(hints_left)

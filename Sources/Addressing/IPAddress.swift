@@ -24,9 +24,18 @@ public enum IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
+    // The generic entry points of this module only forward to a String parser: unspecialised
+    // StringProtocol code across a module boundary resolves its associated types at run time,
+    // a demangling and a conformance scan on first use, which cost a start-up-bound plugin
+    // more than the parsing itself.
+    @inlinable
     public init?(_ text: some StringProtocol) {
-        let text = String(text)
-        if text.contains(":") {
+        self.init(parsing: String(text))
+    }
+
+    @usableFromInline
+    init?(parsing text: String) {
+        if text.utf8.contains(UInt8(ascii: ":")) {
             var raw = in6_addr()
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
             let bytes = withUnsafeBytes(of: raw) { Array($0) }

@@ -13,14 +13,21 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `ADDRESS/LENGTH`; the length must be plain decimal digits in range.
+    @inlinable
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2,
-              let address = IPAddress(parts[0]),
-              !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy(\.isASCIIDigitCharacter),
-              let length = Int(parts[1])
+        self.init(parsing: String(text))
+    }
+
+    @usableFromInline
+    init?(parsing text: String) {
+        let bytes = text.utf8
+        guard let slash = bytes.firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let digits = bytes[bytes.index(after: slash)...]
+        guard !digits.isEmpty, digits.count <= 3,
+              digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let address = IPAddress(parsing: String(text[..<slash]))
         else { return nil }
-        self.init(address: address, prefixLength: length)
+        self.init(address: address, prefixLength: digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) })
     }
 
     public var description: String { "\(address)/\(prefixLength)" }
@@ -67,8 +74,4 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     private var mask128: UInt128 {
         prefixLength == 0 ? 0 : UInt128.max << UInt128(128 - prefixLength)
     }
-}
-
-extension Character {
-    var isASCIIDigitCharacter: Bool { ("0"..."9").contains(self) }
 }

@@ -9,15 +9,33 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Accepts the colon form, in either case, as the reference's `net.ParseMAC` does for
     /// Ethernet addresses.
+    @inlinable
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 6 else { return nil }
+        self.init(parsing: String(text))
+    }
+
+    /// Six pairs of hex digits, colons between them (see `IPAddress.init(_:)` on why not generic).
+    @usableFromInline
+    init?(parsing text: String) {
+        let characters = Array(text.utf8)
+        guard characters.count == 17 else { return nil }
         var bytes: [UInt8] = []
-        for part in parts {
-            guard part.count == 2, let byte = UInt8(part, radix: 16) else { return nil }
-            bytes.append(byte)
+        for pair in 0..<6 {
+            let at = pair * 3
+            guard pair == 5 || characters[at + 2] == UInt8(ascii: ":"),
+                  let high = Self.hexValue(characters[at]), let low = Self.hexValue(characters[at + 1]) else { return nil }
+            bytes.append(high << 4 | low)
         }
         self.bytes = bytes
+    }
+
+    private static func hexValue(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// Multicast addresses cannot be an interface's own address; the kernel refuses them.

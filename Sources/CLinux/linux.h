@@ -5,9 +5,11 @@
 
 int setns(int fd, int nstype);
 int pipe2(int pipefd[2], int flags);
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 
 static const unsigned long podwire_NS_GET_NSTYPE = NS_GET_NSTYPE;
 static const int podwire_CLONE_NEWNET = 0x40000000;
+static const unsigned int podwire_RENAME_NOREPLACE = 1;
 
 // Swift resolves `flock` to glibc's struct of the same name; this declares the function
 // under a name it can call, bound to the same symbol.

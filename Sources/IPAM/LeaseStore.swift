@@ -59,7 +59,13 @@ public final class LeaseStore {
 
     /// Where a lease is written before it is linked under its address: the address file
     /// then appears complete or not at all, whatever instant the process is killed.
+    ///
+    /// A released lease is renamed to this name rather than deleted, and the index's
+    /// `.staging` likewise, so that the next ADD writes into an existing file: on the ext4
+    /// these benchmarks run on, a new inode costs about 0.3 ms and truncating a file to zero
+    /// 0.2 ms, overwriting a few bytes in place 0.03 ms.
     static let stagingName = ".podwire-lease"
+    static let indexStagingName = ".staging"
     static let lastReservedPrefix = "last_reserved_ip."
 
     /// Opens the network's store, creating it unless `create` is false (a read-only
@@ -154,7 +160,7 @@ public final class LeaseStore {
     /// links it under an address: the address file appears complete, or not at all.
     public func withStagedLease<T>(for owner: LeaseOwner, _ body: (_ claim: (IPAddress, Int) throws -> Bool) throws -> T) throws -> T {
         do {
-            try writeFile(Self.stagingName, owner.fileContent)
+            try Self.stage(owner.fileContent, as: Self.stagingName, in: directory)
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot write a lease in \(path): \(error)")
         }
@@ -171,7 +177,7 @@ public final class LeaseStore {
             } catch let error where error.errno == EEXIST {
                 return false
             }
-            try writeFile(Self.lastReservedPrefix + String(index), Array(name.utf8))
+            try Self.overwrite(Self.lastReservedPrefix + String(index), in: directory, with: Array(name.utf8))
             return true
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot write lease \(path)/\(name): \(error)")
@@ -199,17 +205,18 @@ public final class LeaseStore {
     public func recordIndex(containerID: String, ifname: String, addresses: [IPAddress]) throws(CNIError) {
         let name = Self.indexName(containerID, ifname)
         do {
-            let fd = try Syscall.openat(index, ".staging", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
-            defer { Syscall.close(fd) }
-            try Syscall.writeAll(fd, Array(addresses.map(\.description).joined(separator: "\n").utf8))
-            try Syscall.renameat(index, ".staging", name)
+            // Not `joined(separator:)`: its unspecialised generic costs a conformance scan.
+            var lines = ""
+            for address in addresses { lines += (lines.isEmpty ? "" : "\n") + address.description }
+            try Self.stage(Array(lines.utf8), as: Self.indexStagingName, in: index)
+            try Syscall.renameat(index, Self.indexStagingName, name)
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot write the IPAM index entry \(name): \(error)")
         }
     }
 
     public func dropIndex(containerID: String, ifname: String) {
-        try? Syscall.unlinkat(index, Self.indexName(containerID, ifname))
+        try? Self.retire(Self.indexName(containerID, ifname), in: index, keepingAs: Self.indexStagingName)
     }
 
     /// Every attachment the index has an entry for.
@@ -237,7 +244,7 @@ public final class LeaseStore {
 
     public func release(_ address: IPAddress) throws(CNIError) {
         do {
-            try Syscall.unlinkat(directory, address.description)
+            try Self.retire(address.description, in: directory, keepingAs: Self.stagingName)
         } catch let error where error.errno == ENOENT {
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot remove lease \(path)/\(address): \(error)")
@@ -262,17 +269,52 @@ public final class LeaseStore {
         return try? Syscall.readAll(fd, limit: 4096, subject: name)
     }
 
-    private func writeFile(_ name: String, _ bytes: [UInt8]) throws(SyscallError) {
-        let fd = try Syscall.openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
+    /// Makes `bytes` the whole of the file `name`, writing over what it held: never a new
+    /// inode, never a truncation to zero (see `stagingName`).
+    private static func overwrite(_ name: String, in directory: Int32, with bytes: [UInt8]) throws(SyscallError) {
+        let fd = try Syscall.openat(directory, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode: 0o644)
         defer { Syscall.close(fd) }
         try Syscall.writeAll(fd, bytes, subject: name)
+        try Syscall.ftruncate(fd, bytes.count, subject: name)
+    }
+
+    /// Writes a staging file, over its retired inode when it has one.
+    private static func stage(_ bytes: [UInt8], as name: String, in directory: Int32) throws(SyscallError) {
+        let fd = try openStaging(name, in: directory)
+        defer { Syscall.close(fd) }
+        try Syscall.writeAll(fd, bytes, subject: name)
+        try Syscall.ftruncate(fd, bytes.count, subject: name)
+    }
+
+    /// A file still linked elsewhere is somebody's lease (a process killed between linking it
+    /// and dropping the staging name), and anything but a plain file is not ours to write:
+    /// either is set aside for a new one.
+    private static func openStaging(_ name: String, in directory: Int32) throws(SyscallError) -> Int32 {
+        let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK
+        let fd = try Syscall.openat(directory, name, flags, mode: 0o644)
+        let info: stat
+        do { info = try Syscall.fstat(fd, subject: name) } catch { Syscall.close(fd); throw error }
+        if info.st_mode & S_IFMT == S_IFREG && info.st_nlink == 1 { return fd }
+        Syscall.close(fd)
+        try Syscall.unlinkat(directory, name)
+        return try Syscall.openat(directory, name, flags | O_EXCL, mode: 0o644)
+    }
+
+    /// Removes `name`, keeping its inode as the staging file `spare` when that name is free.
+    private static func retire(_ name: String, in directory: Int32, keepingAs spare: String) throws(SyscallError) {
+        do {
+            try Syscall.renameat(directory, name, spare, replacing: false)
+        } catch let error where error.errno == EEXIST || error.errno == EINVAL {
+            // EINVAL: a file system without RENAME_NOREPLACE.
+            try Syscall.unlinkat(directory, name)
+        }
     }
 
     /// `mkdir -p` with mode 0755, as the reference creates its data directory.
     private static func makeDirectories(_ path: String) throws(SyscallError) {
         var prefix = ""
         for component in path.split(separator: "/") {
-            prefix += "/" + component
+            prefix += "/" + String(component)
             do { try Syscall.mkdir(prefix, mode: 0o755) } catch let error where error.errno == EEXIST {}
         }
     }

@@ -20,5 +20,11 @@ func connectedSocket(_ family: Int32, _ name: String) throws(NetlinkError) -> Op
         nl_socket_free(socket)
         throw NetlinkError("connect \(name) socket", code: result)
     }
+    // libnl peeks at every datagram to size its buffer, then reads it again: two syscalls
+    // per reply. The kernel fills a dump's datagrams to 32 KiB at most, and replies about
+    // one bridge or veth are a few KiB, so one read into 64 KiB takes each whole; anything
+    // larger fails with NLE_MSG_TRUNC rather than being cut.
+    nl_socket_disable_msg_peek(socket)
+    _ = nl_socket_set_msg_buf_size(socket, 64 << 10)
     return socket
 }

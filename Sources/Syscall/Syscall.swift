@@ -98,8 +98,13 @@ public enum Syscall {
         try retrying("unlink", name) { Glibc.unlinkat(directory, name, 0) }
     }
 
-    public static func renameat(_ directory: Int32, _ from: String, _ to: String) throws(SyscallError) {
-        try retrying("rename", to) { Glibc.renameat(directory, from, directory, to) }
+    /// Renames within one directory; with `replacing: false`, EEXIST instead of replacing `to`.
+    public static func renameat(_ directory: Int32, _ from: String, _ to: String, replacing: Bool = true) throws(SyscallError) {
+        try retrying("rename", to) { CLinux.renameat2(directory, from, directory, to, replacing ? 0 : podwire_RENAME_NOREPLACE) }
+    }
+
+    public static func ftruncate(_ fd: Int32, _ length: Int, subject: String = "") throws(SyscallError) {
+        try retrying("truncate", subject) { Glibc.ftruncate(fd, off_t(length)) }
     }
 
     public static func fstat(_ fd: Int32, subject: String = "") throws(SyscallError) -> stat {

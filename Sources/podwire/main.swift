@@ -6,12 +6,7 @@ import CNI
 import Podwire
 import Syscall
 
-// VERSION first, before anything else is built: runtimes ask it before every ADD and DEL,
-// and the answer depends on nothing.
-if let command = getenv("CNI_COMMAND"), strcmp(command, "VERSION") == 0 {
-    Dispatcher.versionInfo.withUTF8Buffer { _ = try? Syscall.writeAll(1, UnsafeRawBufferPointer($0), subject: "stdout") }
-    exit(0)
-}
+// VERSION never gets here: VersionBeforeRuntime.swift answers it before the runtime starts.
 
 // A delegate that exits without reading its stdin must not kill us with SIGPIPE.
 signal(SIGPIPE, SIG_IGN)

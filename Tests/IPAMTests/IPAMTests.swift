@@ -274,6 +274,46 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         #expect(dir.names("elsewhere").isEmpty)
     }
 
+    /// A released lease and its index entry become the staging files the next ADD writes
+    /// over: the new pod's lease is the old file, rewritten whole, not a new inode.
+    @Test func writesTheNextLeaseOverTheLastReleasedOne() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        func inode(_ name: String) -> ino_t {
+            var info = stat()
+            return lstat(dir.path + "/" + name, &info) == 0 ? info.st_ino : 0
+        }
+        _ = try ipam.allocate(containerID: "a-long-container-id", ifname: "eth0")
+        let released = inode("net1/10.1.0.2")
+        try ipam.release(containerID: "a-long-container-id", ifname: "eth0")
+        #expect(!dir.names("net1").contains("10.1.0.2"))
+        #expect(inode("net1/.podwire-lease") == released)
+        #expect(dir.names(".podwire.net1") == [".staging"])
+
+        _ = try ipam.allocate(containerID: "b", ifname: "eth0")
+        #expect(inode("net1/10.1.0.3") == released)
+        #expect(dir.contents("net1/10.1.0.3") == "b\r\neth0")
+        #expect(dir.names("net1") == ["10.1.0.3", "last_reserved_ip.0", "lock"])
+        #expect(dir.names(".podwire.net1") == ["b%65746830"])
+        #expect(dir.contents(".podwire.net1/b%65746830") == "10.1.0.3")
+    }
+
+    /// A process killed between linking its lease and dropping the staging name leaves the
+    /// two names on one file. The next ADD must not write through the staging name into that
+    /// lease. And `last_reserved_ip`, rewritten in place, keeps no stray digit when it
+    /// shrinks from 10.1.0.14 to 10.1.0.3.
+    @Test func neverWritesThroughAStagingNameStillLinkedToALease() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/28""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "crashed", ifname: "eth0")
+        system("ln '\(dir.path)/net1/10.1.0.2' '\(dir.path)/net1/.podwire-lease'; printf 10.1.0.14 > '\(dir.path)/net1/last_reserved_ip.0'")
+        let result = try ipam.allocate(containerID: "next", ifname: "eth0")
+        #expect(result.ips.first?.address.address.description == "10.1.0.3")
+        #expect(dir.contents("net1/10.1.0.2") == "crashed\r\neth0")
+        #expect(dir.contents("net1/10.1.0.3") == "next\r\neth0")
+        #expect(dir.contents("net1/last_reserved_ip.0") == "10.1.0.3")
+    }
+
     /// Leases and the index are 0644, as the reference writes its leases, and the lock 0600:
     /// nothing the plugin writes is writable by anyone but root, or executable.
     @Test func writesFilesWithSafeModes() throws {
