@@ -63,6 +63,25 @@ expect "DEL with an empty CNI_NETNS succeeds and releases pod 2" bash -c \
 refute "pod 2's host veth is gone" ip link show "${VETH[2]}"
 expect "the network directory holds only lock and last_reserved_ip" bash -c "[[ -z \"\$(ls $DATA/basic | grep -Ev '^(lock|last_reserved_ip\\..*)$')\" ]]"
 
+section "DELs at once share one teardown"
+# Each DEL moves its links into podwire's departing device group and deletes the group:
+# whichever DEL's deletion runs first takes the links of all the others waiting.
+declare -a MANY_NS MANY_VETH
+for i in $(seq 8); do
+  MANY_NS[$i]=$(new_netns "m$i")
+  MANY_VETH[$i]=$(host_veth_of "many$RUN_ID$i" eth0)
+  CNI_CONTAINERID="many$RUN_ID$i" "$CNITOOL" add basic "${MANY_NS[$i]}" >/dev/null 2>&1 || fail "ADD pod m$i"
+done
+for i in $(seq 8); do
+  ( CNI_CONTAINERID="many$RUN_ID$i" "$CNITOOL" del basic "${MANY_NS[$i]}" >/dev/null 2>&1; echo $? > "$WORK/many$i.status" ) &
+done
+wait
+expect "8 DELs at once all exit 0" bash -c "[[ \$(cat $WORK/many*.status | sort -u) == 0 ]]"
+expect "none of their host veths is left" bash -c "! ip -o link show | grep -qE '$(IFS='|'; echo "${MANY_VETH[*]}")'"
+expect "none of their pods has eth0 left" bash -c "for ns in ${MANY_NS[*]}; do ! ip -n \${ns##*/} link show eth0 >/dev/null 2>&1 || exit 1; done"
+expect "no link waits in the departing group" bash -c "[[ -z \$(ip -o link show group $((0x70770de1))) ]]"
+expect "their leases are released" bash -c "[[ -z \"\$(ls $DATA/basic | grep -Ev '^(lock|last_reserved_ip\\..*)$')\" ]]"
+
 section "interop with the reference bridge and host-local on one dataDir"
 mkdir -p "$WORK/ref-conf"
 write_conflist shared "$(podwire_conf)"

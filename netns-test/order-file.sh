@@ -15,7 +15,8 @@ command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install va
 
 # The same build as scripts/build.sh, with its symbols kept for callgrind to name.
 scratch="$REPO/.build-order"
-swift build -c release -Xswiftc -static-executable --product podwire --scratch-path "$scratch" >"$WORK/build.log" 2>&1 \
+source "$REPO/scripts/plugin-build-flags.sh"
+swift build "${plugin_build_flags[@]}" --scratch-path "$scratch" >"$WORK/build.log" 2>&1 \
   || { cat "$WORK/build.log" >&2; exit 1; }
 binary="$scratch/release/podwire"
 

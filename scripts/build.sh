@@ -7,23 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A static executable starts in well under a millisecond: no dynamic loader, no
-# libswiftCore relocation. libnl ships static archives in Debian, so everything links in.
 # The toolchain's own static archives draw glibc's warnings about getpwnam and mktemp,
 # which podwire never calls; they are filtered so that real warnings stand out.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# lld lays the functions out in the order scripts/podwire.order gives (the ones a call runs,
-# together; netns-test/order-file.sh regenerates it): a call then touches about 140 pages
-# instead of 170, and its resident set is 3.6 MB instead of 5.9 MB.
-# Generic types get their metadata through direct accessor calls, not by demangling a name at
-# run time: each name cost a demangle and, for a type with requirements (a Dictionary's
-# Hashable key), a scan of every protocol conformance in the binary. A quarter of an ADD's
-# instructions went there.
-if ! swift build -c release -Xswiftc -static-executable -Xswiftc -use-ld=lld -Xlinker -s \
-    -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
-    -Xlinker --symbol-ordering-file="$PWD/scripts/podwire.order" -Xlinker --no-warn-symbol-ordering \
-    --product podwire >"$log" 2>&1; then
+REPO=$PWD source scripts/plugin-build-flags.sh
+if ! swift build "${plugin_build_flags[@]}" -Xlinker -s >"$log" 2>&1; then
   cat "$log" >&2
   exit 1
 fi

@@ -154,6 +154,39 @@ extension RouteSocket {
         return true
     }
 
+    /// The device group podwire moves links into on their way out. Deleting a group is one
+    /// teardown for all its links (`rtnl_group_dellink`): they share its RCU grace periods,
+    /// which are nearly all of a veth's deletion and are waited out holding the RTNL lock,
+    /// so DELs running at once, or a GC's stale links, no longer queue one link at a time.
+    public static let departingGroup: UInt32 = 0x7077_0de1
+
+    /// Deletes the links, those of other callers waiting in `departingGroup` with them;
+    /// names with no link are skipped. When it returns, none of them is listed any more.
+    public func deleteLinks(named names: [String]) throws(NetlinkError) {
+        var marked: [String] = []
+        for name in names {
+            let request = NetlinkRequest("mark \(name) for deletion", type: Int32(RTM_NEWLINK))
+            try request.put(Int32(IFLA_IFNAME), string: name)
+            try request.put(Int32(IFLA_GROUP), u32: Self.departingGroup)
+            do {
+                try request.send(on: self)
+                marked.append(name)
+            } catch where error.isNotFound {}
+        }
+        guard !marked.isEmpty else { return }
+        let request = NetlinkRequest("delete the links in group \(Self.departingGroup)", type: Int32(RTM_DELLINK))
+        try request.put(Int32(IFLA_GROUP), u32: Self.departingGroup)
+        do {
+            try request.send(on: self)
+        } catch where error.isNotFound {
+            // Another caller's group deletion took them: the RTNL lock it held until they
+            // were unlisted is the one this request waited for.
+        } catch {
+            // A link in the group that cannot be deleted blocks the group: one at a time, then.
+            for name in marked { try deleteLink(named: name) }
+        }
+    }
+
     /// Every link of the namespace (a dump: for GC and views, not for the per-pod path).
     public func links() throws(NetlinkError) -> [Link] {
         var cache: OpaquePointer?

@@ -181,8 +181,7 @@ public struct BridgePlugin: Plugin {
         }
         let links = Result {
             let host = try netlink("open a netlink socket") { try RouteSocket() }
-            try netlink("delete \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
-            try netlink("delete \(plan.ifbName)") { try host.deleteLink(named: plan.ifbName) }
+            try netlink("delete \(plan.hostVethName)") { try host.deleteLinks(named: [plan.hostVethName, plan.ifbName]) }
         }
         meanwhile.join()
         try release.get()
@@ -258,12 +257,15 @@ public struct BridgePlugin: Plugin {
         let stale = Set(links.filter {
             $0.masterIndex == bridge?.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
         }.map(\.name))
-        for name in stale { _ = try? host.deleteLink(named: name) }
         // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
         let hostEnds = links.map(\.name).filter { HostVethName.looksLikeOne($0) && !stale.contains($0) }
-        for link in links {
-            guard let prefix = HostVethName.hostEndPrefix(ofIFB: link.name), !hostEnds.contains(where: { $0.hasPrefix(prefix) }) else { continue }
-            _ = try? host.deleteLink(named: link.name)
+        let orphanIFBs = links.map(\.name).filter { name in
+            HostVethName.hostEndPrefix(ofIFB: name).map { prefix in !hostEnds.contains { $0.hasPrefix(prefix) } } ?? false
+        }
+        // One batch; should the batch fail, one at a time, past any link that cannot go.
+        let departing = stale.sorted() + orphanIFBs
+        if (try? host.deleteLinks(named: departing)) == nil {
+            for name in departing { _ = try? host.deleteLink(named: name) }
         }
     }
 
