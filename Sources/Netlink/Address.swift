@@ -29,22 +29,30 @@ extension RouteSocket {
         try NetlinkError.check("delete address \(address) from link \(index)", rtnl_addr_delete(handle, object, 0))
     }
 
-    /// The addresses on the link, of one family or all.
+    /// The addresses on the link, of one family or all. The kernel filters the dump by link
+    /// when the socket asks for strict checking (Linux 4.20 and later), so a node with a
+    /// thousand pods' link-local addresses sends only the bridge's; the filter below keeps
+    /// older kernels right.
     public func addresses(link index: Int32, family: IPAddress.Family? = nil) throws(NetlinkError) -> [IPNetwork] {
-        var cache: OpaquePointer?
-        try NetlinkError.check("list addresses", rtnl_addr_alloc_cache(handle, &cache))
-        defer { nl_cache_free(cache) }
+        let familyCode = family.map { $0 == .v4 ? AF_INET : AF_INET6 } ?? AF_UNSPEC
+        let request = NetlinkRequest("list addresses of link \(index)", addressType: Int32(RTM_GETADDR), flags: NLM_F_DUMP,
+                                     family: familyCode, index: index)
         var result: [IPNetwork] = []
-        var object = nl_cache_get_first(cache)
-        while let current = object {
-            let address = current
-            if rtnl_addr_get_ifindex(address) == index, let local = rtnl_addr_get_local(address),
-               let ip = LibnlAddress.ipAddress(of: local, family: rtnl_addr_get_family(address)),
-               family == nil || ip.family == family,
-               let network = IPNetwork(address: ip, prefixLength: Int(rtnl_addr_get_prefixlen(address))) {
+        setStrictChecking(true)
+        defer { setStrictChecking(false) }
+        try exchange(request) { message throws(NetlinkError) in
+            guard Int32(message.pointee.nlmsg_type) == RTM_NEWADDR else { return }
+            let info = nlmsg_data(message).assumingMemoryBound(to: ifaddrmsg.self).pointee
+            guard Int32(info.ifa_index) == index, familyCode == AF_UNSPEC || Int32(info.ifa_family) == familyCode else { return }
+            // IFA_LOCAL is the interface's own IPv4 address (IFA_ADDRESS is the peer's on a
+            // point-to-point link); IPv6 sends IFA_ADDRESS alone.
+            let header = Int32(MemoryLayout<ifaddrmsg>.size)
+            guard let attribute = nlmsg_find_attr(message, header, Int32(IFA_LOCAL)) ?? nlmsg_find_attr(message, header, Int32(IFA_ADDRESS)),
+                  let data = nla_data(attribute) else { return }
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: data, count: Int(nla_len(attribute))))
+            if let address = IPAddress(bytes: bytes), let network = IPNetwork(address: address, prefixLength: Int(info.ifa_prefixlen)) {
                 result.append(network)
             }
-            object = nl_cache_get_next(current)
         }
         return result
     }

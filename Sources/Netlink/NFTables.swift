@@ -150,7 +150,7 @@ public struct NFTables {
         try request.put(attribute(NFTA_SET_ELEM_LIST_SET), string: set)
         var found: [Element] = []
         do {
-            try socket.dump(request) { header throws(NetlinkError) in found += Self.parseElements(header) }
+            try socket.exchange(request) { header throws(NetlinkError) in found += Self.parseElements(header) }
         } catch {
             if error.isNotFound { return nil }
             throw error

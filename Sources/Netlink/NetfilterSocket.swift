@@ -1,7 +1,7 @@
 import CNetlink
 
 /// A connected `NETLINK_NETFILTER` socket: nf_tables transactions and dumps.
-public final class NetfilterSocket {
+public final class NetfilterSocket: LibnlSocket {
     let handle: OpaquePointer
     private var sequence: UInt32 = 1
 
@@ -51,45 +51,8 @@ public final class NetfilterSocket {
         if let failure { throw failure }
     }
 
-    /// Sends a dump request and hands each reply message to `body`, until the kernel says done.
-    func dump(_ request: NetlinkRequest, _ body: (UnsafeMutablePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
-        let operation = request.operation
-        try request.sendDump(on: handle)
-        var done = false
-        while !done {
-            try receive { header throws(NetlinkError) in
-                switch Int32(header.pointee.nlmsg_type) {
-                case NLMSG_DONE:
-                    done = true
-                case NLMSG_ERROR:
-                    done = true
-                    let error = nlmsg_data(header).assumingMemoryBound(to: nlmsgerr.self).pointee.error
-                    if error != 0 { throw NetlinkError(operation, code: nl_syserr2nlerr(-error)) }
-                default:
-                    try body(header)
-                }
-            }
-        }
-    }
-
     private func next() -> UInt32 {
         defer { sequence &+= 1 }
         return sequence
-    }
-
-    /// Reads one datagram and walks the messages in it.
-    private func receive(_ body: (UnsafeMutablePointer<nlmsghdr>) throws(NetlinkError) -> Void) throws(NetlinkError) {
-        var peer = sockaddr_nl()
-        var buffer: UnsafeMutablePointer<UInt8>?
-        let count = nl_recv(handle, &peer, &buffer, nil)
-        defer { free(buffer) }
-        try NetlinkError.check("receive from netfilter socket", count)
-        guard let buffer else { return }
-        var remaining = count
-        var header: UnsafeMutablePointer<nlmsghdr>? = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: nlmsghdr.self)
-        while let current = header, nlmsg_ok(current, remaining) != 0 {
-            try body(current)
-            header = nlmsg_next(current, &remaining)
-        }
     }
 }

@@ -20,6 +20,14 @@ struct NetlinkRequest {
         self.init(operation, type: type, flags: flags, header: header)
     }
 
+    /// An `RTM_*ADDR` request about the addresses of the link with `index` (0: every link).
+    init(_ operation: String, addressType type: Int32, flags: Int32 = 0, family: Int32 = AF_UNSPEC, index: Int32) {
+        var header = ifaddrmsg()
+        header.ifa_family = UInt8(family)
+        header.ifa_index = UInt32(index)
+        self.init(operation, type: type, flags: flags, header: header)
+    }
+
     /// An nfnetlink request of `subsystem` (nf_tables unless told), for address `family`.
     init(netfilter operation: String, subsystem: Int32 = NFNL_SUBSYS_NFTABLES, type: UInt32, flags: Int32,
          family: Int32, resource: UInt16 = 0) {
@@ -94,10 +102,15 @@ struct NetlinkRequest {
         return bytes
     }
 
-    /// Sends a dump request; frees the message.
-    func sendDump(on socket: OpaquePointer) throws(NetlinkError) {
+    /// Sends the request for `LibnlSocket.exchange` to read the replies; frees the message.
+    /// It takes no sequence number of libnl's: libnl checks the replies to its own requests
+    /// against its count, and never sees these.
+    func sendOnly(on socket: OpaquePointer) throws(NetlinkError) {
         defer { nlmsg_free(message) }
-        let result = nl_send_auto(socket, message)
-        try NetlinkError.check(operation, result)
+        let header = nlmsg_hdr(message)!
+        header.pointee.nlmsg_flags |= UInt16(NLM_F_REQUEST)
+        header.pointee.nlmsg_pid = nl_socket_get_local_port(socket)
+        header.pointee.nlmsg_seq = 0
+        try NetlinkError.check(operation, nl_send(socket, message))
     }
 }

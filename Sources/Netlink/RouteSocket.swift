@@ -1,8 +1,9 @@
 import CNetlink
+import Syscall
 
 /// A connected `NETLINK_ROUTE` socket. A socket stays in the network namespace it was
 /// opened in, so one opened inside a pod's netns configures that netns from any thread.
-public final class RouteSocket {
+public final class RouteSocket: LibnlSocket {
     let handle: OpaquePointer
 
     public init() throws(NetlinkError) {
@@ -10,6 +11,12 @@ public final class RouteSocket {
     }
 
     deinit { nl_socket_free(handle) }
+
+    /// NETLINK_GET_STRICT_CHK: the kernel validates dump requests strictly and honours their
+    /// filters. Switched on around the dumps that filter; a kernel without it ignores the call.
+    func setStrictChecking(_ on: Bool) {
+        try? Syscall.setSocketOption(nl_socket_get_fd(handle), level: SOL_NETLINK, option: NETLINK_GET_STRICT_CHK, value: on ? 1 : 0)
+    }
 }
 
 /// A libnl socket connected to a netlink family; the caller frees it.

@@ -103,6 +103,11 @@ public enum Syscall {
         try retrying("rename", to) { CLinux.renameat2(directory, from, directory, to, replacing ? 0 : podwire_RENAME_NOREPLACE) }
     }
 
+    public static func setSocketOption(_ fd: Int32, level: Int32, option: Int32, value: Int32) throws(SyscallError) {
+        var value = value
+        try retrying("setsockopt") { Glibc.setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
+    }
+
     public static func ftruncate(_ fd: Int32, _ length: Int, subject: String = "") throws(SyscallError) {
         try retrying("truncate", subject) { Glibc.ftruncate(fd, off_t(length)) }
     }
