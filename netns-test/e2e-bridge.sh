@@ -37,6 +37,10 @@ expect "the result names bridge, host veth and pod interface" \
   bash -c "jq -e '.interfaces | map(.name) == [\"$BR\", \"${VETH[1]}\", \"eth0\"]' $WORK/result1.json"
 expect "the bridge's MAC in the result is the bridge's MAC now" \
   bash -c "[[ \$(jq -r '.interfaces[0].mac' $WORK/result1.json) == \$(cat /sys/class/net/$BR/address) ]]"
+expect "the host veth's MAC in the result is its MAC, unicast and locally administered" \
+  bash -c "mac=\$(jq -r '.interfaces[1].mac' $WORK/result1.json); [[ \$mac == \$(cat /sys/class/net/${VETH[1]}/address) ]] && (( (0x\${mac:0:2} & 3) == 2 ))"
+expect "the pod's eth0 MAC in the result is its MAC" \
+  bash -c "[[ \$(jq -r '.interfaces[2].mac' $WORK/result1.json) == \$(ip netns exec ${NS[1]##*/} cat /sys/class/net/eth0/address) ]]"
 expect "a lease file holds the container ID and ifname, reference format" \
   bash -c "[[ \$(cat $DATA/basic/${IP[1]} | od -An -c | tr -s ' ') == *'c t r'*'\\r \\n e t h 0'* ]]"
 

@@ -51,11 +51,14 @@ clean_podwire_table() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A CNI_PATH with podwire and the reference plugins side by side.
+# A CNI_PATH with podwire and the reference plugins side by side. podwire is copied in, as
+# an install copies it: a binary fresh from the linker sits in the page cache in single
+# pages, and every exec of it takes a fifth more page faults than of a copied one (measured
+# on ADD: 122 against 101), which the reference's files, installed by dpkg, do not pay.
 mkdir -p "$WORK/bin" "$WORK/conf" "$WORK/data"
-ln -s "$PODWIRE" "$WORK/bin/podwire"
-ln -s "$PODWIRE" "$WORK/bin/podwire-ipam"
-ln -s "$PODWIRE" "$WORK/bin/podwire-portmap"
+cp "$PODWIRE" "$WORK/bin/podwire"
+ln -s podwire "$WORK/bin/podwire-ipam"
+ln -s podwire "$WORK/bin/podwire-portmap"
 for plugin in bridge host-local loopback portmap bandwidth tuning firewall ptp; do
   [[ -x "$REFERENCE_DIR/$plugin" ]] && ln -s "$REFERENCE_DIR/$plugin" "$WORK/bin/$plugin"
 done

@@ -38,6 +38,15 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A unicast, locally administered address made of random bytes, as the kernel makes one
+    /// for a veth that is given none.
+    public static func locallyAdministered(randomBytes bytes: [UInt8]) -> MACAddress? {
+        guard bytes.count == 6 else { return nil }
+        var bytes = bytes
+        bytes[0] = bytes[0] & 0xfe | 0x02
+        return MACAddress(bytes: bytes)
+    }
+
     /// Multicast addresses cannot be an interface's own address; the kernel refuses them.
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
 

@@ -5,6 +5,7 @@
 
 int setns(int fd, int nstype);
 int pipe2(int pipefd[2], int flags);
+long getrandom(void *buffer, unsigned long length, unsigned int flags);
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 
 static const unsigned long podwire_NS_GET_NSTYPE = NS_GET_NSTYPE;

@@ -9,10 +9,10 @@ extension RouteSocket {
         defer { rtnl_addr_put(object) }
         let local = try LibnlAddress(address.address, prefixLength: address.prefixLength)
         rtnl_addr_set_ifindex(object, index)
-        try NetlinkError.check("set address", rtnl_addr_set_local(object, local.handle))
+        try NetlinkError.check("set address", local.assign { rtnl_addr_set_local(object, $0) })
         if address.family == .v4, address.prefixLength < 31 {
             let broadcast = try LibnlAddress(address.last)
-            try NetlinkError.check("set broadcast", rtnl_addr_set_broadcast(object, broadcast.handle))
+            try NetlinkError.check("set broadcast", broadcast.assign { rtnl_addr_set_broadcast(object, $0) })
         }
         if address.family == .v6, !detectDuplicates {
             rtnl_addr_set_flags(object, UInt32(IFA_F_NODAD))
@@ -25,7 +25,7 @@ extension RouteSocket {
         defer { rtnl_addr_put(object) }
         let local = try LibnlAddress(address.address, prefixLength: address.prefixLength)
         rtnl_addr_set_ifindex(object, index)
-        try NetlinkError.check("set address", rtnl_addr_set_local(object, local.handle))
+        try NetlinkError.check("set address", local.assign { rtnl_addr_set_local(object, $0) })
         try NetlinkError.check("delete address \(address) from link \(index)", rtnl_addr_delete(handle, object, 0))
     }
 

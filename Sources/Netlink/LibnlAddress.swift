@@ -3,7 +3,7 @@ import CNetlink
 
 /// An owned `struct nl_addr`, libnl's address type, built from podwire's own types.
 final class LibnlAddress {
-    let handle: OpaquePointer
+    private let handle: OpaquePointer
 
     init(family: Int32, bytes: [UInt8], prefixLength: Int? = nil) throws(NetlinkError) {
         var copy = bytes
@@ -19,6 +19,12 @@ final class LibnlAddress {
     }
 
     deinit { nl_addr_put(handle) }
+
+    /// Hands the address to a libnl setter, which takes a reference of its own; this one
+    /// lasts until it has (Swift may otherwise release an object after its last use).
+    func assign<R>(_ setter: (OpaquePointer) -> R) -> R {
+        withExtendedLifetime(self) { setter(handle) }
+    }
 
     static func bytes(of address: OpaquePointer) -> [UInt8] {
         let length = Int(nl_addr_get_len(address))

@@ -12,6 +12,21 @@ public struct Link: Equatable, Sendable {
     public var isPromiscuous: Bool
     /// The index of the bridge the link is attached to, or 0.
     public var masterIndex: Int32
+    /// A veth's other end (IFLA_LINK), an index in that end's netns; 0 for most other links.
+    public var peerIndex: Int32
+
+    public init(index: Int32, name: String, kind: String?, mtu: Int, mac: MACAddress?, isUp: Bool,
+                isPromiscuous: Bool, masterIndex: Int32, peerIndex: Int32 = 0) {
+        self.index = index
+        self.name = name
+        self.kind = kind
+        self.mtu = mtu
+        self.mac = mac
+        self.isUp = isUp
+        self.isPromiscuous = isPromiscuous
+        self.masterIndex = masterIndex
+        self.peerIndex = peerIndex
+    }
 }
 
 /// What to create: a veth pair whose host end joins a bridge and whose other end is
@@ -22,15 +37,17 @@ public struct VethPair: Sendable {
     public var peerName: String
     public var peerNamespace: NetworkNamespace
     public var mtu: Int?
+    public var hostMAC: MACAddress?
     public var peerMAC: MACAddress?
 
     public init(hostName: String, bridgeIndex: Int32, peerName: String, peerNamespace: NetworkNamespace,
-                mtu: Int? = nil, peerMAC: MACAddress? = nil) {
+                mtu: Int? = nil, hostMAC: MACAddress? = nil, peerMAC: MACAddress? = nil) {
         self.hostName = hostName
         self.bridgeIndex = bridgeIndex
         self.peerName = peerName
         self.peerNamespace = peerNamespace
         self.mtu = mtu
+        self.hostMAC = hostMAC
         self.peerMAC = peerMAC
     }
 }
@@ -62,9 +79,11 @@ extension RouteSocket {
             rtnl_link_set_mtu(link, UInt32(mtu))
             rtnl_link_set_mtu(peer, UInt32(mtu))
         }
+        if let mac = pair.hostMAC {
+            try LibnlAddress(family: AF_LLC, bytes: mac.bytes).assign { rtnl_link_set_addr(link, $0) }
+        }
         if let mac = pair.peerMAC {
-            let address = try LibnlAddress(family: AF_LLC, bytes: mac.bytes)
-            rtnl_link_set_addr(peer, address.handle)
+            try LibnlAddress(family: AF_LLC, bytes: mac.bytes).assign { rtnl_link_set_addr(peer, $0) }
         }
         try NetlinkError.check("create veth \(pair.hostName) with peer \(pair.peerName)",
                                rtnl_link_add(handle, link, NLM_F_CREATE | NLM_F_EXCL))
@@ -236,6 +255,7 @@ extension RouteSocket {
                     mac: mac,
                     isUp: info.ifi_flags & UInt32(IFF_UP.rawValue) != 0,
                     isPromiscuous: info.ifi_flags & UInt32(IFF_PROMISC.rawValue) != 0,
-                    masterIndex: attribute(Int32(IFLA_MASTER)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0)
+                    masterIndex: attribute(Int32(IFLA_MASTER)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0,
+                    peerIndex: attribute(Int32(IFLA_LINK)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0)
     }
 }

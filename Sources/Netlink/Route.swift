@@ -26,11 +26,11 @@ extension RouteSocket {
         try NetlinkError.check("set route family", rtnl_route_set_family(object, UInt8(family)))
         rtnl_route_set_table(object, UInt32(RT_TABLE_MAIN.rawValue))
         rtnl_route_set_protocol(object, UInt8(RTPROT_BOOT))
-        try NetlinkError.check("set route destination", rtnl_route_set_dst(object, destination.handle))
+        try NetlinkError.check("set route destination", destination.assign { rtnl_route_set_dst(object, $0) })
         rtnl_route_nh_set_ifindex(hop, route.linkIndex)
         if let gateway = route.gateway {
             let via = try LibnlAddress(gateway)
-            rtnl_route_nh_set_gateway(hop, via.handle)
+            via.assign { rtnl_route_nh_set_gateway(hop, $0) }
             rtnl_route_set_scope(object, UInt8(RT_SCOPE_UNIVERSE.rawValue))
         } else {
             rtnl_route_set_scope(object, UInt8(RT_SCOPE_LINK.rawValue))

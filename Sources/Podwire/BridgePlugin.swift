@@ -31,10 +31,14 @@ public struct BridgePlugin: Plugin {
 
         var rollback = Rollback()
         do {
-            try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket)
+            // The host end's MAC is podwire's choice, random as the kernel's would be: the pod
+            // end's lookup then tells all the result needs of the host end (its index is the
+            // pod end's IFLA_LINK), and the host end needs no lookup of its own.
+            let hostMAC = try MACAddress.locallyAdministered(randomBytes: netlink("pick the host end's MAC") { try Syscall.randomBytes(6) })
+            try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket, hostMAC: hostMAC)
             rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
-            guard let hostLink = try host.socket.link(named: plan.hostVethName),
-                  let podLink = try pod.link(named: plan.containerIfname) else {
+            guard let podLink = try pod.link(named: plan.containerIfname),
+                  let hostLink = try hostEnd(of: podLink, plan: plan, bridge: bridge, mac: hostMAC, host: host.socket) else {
                 throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
             }
             if plan.hairpin {
@@ -115,9 +119,16 @@ public struct BridgePlugin: Plugin {
         }
     }
 
-    private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket) throws {
+    /// The host end as it was made; looked up only if the pod end does not name it.
+    private func hostEnd(of podLink: Link, plan: BridgePlan, bridge: Link, mac: MACAddress?, host: RouteSocket) throws -> Link? {
+        guard podLink.peerIndex > 0, let mac else { return try host.link(named: plan.hostVethName) }
+        return Link(index: podLink.peerIndex, name: plan.hostVethName, kind: "veth", mtu: podLink.mtu, mac: mac,
+                    isUp: true, isPromiscuous: false, masterIndex: bridge.index, peerIndex: podLink.index)
+    }
+
+    private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket, hostMAC: MACAddress?) throws {
         let pair = VethPair(hostName: plan.hostVethName, bridgeIndex: bridge.index, peerName: plan.containerIfname,
-                            peerNamespace: namespace, mtu: plan.mtu, peerMAC: plan.mac)
+                            peerNamespace: namespace, mtu: plan.mtu, hostMAC: hostMAC, peerMAC: plan.mac)
         do {
             try host.addVeth(pair)
         } catch let error where error.alreadyExists {

@@ -108,6 +108,20 @@ public enum Syscall {
         try retrying("setsockopt") { Glibc.setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// Bytes from the kernel's random source (getrandom, blocking only before it is seeded).
+    public static func randomBytes(_ count: Int) throws(SyscallError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            filled += try bytes.withUnsafeMutableBytes { buffer in
+                Result { () throws(SyscallError) in
+                    try retrying("getrandom") { Int(CLinux.getrandom(buffer.baseAddress! + filled, UInt(count - filled), 0)) }
+                }
+            }.get()
+        }
+        return bytes
+    }
+
     public static func ftruncate(_ fd: Int32, _ length: Int, subject: String = "") throws(SyscallError) {
         try retrying("truncate", subject) { Glibc.ftruncate(fd, off_t(length)) }
     }
