@@ -180,19 +180,36 @@ extension RouteSocket {
     public static let departingGroup: UInt32 = 0x7077_0de1
 
     /// Deletes the links, those of other callers waiting in `departingGroup` with them;
-    /// names with no link are skipped. When it returns, none of them is listed any more.
+    /// names with no link are skipped. When it returns, none of them is listed any more. A
+    /// link that cannot be marked does not hold back the others: they go, then it is reported.
     public func deleteLinks(named names: [String]) throws(NetlinkError) {
         var marked: [String] = []
+        var failure: NetlinkError?
         for name in names {
-            let request = NetlinkRequest("mark \(name) for deletion", type: Int32(RTM_NEWLINK))
-            try request.put(Int32(IFLA_IFNAME), string: name)
-            try request.put(Int32(IFLA_GROUP), u32: Self.departingGroup)
             do {
-                try request.send(on: self)
-                marked.append(name)
-            } catch where error.isNotFound {}
+                if try markDeparting(name) { marked.append(name) }
+            } catch {
+                failure = failure ?? error
+            }
         }
-        guard !marked.isEmpty else { return }
+        if !marked.isEmpty { try deleteDeparting(marked) }
+        if let failure { throw failure }
+    }
+
+    /// Moves the link into `departingGroup`; false when there is no such link.
+    private func markDeparting(_ name: String) throws(NetlinkError) -> Bool {
+        let request = NetlinkRequest("mark \(name) for deletion", type: Int32(RTM_NEWLINK))
+        try request.put(Int32(IFLA_IFNAME), string: name)
+        try request.put(Int32(IFLA_GROUP), u32: Self.departingGroup)
+        do {
+            try request.send(on: self)
+            return true
+        } catch where error.isNotFound {
+            return false
+        }
+    }
+
+    private func deleteDeparting(_ marked: [String]) throws(NetlinkError) {
         let request = NetlinkRequest("delete the links in group \(Self.departingGroup)", type: Int32(RTM_DELLINK))
         try request.put(Int32(IFLA_GROUP), u32: Self.departingGroup)
         do {
