@@ -23,19 +23,10 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         for pair in 0..<6 {
             let at = pair * 3
             guard pair == 5 || characters[at + 2] == UInt8(ascii: ":"),
-                  let high = Self.hexValue(characters[at]), let low = Self.hexValue(characters[at + 1]) else { return nil }
+                  let high = characters[at].hexDigitValue, let low = characters[at + 1].hexDigitValue else { return nil }
             bytes.append(high << 4 | low)
         }
         self.bytes = bytes
-    }
-
-    private static func hexValue(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// A unicast, locally administered address made of random bytes, as the kernel makes one

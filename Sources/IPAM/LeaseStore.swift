@@ -233,8 +233,8 @@ public final class LeaseStore {
         guard hex.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
         for i in stride(from: 0, to: hex.count, by: 2) {
-            guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
+            guard let high = hex[i].hexDigitValue, let low = hex[i + 1].hexDigitValue else { return nil }
+            bytes.append(high << 4 | low)
         }
         return (String(name[..<split]), String(decoding: bytes, as: UTF8.self))
     }

@@ -63,6 +63,16 @@ import Testing
         #expect([UInt8]([0x0a, 0x58]).hexString(separator: UInt8(ascii: ":")) == "0a:58")
         #expect([UInt8]().hexString() == "")
     }
+
+    @Test func readsBackEveryByteItWrites() {
+        for byte in UInt8.min...UInt8.max {
+            let digits = Array([byte].hexString().utf8)
+            #expect(digits[0].hexDigitValue! << 4 | digits[1].hexDigitValue! == byte)
+        }
+        #expect(UInt8(ascii: "F").hexDigitValue == 15)
+        #expect(UInt8(ascii: "g").hexDigitValue == nil)
+        #expect(UInt8(ascii: "+").hexDigitValue == nil)
+    }
 }
 
 @Suite struct MACAddressTests {
