@@ -220,7 +220,7 @@ bad 4 "a container ID with ../" "$(bad_conf)" CNI_CONTAINERID=../../etc
 bad 4 "an unknown CNI_ARGS key without IgnoreUnknown" "$(bad_conf)" CNI_ARGS=FOO=bar
 bad 4 "an unknown CNI_COMMAND" "$(bad_conf)" CNI_COMMAND=EXPLODE
 expect "podwire --version prints its version and the CNI versions on stdout, and exits 0" \
-  bash -c "$PODWIRE --version | grep -q '^podwire [0-9.]*:' && $PODWIRE --version | grep -q '1.1.0'"
+  bash -c "out=\$($PODWIRE --version) && grep -q '^podwire [0-9.]*:' <<< \"\$out\" && grep -q '1.1.0' <<< \"\$out\""
 expect "podwire-portmap --version names itself" bash -c "$WORK/bin/podwire-portmap --version | grep -q '^podwire-portmap '"
 bad 6 "empty stdin" ""
 bad 6 "truncated JSON" '{"cniVersion":"1.0.0","name":"badnet","type":"podw'
@@ -234,11 +234,15 @@ bad 7 "overlapping ranges" "$(bad_conf '' '{"type":"host-local","ranges":[[{"sub
 bad 7 "an IPv4 gateway in an IPv6 range" "$(bad_conf '' '{"type":"host-local","ranges":[[{"subnet":"fd00::/64","gateway":"10.0.0.1"}]],"dataDir":"'"$BAD_DATA"'"}')"
 bad 7 "an ipam type that is not in CNI_PATH" "$(bad_conf '' '{"type":"no-such-ipam"}')"
 bad 2 "vlanTrunk, which podwire does not implement yet" "$(bad_conf ',"vlanTrunk":[{"id":101}]')"
-refute "nothing was written outside the store for the ../ network name" test -e /tmp/evil
+# Where the store and its index would be for that name, resolved.
+evil="$(realpath -m "$BAD_DATA/../../tmp/evil") $(realpath -m "$BAD_DATA/.podwire.../../tmp/evil")"
+refute "nothing was written outside the store for the ../ network name ($evil)" \
+  bash -c "for path in $evil; do test -e \$path && exit 0; done; exit 1"
 
 section "STATUS and GC (CNI 1.1.0)"
 status_conf() { printf '{"cniVersion":"1.1.0","name":"gcnet","type":"podwire","bridge":"%s","ipam":{"type":"host-local","subnet":"%s.0/24","dataDir":"%s"}}' "$BR" "$SUBNET_BASE" "$1"; }
-expect "STATUS with a usable store exits 0 and prints nothing" bash -c "[[ -z \$(status_conf_out=\$(echo '$(status_conf "$WORK/gcdata")' | CNI_COMMAND=STATUS $PODWIRE); echo \$status_conf_out) ]]"
+expect "STATUS with a usable store exits 0 and prints nothing" \
+  bash -c "out=\$(echo '$(status_conf "$WORK/gcdata")' | CNI_COMMAND=STATUS $PODWIRE) && [[ -z \$out ]]"
 expect "STATUS with a store that cannot be created is code 50" bash -c \
   "echo '$(status_conf /proc/podwire-cannot-exist)' | CNI_COMMAND=STATUS $PODWIRE | jq -e '.code == 50'"
 G=$(new_netns g)

@@ -103,18 +103,23 @@ before=$(find "$WORK" | wc -l)
 expect "a network name with ../ is code 7" bash -c "echo '$(ipam_conf ../../escape "$SUBNET_BASE.0/24")' | CNI_COMMAND=ADD CNI_CONTAINERID=h1 CNI_NETNS=/x CNI_IFNAME=eth0 $WORK/bin/podwire-ipam | jq -e '.code == 7'"
 expect "a container ID with ../ is code 4" bash -c "echo '$(ipam_conf hostile "$SUBNET_BASE.0/24")' | CNI_COMMAND=ADD CNI_CONTAINERID=../h2 CNI_NETNS=/x CNI_IFNAME=eth0 $WORK/bin/podwire-ipam | jq -e '.code == 4'"
 expect "an ifname of ../x is code 4" bash -c "echo '$(ipam_conf hostile "$SUBNET_BASE.0/24")' | CNI_COMMAND=ADD CNI_CONTAINERID=h3 CNI_NETNS=/x CNI_IFNAME=../x $WORK/bin/podwire-ipam | jq -e '.code == 4'"
-expect "none of them created a file" bash -c "[[ \$(find $WORK | wc -l) == $before ]] && ! test -e $WORK/escape"
+# Where the store and its index would be for that name: $DATA/../../escape, and the index
+# directory .podwire.../../escape.
+escapes="$(realpath -m "$DATA/../../escape") $(realpath -m "$DATA/.podwire.../../escape")"
+expect "none of them created a file ($escapes, or in $WORK)" \
+  bash -c "[[ \$(find $WORK | wc -l) == $before ]] && for path in $escapes; do ! test -e \$path || exit 1; done"
 
 section "SIGKILL at random instants of ADD and DEL, then DEL or GC"
 C=$(new_netns crash)
 # With masquerade, a port mapping and both directions shaped, so that a kill can strand
 # nftables elements, an ifb and tc qdiscs as well as a lease and a veth.
 crash_conf=$(printf '{"cniVersion":"1.0.0","name":"crash%s","type":"podwire","bridge":"%s","ipMasq":true,"runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80}],"bandwidth":{"ingressRate":10000000,"ingressBurst":100000,"egressRate":10000000,"egressBurst":100000}},"ipam":{"type":"host-local","subnet":"%s","dataDir":"%s"}}' "$RUN_ID" "$BR" $((40000 + RANDOM % 20000)) "$V4" "$DATA")
-if output=$(python3 "$REPO/netns-test/crash.py" "$PODWIRE" "$C" "$crash_conf" "$DATA" "crash$RUN_ID" "${CRASH_TRIALS:-200}" 2>&1); then
+if output=$(python3 "$REPO/netns-test/crash.py" "$PODWIRE" "$C" "$crash_conf" "$DATA" "crash$RUN_ID" \
+    "${CRASH_TRIALS:-200}" "$WORK/made.links" 2>&1); then
+  echo "$output" | head -1
   pass "$(echo "$output" | tail -1)"
 else
-  fail "SIGKILL trials leaked" "$output"
+  fail "SIGKILL trials leaked, or missed the calls they were to kill" "$output"
 fi
-ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^pw' >> "$WORK/made.links"
 
 finish

@@ -13,7 +13,12 @@ ln -s "$WORK/no-such-target" "$WORK/dangling"
 python3 "$REPO/netns-test/malformed.py" --podwire "$PODWIRE" --netns "${NS##*/}" --bridge "$BRIDGE" \
   --subnet "$SUBNET_BASE.0/24" --data "$WORK/data/malformed" --work "$WORK" --cni-path "$CNI_PATH" \
   --counts "$WORK/counts"
-read -r tried behaved < "$WORK/counts" || { tried=0; behaved=0; }
+status=$?
+# The table's own counts, and the table itself as one more check: a script that died, or
+# tried nothing, has failed, whatever it managed to count.
+tried=0 behaved=0
+read -r tried behaved < "$WORK/counts"
 PASSED=$((PASSED + behaved))
 FAILED=$((FAILED + tried - behaved))
+expect "malformed.py ran to its end (exit $status) and tried its table ($tried cases)" test "$tried" -gt 100
 finish

@@ -30,17 +30,31 @@ cleanup() {
 # podwire's nftables table is the node's: a run removes its own elements (their comments
 # name networks that carry the run id), and the table itself only if the run created it.
 nft list table inet podwire >/dev/null 2>&1 && TABLE_WAS_THERE=1 || TABLE_WAS_THERE=0
-# The reference plugins' iptables (the nft flavour) makes tables of its own on first use.
+# The reference plugins' iptables (the nft flavour) makes tables of its own on first use. One
+# that appeared during the run goes only if it holds nothing but what those plugins make:
+# CNI-* chains, and built-in chains whose rules only jump to them. A table another program
+# made or filled meanwhile (kube-proxy's, say) stays.
 TABLES_BEFORE=$(nft list tables 2>/dev/null)
+only_cni_chains() { # only_cni_chains FAMILY NAME
+  nft -j list table "$1" "$2" 2>/dev/null | jq -e '[.nftables[]] as $all
+    | ([$all[] | .chain? | select(.) | .name
+        | select(test("^(CNI-.*|PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)$") | not)] | length == 0)
+    and ([$all[] | .rule? | select(.) | select(.chain | test("^CNI-") | not)
+          | select([.expr[] | (.jump.target? // .goto.target? // "") | test("^CNI-")] | any | not)] | length == 0)' \
+    >/dev/null
+}
 clean_podwire_table() {
   local table
   while read -r table; do
     [[ -n $table && $table != "table inet podwire" ]] && ! grep -qxF "$table" <<< "$TABLES_BEFORE" \
-      && nft delete $table 2>/dev/null
+      && only_cni_chains $(cut -d' ' -f2,3 <<< "$table") && nft delete $table 2>/dev/null
   done < <(nft list tables 2>/dev/null)
-  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" '{nftables: [.nftables[] | (.set // .map) | select(.)
+  touch "$WORK/made.labels"
+  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" --rawfile labels "$WORK/made.labels" '
+    ($labels | split("\n") | map(select(length > 0))) as $made | {nftables: [.nftables[] | (.set // .map) | select(.)
       | {delete: {element: {family: "inet", table: "podwire", name: .name,
-          elem: [(.elem // [])[] | select(((if type == "array" then .[0] else . end) | .elem.comment? // "") | contains($run))]}}}
+          elem: [(.elem // [])[] | select(((if type == "array" then .[0] else . end) | .elem.comment? // "")
+            | contains($run) or (. as $c | $made | index($c) != null))]}}}
       | select(.delete.element.elem | length > 0)]}' | nft -j -f - 2>/dev/null
   # The table goes only if this run made it and nobody else's elements are in it.
   if [[ $TABLE_WAS_THERE == 0 ]] && ! nft list table inet podwire 2>/dev/null | grep -q 'comment "'; then
@@ -97,6 +111,15 @@ host_veth_of() { # host_veth_of CONTAINER_ID IFNAME -> podwire's host end name, 
   name=$(python3 "$REPO/netns-test/podnames.py" "$1" "$2")
   echo "$name" >> "$WORK/made.links"
   echo "$name"
+}
+
+# attachment_label NETWORK CONTAINER_ID IFNAME -> its nftables comments' text (names too long
+# to carry the run id become digests), remembered so that cleanup finds its elements.
+attachment_label() {
+  local label
+  label=$(python3 "$REPO/netns-test/podnames.py" --label "$1" "$2" "$3")
+  echo "$label" >> "$WORK/made.labels"
+  echo "$label"
 }
 
 write_conflist() { # write_conflist NAME JSON_PLUGINS [CNIVERSION]

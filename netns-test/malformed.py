@@ -247,6 +247,7 @@ def outside_store():
 tried = behaved = 0
 before = outside_store()
 pod_links = links(args.netns)
+host_links = links()
 for index, (want, what, stdin, changes) in enumerate(CASES):
     container = f"malformed{index}"
     env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD", "CNI_CONTAINERID": container, "CNI_NETNS": NETNS_PATH,
@@ -256,8 +257,12 @@ for index, (want, what, stdin, changes) in enumerate(CASES):
             env.pop(key, None)
         else:
             env[key] = value
-    run = subprocess.run([args.podwire], input=stdin.encode(), env=env, capture_output=True, timeout=30)
     problems = []
+    try:
+        run = subprocess.run([args.podwire], input=stdin.encode(), env=env, capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired as expired:
+        problems.append("no answer in 30 s")
+        run = subprocess.CompletedProcess(expired.cmd, -9, expired.stdout or b"", expired.stderr or b"")
     if run.returncode == 0:
         problems.append("exit 0")
     try:
@@ -276,6 +281,10 @@ for index, (want, what, stdin, changes) in enumerate(CASES):
         problems.append("a host veth was left")
     if links(args.netns) != pod_links:
         problems.append("the pod netns changed")
+    if args.bridge in links() - host_links:
+        # Nothing is decided after the host is touched, so a refused call makes no bridge.
+        problems.append(f"bridge {args.bridge} was created")
+        subprocess.run(["ip", "link", "del", args.bridge], capture_output=True)
     leases = [path for path in files_under(args.data) if os.path.basename(path)[:1].isdigit() or ":" in os.path.basename(path)]
     if leases:
         problems.append(f"leases left: {leases[:3]}")

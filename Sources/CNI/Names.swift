@@ -24,6 +24,14 @@ public enum Names {
         return nil
     }
 
+    /// An interface whose settings podwire may write under `/proc/sys/net/*/conf/<name>/`: a
+    /// valid interface name that is not one of the directories standing for every interface.
+    public static func sysctlInterfaceProblem(_ name: String) -> String? {
+        if let problem = interfaceNameProblem(name) { return problem }
+        if name == "all" || name == "default" { return "names the settings of every interface" }
+        return nil
+    }
+
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)

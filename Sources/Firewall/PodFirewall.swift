@@ -1,4 +1,5 @@
 import Addressing
+import CNI
 import CNetlink
 import Netlink
 
@@ -8,6 +9,9 @@ import Netlink
 /// is one transaction; the first pod's also declares the table, its sets, chains and rules.
 public enum PodFirewall {
     public static let table = "podwire"
+
+    /// Elements of one set, to add or to delete in a transaction.
+    typealias SetElements = (set: String, elements: [NFTables.Element])
 
     /// Whose entries these are: the comment on each element.
     public struct Attachment: Hashable, Sendable {
@@ -19,8 +23,7 @@ public enum PodFirewall {
             self.containerID = containerID
             self.ifname = ifname
         }
-        var comment: String { "\(network) \(containerID) \(ifname)" }
-        var networkPrefix: String { "\(network) " }
+        public var label: String { AttachmentLabel.make(network: network, containerID: containerID, ifname: ifname) }
     }
 
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
@@ -39,34 +42,28 @@ public enum PodFirewall {
     public static func add(_ attachment: Attachment, masquerade: [Masquerade] = [],
                            ports: [PortTarget] = [], hairpin: Bool = true) throws(FirewallError) {
         var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
-        var stale: [(set: String, elements: [NFTables.Element])] = []
+        var stale: [SetElements] = []
         if !ports.isEmpty {
             // Reading the maps first finds this attachment's stale entries and other pods' ports.
             for set in SetName.portMaps {
                 let existing = try FirewallError.wrap { () throws(NetlinkError) in try tables.elements(of: set) } ?? []
-                stale.append((set, existing.filter { $0.comment == attachment.comment }))
-                for element in existing where element.comment != attachment.comment {
+                stale.append((set, existing.filter { $0.comment == attachment.label }))
+                for element in existing where element.comment != attachment.label {
                     if let taken = ports.first(where: { Elements.conflict($0, set: set, key: element.key) }) {
                         throw .portTaken(taken.mapping, owner: element.comment ?? "another attachment")
                     }
                 }
             }
         }
-        func stage(_ tables: inout NFTables) throws(NetlinkError) {
-            for (set, elements) in stale { try tables.deleteElements(set, elements) }
-            for family in [IPAddress.Family.v4, .v6] {
-                let masq = masquerade.filter { $0.address.family == family }
-                try tables.addElements(SetName.masquerade(family), masq.map {
-                    NFTables.Element(key: $0.address.bytes, comment: attachment.comment)
-                })
-                try tables.addElements(SetName.local(family), masq.map { Elements.podLocal($0, comment: attachment.comment) })
-                if hairpin {
-                    try tables.addElements(SetName.hairpin(family), Elements.hairpin(ports.filter { $0.podAddress.family == family },
-                                                                                     comment: attachment.comment))
-                }
-            }
+        let own = ownElements(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
+        func stage(_ tables: inout NFTables, replacing replaced: [SetElements]) throws(NetlinkError) {
+            for (set, elements) in stale + replaced { try tables.deleteElements(set, elements) }
+            // Exclusive: an element already there with one of these keys fails the transaction
+            // rather than being kept as it is, with its comment naming another attachment.
+            for (set, elements) in own { try tables.addElements(set, elements, exclusive: true) }
             for (set, targets) in Dictionary(grouping: ports, by: SetName.ports(for:)) {
-                try tables.addElements(set, targets.map { Elements.portMap($0, comment: attachment.comment) }, exclusive: true)
+                let elements = targets.map { Elements.portMap($0, comment: attachment.label) }
+                try tables.addElements(set, elements, exclusive: true)
             }
         }
         try FirewallError.wrap { () throws(NetlinkError) in
@@ -74,27 +71,61 @@ public enum PodFirewall {
             // the kernel a grace period (10 ms and more), so that is done only when a set is
             // missing: on a node's first pod, or after an upgrade that added sets.
             do throws(NetlinkError) {
-                try stage(&tables)
+                try stage(&tables, replacing: [])
                 try tables.commit()
-            } catch {
-                guard error.isNotFound else { throw error }
+            } catch where error.isNotFound {
                 try declare(&tables)
-                try stage(&tables)
+                try stage(&tables, replacing: [])
+                try tables.commit()
+            } catch where error.alreadyExists {
+                // An element keyed by one of the pod's addresses is there: this attachment's own,
+                // from an ADD that was killed, or one whose DEL never finished, left by the pod
+                // that held the address before. The lease makes the address this pod's, so its
+                // entries replace that one. Host ports are not replaced: those stay refused.
+                try stage(&tables, replacing: sameKeys(as: own, in: tables))
                 try tables.commit()
             }
         }
     }
 
+    /// The pod's elements in the sets keyed by its own addresses.
+    private static func ownElements(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
+                                    hairpin: Bool) -> [SetElements] {
+        var own: [SetElements] = []
+        for family in [IPAddress.Family.v4, .v6] {
+            let masq = masquerade.filter { $0.address.family == family }
+            own.append((SetName.masquerade(family), masq.map {
+                NFTables.Element(key: $0.address.bytes, comment: attachment.label)
+            }))
+            own.append((SetName.local(family), masq.map { Elements.podLocal($0, comment: attachment.label) }))
+            if hairpin {
+                own.append((SetName.hairpin(family), Elements.hairpin(ports.filter { $0.podAddress.family == family },
+                                                                      comment: attachment.label)))
+            }
+        }
+        return own.filter { !$0.elements.isEmpty }
+    }
+
+    /// The elements already in those sets that have a key of `own`'s.
+    private static func sameKeys(as own: [SetElements],
+                                 in tables: NFTables) throws(NetlinkError) -> [SetElements] {
+        var found: [SetElements] = []
+        for (set, elements) in own {
+            let keys = Set(elements.map(\.key))
+            found.append((set, (try tables.elements(of: set) ?? []).filter { keys.contains($0.key) }))
+        }
+        return found
+    }
+
     /// Removes every element of `attachment`, in one transaction. No table: nothing to do.
     public static func remove(_ attachment: Attachment) throws(NetlinkError) {
-        try removeElements { $0 == attachment.comment }
+        try removeElements { $0 == attachment.label }
     }
 
     /// Removes the elements of `network` whose attachment is not in `valid`.
     public static func collectGarbage(network: String, keeping valid: Set<Attachment>) throws(NetlinkError) {
-        let keep = Set(valid.map(\.comment))
-        let prefix = Attachment(network: network, containerID: "", ifname: "").networkPrefix
-        try removeElements { $0.hasPrefix(prefix) && !keep.contains($0) }
+        let keep = Set(valid.map(\.label))
+        try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
     }
 
     /// For CHECK: the first set that should hold an entry of `attachment` and holds none.
@@ -104,7 +135,7 @@ public enum PodFirewall {
         guard !expected.isEmpty else { return nil }
         let tables = try NFTables(table: table)
         for set in expected {
-            let owned = (try tables.elements(of: set) ?? []).contains { $0.comment == attachment.comment }
+            let owned = (try tables.elements(of: set) ?? []).contains { $0.comment == attachment.label }
             if !owned { return set }
         }
         return nil

@@ -1,7 +1,7 @@
 import Addressing
 import CNI
 
-/// Allocation and release on a `LeaseStore`, with the reference host-local's rules: one
+/// Allocation on a `LeaseStore`, with the reference host-local's rules: one
 /// address per range set, requested addresses honoured, round-robin from the last reserved
 /// address, the gateway never handed out, one lease per attachment and range set.
 public struct HostLocal: Sendable {
@@ -12,7 +12,9 @@ public struct HostLocal: Sendable {
     }
 
     /// Leases one address from every range set for the attachment and returns an IPAM
-    /// result (no interfaces). Either every range set gets an address or none keeps one.
+    /// result (no interfaces). Either every range set gets an address or none keeps one. The
+    /// requested addresses were checked with the config: at most one in each range set, none
+    /// a gateway.
     public func allocate(containerID: String, ifname: String) throws -> CNIResult {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
         let owner = LeaseOwner(containerID: containerID, ifname: ifname)
@@ -37,9 +39,6 @@ public struct HostLocal: Sendable {
                             address: IPNetwork(address: address, prefixLength: range.subnet.prefixLength)!,
                             gateway: range.gateway))
                     }
-                    if let stray = pending.first {
-                        throw CNIError.config("requested IP address \(stray) is not in any configured range")
-                    }
                     // After the leases: a crash in between leaves leases without an entry,
                     // which DEL finds by scanning, never an entry without its leases.
                     try store.recordIndex(containerID: containerID, ifname: ifname,
@@ -56,41 +55,21 @@ public struct HostLocal: Sendable {
 
     /// Releases every lease of the attachment; missing leases are not an error.
     public func release(containerID: String, ifname: String) throws {
-        let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        try store.locked {
-            for address in try held(containerID, ifname, in: store) { try store.release(address) }
-            store.dropIndex(containerID: containerID, ifname: ifname)
-        }
+        try config.location.release(containerID: containerID, ifname: ifname)
     }
 
     /// The attachment's leases, for CHECK: an error when it holds none in some range set.
     public func verify(containerID: String, ifname: String) throws {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        let held = try store.locked { try self.held(containerID, ifname, in: store) }
+        let held = try store.locked { try store.held(containerID, ifname) }
         for set in config.rangeSets where !held.contains(where: { set.range(containing: $0) != nil }) {
             throw CNIError(CNIError.generic, "host-local: no address of range set \(set) is leased to container \(containerID) ifname \(ifname)")
         }
     }
 
-    /// Releases every lease not held by one of `valid` (spec 1.1 GC). A lease file with no
-    /// readable owner is released too: nothing can claim it.
+    /// Releases every lease not held by one of `valid` (spec 1.1 GC).
     public func collectGarbage(keeping valid: [(containerID: String, ifname: String)]) throws -> [IPAddress] {
-        let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
-        return try store.locked {
-            var released: [IPAddress] = []
-            for lease in try store.leases() {
-                let kept = lease.owner.map { owner in valid.contains { owner.matches(containerID: $0.containerID, ifname: $0.ifname) } } ?? false
-                if !kept {
-                    try store.release(lease.address)
-                    released.append(lease.address)
-                }
-            }
-            for entry in store.indexedAttachments()
-            where !valid.contains(where: { $0.containerID == entry.containerID && $0.ifname == entry.ifname }) {
-                store.dropIndex(containerID: entry.containerID, ifname: entry.ifname)
-            }
-            return released
-        }
+        try config.location.collectGarbage(keeping: valid)
     }
 
     /// STATUS: the store can be opened and locked, and every range set has a free address.
@@ -116,30 +95,11 @@ public struct HostLocal: Sendable {
 
     /// The attachment's addresses according to the index, each confirmed by its lease file.
     private func heldByIndex(_ containerID: String, _ ifname: String, in store: LeaseStore) -> [IPAddress] {
-        confirmed(store.indexedAddresses(containerID: containerID, ifname: ifname) ?? [], containerID, ifname, store)
-    }
-
-    /// The attachment's addresses: through the index when it has an entry, otherwise by
-    /// reading every lease, as the reference does (its leases are not in the index).
-    private func held(_ containerID: String, _ ifname: String, in store: LeaseStore) throws -> [IPAddress] {
-        if let indexed = store.indexedAddresses(containerID: containerID, ifname: ifname) {
-            return confirmed(indexed, containerID, ifname, store)
-        }
-        return try store.leases().filter {
-            $0.owner?.matches(containerID: containerID, ifname: ifname) ?? false
-        }.map(\.address)
-    }
-
-    private func confirmed(_ addresses: [IPAddress], _ containerID: String, _ ifname: String,
-                           _ store: LeaseStore) -> [IPAddress] {
-        addresses.filter { store.owner(of: $0)?.matches(containerID: containerID, ifname: ifname) ?? false }
+        store.confirmed(store.indexedAddresses(containerID: containerID, ifname: ifname) ?? [], containerID, ifname)
     }
 
     private func claimRequested(_ address: IPAddress, in set: RangeSet, index: Int,
                                 claim: (IPAddress, Int) throws -> Bool) throws -> IPAddress {
-        if address == set.range(containing: address)?.gateway {
-            throw CNIError.config("requested IP address \(address) is the gateway of its range")
-        }
         guard try claim(address, index) else {
             throw CNIError(CNIError.generic, "requested IP address \(address) is not available in range set \(set): it is leased to another attachment")
         }

@@ -47,10 +47,7 @@ public struct HostLocalConfig: Sendable {
         }
 
         routes = try (ipam.list("routes") ?? []).map { (route) throws(CNIError) in try CNIResult.Route(route) }
-        dataDir = try ipam.string("dataDir").flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDataDir
-        guard dataDir.hasPrefix("/"), !dataDir.utf8.contains(0) else {
-            throw CNIError.config("ipam.dataDir \"\(dataDir.prefix(64))\" must be an absolute path")
-        }
+        dataDir = try LeaseStoreLocation.dataDir(ipam)
         dns = try ipam.string("resolvConf").map { (path) throws(CNIError) in try ResolvConf.read(path) } ?? DNS()
 
         var requested: [IPAddress] = []
@@ -66,8 +63,24 @@ public struct HostLocalConfig: Sendable {
         }
         for item in try config.object("args")?.object("cni")?.strings("ips") ?? [] { try request(item, from: "args.cni.ips") }
         for item in try runtimeConfig?.strings("ips") ?? [] { try request(item, from: "runtimeConfig.ips") }
+        // Checked here, with the rest of the config, before an ADD touches the host.
+        var setsAsked: Set<Int> = []
+        for address in requested {
+            guard let set = rangeSets.firstIndex(where: { $0.range(containing: address) != nil }) else {
+                throw CNIError.config("requested IP address \(address) is not in any configured range")
+            }
+            if address == rangeSets[set].range(containing: address)?.gateway {
+                throw CNIError.config("requested IP address \(address) is the gateway of its range")
+            }
+            guard setsAsked.insert(set).inserted else {
+                throw CNIError.config("requested IP address \(address) is a second one in range set "
+                                      + "\(rangeSets[set]): each range set gives one address")
+            }
+        }
         requestedIPs = requested
     }
+
+    public var location: LeaseStoreLocation { LeaseStoreLocation(dataDir: dataDir, network: network) }
 
     /// The configuration a plugin call carries.
     public init(_ call: Call) throws(CNIError) {

@@ -86,7 +86,7 @@ public final class LeaseStore {
             Syscall.close(directory)
             throw CNIError(CNIError.ioFailure, "cannot open the IPAM store's lock \(path)/lock: \(error)")
         }
-        let indexPath = (dataDir.hasSuffix("/") ? dataDir : dataDir + "/") + ".podwire." + network
+        let indexPath = (dataDir.hasSuffix("/") ? dataDir : dataDir + "/") + Self.indexDirectoryName(network)
         do {
             index = try Self.openDirectory(indexPath, in: dataDir)
         } catch {
@@ -213,35 +213,43 @@ public final class LeaseStore {
     }
 
     public func dropIndex(containerID: String, ifname: String) {
-        try? Self.retire(Self.indexName(containerID, ifname), in: index, keepingAs: Self.indexStagingName)
+        _ = try? Self.retire(Self.indexName(containerID, ifname), in: index, keepingAs: Self.indexStagingName)
     }
 
-    /// Every attachment the index has an entry for.
-    public func indexedAttachments() -> [(containerID: String, ifname: String)] {
-        ((try? Syscall.listDirectory(index)) ?? []).compactMap(Self.attachment(fromIndexName:))
+    /// Drops every entry of an attachment not in `valid`.
+    public func dropIndex(keeping valid: [(containerID: String, ifname: String)]) {
+        let keep = Set(valid.map { Self.indexName($0.containerID, $0.ifname) })
+        let names = (try? Syscall.listDirectory(index)) ?? []
+        for name in names where name != Self.indexStagingName && !keep.contains(name) {
+            _ = try? Self.retire(name, in: index, keepingAs: Self.indexStagingName)
+        }
     }
 
     /// `<containerID>%<ifname as hex>`: container IDs are validated to be file-name safe,
-    /// ifnames are not, so they are spelled out.
+    /// ifnames are not, so they are spelled out. A name longer than a file name may be has
+    /// the container ID's digest instead (`#` and 16 hex digits; no container ID starts with
+    /// `#`): container IDs may have 1024 bytes.
     static func indexName(_ containerID: String, _ ifname: String) -> String {
-        containerID + "%" + ifname.utf8.hexString()
+        let name = containerID + "%" + ifname.utf8.hexString()
+        return name.utf8.count <= nameMax ? name : "#" + FNV1a.hex(containerID.utf8) + "%" + ifname.utf8.hexString()
     }
 
-    static func attachment(fromIndexName name: String) -> (containerID: String, ifname: String)? {
-        guard let split = name.lastIndex(of: "%"), split != name.startIndex else { return nil }
-        let hex = Array(name[name.index(after: split)...].utf8)
-        guard hex.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        for i in stride(from: 0, to: hex.count, by: 2) {
-            guard let high = hex[i].hexDigitValue, let low = hex[i + 1].hexDigitValue else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return (String(name[..<split]), String(decoding: bytes, as: UTF8.self))
+    /// `.podwire.<network>`, or the network name's digest where that is too long a file name.
+    static func indexDirectoryName(_ network: String) -> String {
+        let name = ".podwire." + network
+        return name.utf8.count <= nameMax ? name : ".podwire.#" + FNV1a.hex(network.utf8)
     }
 
+    static let nameMax = Int(NAME_MAX)
+
+    /// The retired inode kept as the next staging file is blanked: after a DEL no file of the
+    /// store names the container (operators grep for it, and the reference host-local's
+    /// release by ID reads every file).
     public func release(_ address: IPAddress) throws(CNIError) {
         do {
-            try Self.retire(address.description, in: directory, keepingAs: Self.stagingName)
+            if try Self.retire(address.description, in: directory, keepingAs: Self.stagingName) {
+                try Self.blank(Self.stagingName, in: directory)
+            }
         } catch let error where error.errno == ENOENT {
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot remove lease \(path)/\(address): \(error)")
@@ -302,14 +310,28 @@ public final class LeaseStore {
         return (try Syscall.openat(directory, name, flags | O_EXCL, mode: 0o644), 0)
     }
 
-    /// Removes `name`, keeping its inode as the staging file `spare` when that name is free.
-    private static func retire(_ name: String, in directory: Int32, keepingAs spare: String) throws(SyscallError) {
+    /// Removes `name`, keeping its inode as the staging file `spare` when that name is free;
+    /// true when it was kept.
+    @discardableResult
+    private static func retire(_ name: String, in directory: Int32,
+                               keepingAs spare: String) throws(SyscallError) -> Bool {
         do {
             try Syscall.renameat(directory, name, spare, replacing: false)
+            return true
         } catch let error where error.errno == EEXIST || error.errno == EINVAL {
             // EINVAL: a file system without RENAME_NOREPLACE.
             try Syscall.unlinkat(directory, name)
+            return false
         }
+    }
+
+    /// Writes spaces over the whole file, in place: no truncation (see `stagingName`), and a
+    /// lease reader trims them to an empty owner.
+    private static func blank(_ name: String, in directory: Int32) throws(SyscallError) {
+        let fd = try Syscall.openat(directory, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK)
+        defer { Syscall.close(fd) }
+        let size = Int(try Syscall.fstat(fd, subject: name).st_size)
+        try Syscall.writeAll(fd, [UInt8](repeating: 0x20, count: size), subject: name)
     }
 
     /// Opens one of the store's directories, first making it and `dataDir` above it when it

@@ -14,9 +14,11 @@ public struct Link: Equatable, Sendable {
     public var masterIndex: Int32
     /// A veth's other end (IFLA_LINK), an index in that end's netns; 0 for most other links.
     public var peerIndex: Int32
+    /// The link's description (IFLA_IFALIAS): podwire's host ends name their attachment in it.
+    public var alias: String?
 
     public init(index: Int32, name: String, kind: String?, mtu: Int, mac: MACAddress?, isUp: Bool,
-                isPromiscuous: Bool, masterIndex: Int32, peerIndex: Int32 = 0) {
+                isPromiscuous: Bool, masterIndex: Int32, peerIndex: Int32 = 0, alias: String? = nil) {
         self.index = index
         self.name = name
         self.kind = kind
@@ -26,6 +28,7 @@ public struct Link: Equatable, Sendable {
         self.isPromiscuous = isPromiscuous
         self.masterIndex = masterIndex
         self.peerIndex = peerIndex
+        self.alias = alias
     }
 }
 
@@ -126,6 +129,14 @@ extension RouteSocket {
     public func setMAC(link index: Int32, _ mac: MACAddress) throws(NetlinkError) {
         let request = NetlinkRequest("set MAC of link \(index)", type: Int32(RTM_NEWLINK), index: index)
         try request.put(Int32(IFLA_ADDRESS), raw: (mac.bytes[0], mac.bytes[1], mac.bytes[2], mac.bytes[3], mac.bytes[4], mac.bytes[5]))
+        try request.send(on: self)
+    }
+
+    /// Sets the link's alias (`ip link set NAME alias TEXT`). The kernel ignores an alias in
+    /// the request that creates a link, so it is a request of its own. At most 255 bytes.
+    public func setAlias(link index: Int32, _ alias: String) throws(NetlinkError) {
+        let request = NetlinkRequest("set alias of link \(index)", type: Int32(RTM_NEWLINK), index: index)
+        try request.put(Int32(IFLA_IFALIAS), string: alias)
         try request.send(on: self)
     }
 
@@ -273,6 +284,7 @@ extension RouteSocket {
                     isUp: info.ifi_flags & UInt32(IFF_UP.rawValue) != 0,
                     isPromiscuous: info.ifi_flags & UInt32(IFF_PROMISC.rawValue) != 0,
                     masterIndex: attribute(Int32(IFLA_MASTER)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0,
-                    peerIndex: attribute(Int32(IFLA_LINK)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0)
+                    peerIndex: attribute(Int32(IFLA_LINK)).map { Int32(bitPattern: nla_get_u32($0)) } ?? 0,
+                    alias: attribute(Int32(IFLA_IFALIAS)).flatMap { nla_get_string($0) }.map { String(cString: $0) })
     }
 }

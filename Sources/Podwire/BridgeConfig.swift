@@ -1,16 +1,10 @@
 import Addressing
 import CNI
 import Firewall
+import IPAM
 
-/// How addresses are obtained: podwire's own host-local store in this process, or another
-/// plugin exec'd from `CNI_PATH` as the specification describes.
-enum IPAMSource {
-    case none
-    case hostLocal
-    case delegate(String)
-}
-
-/// Everything an ADD will do, decided before anything on the host is touched.
+/// Everything an ADD will do, decided before anything on the host is touched. CHECK and
+/// STATUS read the same; DEL and GC read only a `Teardown`.
 struct BridgePlan {
     var network: String
     var bridgeName: String
@@ -77,9 +71,7 @@ struct BridgePlan {
         }
         detectDuplicates = try config.bool("enabledad") ?? false
         masquerade = try config.bool("ipMasq") ?? false
-        // DEL finds the pod's entries by its identity, so it does not read the runtime's
-        // arguments: a sandbox whose ADD was refused for them must still be deletable.
-        let runtimeConfig = environment.command == .del ? nil : try config.object("runtimeConfig")
+        let runtimeConfig = try config.object("runtimeConfig")
         ports = try PortMappingsConfig.mappings(runtimeConfig?.list("portMappings"))
         bandwidth = try BandwidthLimits(runtimeConfig?.object("bandwidth"))
         ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
@@ -119,7 +111,9 @@ struct BridgePlan {
                 throw CNIError.config("ipam has no type")
             }
             if type == "host-local" {
-                ipam = .hostLocal
+                // Parsed here, before anything on the host is touched: a refused IPAM config
+                // leaves no bridge behind.
+                ipam = .hostLocal(try HostLocalConfig(call))
             } else {
                 // Found now, so that a missing plugin fails the call before anything is made.
                 _ = try Delegate(type: type, searchPath: environment.path).executable()
@@ -130,6 +124,33 @@ struct BridgePlan {
         }
         if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty { self.dns = dns }
         prevResult = try config.prevResult()
+    }
+}
+
+/// What DEL and GC need to find an attachment's links, leases and firewall entries, and
+/// nothing more: keys that only ADD acts on, however wrong, never keep a pod from going.
+struct Teardown {
+    var network: String
+    var containerIfname: String
+    var hostVethName: String
+    var ifbName: String
+    var firewallOwner: PodFirewall.Attachment
+    /// GC looks for stale links on it; nil when the config names no usable bridge.
+    var bridgeName: String?
+    /// Read when it is used, so that a broken `ipam` section fails the release alone.
+    var ipam: Result<IPAMSource, CNIError>
+
+    init(call: Call) throws(CNIError) {
+        let environment = call.environment
+        network = try call.header.validatedNetworkName()
+        containerIfname = environment.ifname
+        hostVethName = HostVethName.make(containerID: environment.containerID, ifname: environment.ifname)
+        ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
+        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID,
+                                               ifname: environment.ifname)
+        let bridge = ((try? call.document.string("bridge")) ?? nil).flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        bridgeName = Names.interfaceNameProblem(bridge) == nil ? bridge : nil
+        ipam = Result { () throws(CNIError) in try IPAMSource(teardown: call) }
     }
 }
 
@@ -167,16 +188,8 @@ public enum HostVethName {
         }
     }
 
-    /// FNV-1a, 64 bits, as 16 hex digits: stable across builds and machines, unlike Swift's Hasher.
+    /// FNV-1a of container ID, NUL and ifname.
     private static func hash(_ containerID: String, _ ifname: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        for byte in containerID.utf8 { mix(byte) }
-        mix(0)
-        for byte in ifname.utf8 { mix(byte) }
-        return withUnsafeBytes(of: hash.bigEndian) { $0.hexString() }
+        FNV1a.hex(containerID.utf8, ifname.utf8)
     }
 }

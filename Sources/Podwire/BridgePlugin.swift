@@ -41,6 +41,10 @@ public struct BridgePlugin: Plugin {
                   let hostLink = try hostEnd(of: podLink, plan: plan, bridge: bridge, mac: hostMAC, host: host.socket) else {
                 throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
             }
+            // The link names its attachment, so that GC of one network never takes another's.
+            try netlink("name \(plan.hostVethName)'s attachment in its alias") {
+                try host.socket.setAlias(link: hostLink.index, plan.firewallOwner.label)
+            }
             if plan.hairpin {
                 try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
             }
@@ -169,25 +173,28 @@ public struct BridgePlugin: Plugin {
 
     // MARK: DEL
 
-    /// Releases the addresses and deletes the host end (which takes the pod end with it).
-    /// Everything already gone is fine; the pod's netns is never needed.
+    /// Removes the firewall entries, releases the addresses and deletes the host end (which
+    /// takes the pod end with it). Everything already gone is fine; the pod's netns is never
+    /// needed, and of the config only what finds the attachment is read.
     public func del(_ call: Call) throws {
-        let plan = try BridgePlan(call: call)
+        let plan = try Teardown(call: call)
         // The veth's teardown is nearly all of a DEL: the kernel waits out RCU grace periods
-        // before the request returns. This thread starts it at once; a second one releases
-        // the lease and the firewall entries meanwhile, well within that wait. Every part
-        // runs even when another fails; the first failure is the one reported.
+        // before the request returns. This thread starts it at once; a second one removes
+        // the firewall entries and then releases the lease meanwhile, well within that wait.
+        // In that order: an address released first could go to a new pod while the old
+        // pod's entries, keyed by that address, still stand. Every part runs even when
+        // another fails; the first failure is the one reported.
         var release: Result<Void, any Error> = .success(())
         var firewall: Result<Void, any Error> = .success(())
         let meanwhile = try netlink("start a thread") {
             try JoinableThread {
-                release = Result { try AddressProvider(source: plan.ipam, call: call).release() }
                 // Whatever the config says now, entries an earlier config made go with the pod.
                 firewall = Result {
                     try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
                         try PodFirewall.remove(plan.firewallOwner)
                     }
                 }
+                release = Result { try AddressProvider(source: plan.ipam.get(), call: call).release() }
             }
         }
         let links = Result {
@@ -243,30 +250,34 @@ public struct BridgePlugin: Plugin {
 
     public func status(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
-        let addresses = AddressProvider(source: plan.ipam, call: call)
-        if case .hostLocal = plan.ipam { try addresses.hostLocal().readiness() }
-        try addresses.forward(.status)
+        try AddressProvider(source: plan.ipam, call: call).status()
     }
 
     /// Releases leases and removes podwire's host veths on this network's bridge that belong
-    /// to no valid attachment: what a killed ADD or a lost DEL left. Keeps going past a link
-    /// that cannot be removed, as the specification asks of GC.
+    /// to no valid attachment: what a killed ADD or a lost DEL left. A host end names its
+    /// attachment in its alias, so another network's pods on the same bridge are never
+    /// touched. Keeps going past a link that cannot be removed, as the specification asks.
     public func gc(_ call: Call) throws {
-        let plan = try BridgePlan(call: call)
+        let plan = try Teardown(call: call)
         let valid = try ValidAttachments(config: call.document).list
-        let addresses = AddressProvider(source: plan.ipam, call: call)
-        if case .hostLocal = plan.ipam {
-            _ = try addresses.hostLocal().collectGarbage(keeping: valid)
-        }
-        try addresses.forward(.gc)
+        let release = Result { try AddressProvider(source: plan.ipam.get(), call: call).collectGarbage(keeping: valid) }
         try collectFirewallGarbage(network: plan.network, keeping: valid)
+        if let bridgeName = plan.bridgeName { try collectLinks(on: bridgeName, network: plan.network, keeping: valid) }
+        try release.get()
+    }
 
-        let keep = Set(valid.map { HostVethName.make(containerID: $0.containerID, ifname: $0.ifname) })
+    private func collectLinks(on bridgeName: String, network: String,
+                              keeping valid: [(containerID: String, ifname: String)]) throws {
+        let keep = Set(valid.map {
+            AttachmentLabel.make(network: network, containerID: $0.containerID, ifname: $0.ifname)
+        })
         let host = try netlink("open a netlink socket") { try RouteSocket() }
         let links = try netlink("list links") { try host.links() }
-        let bridge = links.first { $0.name == plan.bridgeName }
-        let stale = Set(links.filter {
-            $0.masterIndex == bridge?.index && HostVethName.looksLikeOne($0.name) && !keep.contains($0.name)
+        let bridge = links.first { $0.name == bridgeName }
+        let stale = Set(links.filter { link in
+            guard let bridge, link.masterIndex == bridge.index, HostVethName.looksLikeOne(link.name),
+                  let alias = link.alias, AttachmentLabel.network(of: alias, is: network) else { return false }
+            return !keep.contains(alias)
         }.map(\.name))
         // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
         let hostEnds = links.map(\.name).filter { HostVethName.looksLikeOne($0) && !stale.contains($0) }

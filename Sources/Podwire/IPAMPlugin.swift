@@ -13,8 +13,10 @@ public struct IPAMPlugin: Plugin {
         try store(call).allocate(containerID: call.environment.containerID, ifname: call.environment.ifname)
     }
 
+    /// DEL and GC read only where the store is: nothing else in the config can keep an
+    /// attachment from being released.
     public func del(_ call: Call) throws {
-        try store(call).release(containerID: call.environment.containerID, ifname: call.environment.ifname)
+        try location(call).release(containerID: call.environment.containerID, ifname: call.environment.ifname)
     }
 
     public func check(_ call: Call) throws {
@@ -26,10 +28,14 @@ public struct IPAMPlugin: Plugin {
     }
 
     public func gc(_ call: Call) throws {
-        _ = try store(call).collectGarbage(keeping: try ValidAttachments(config: call.document).list)
+        _ = try location(call).collectGarbage(keeping: try ValidAttachments(config: call.document).list)
     }
 
     private func store(_ call: Call) throws -> HostLocal {
         HostLocal(config: try HostLocalConfig(call))
+    }
+
+    private func location(_ call: Call) throws -> LeaseStoreLocation {
+        try LeaseStoreLocation(netconf: call.document, header: call.header)
     }
 }

@@ -17,18 +17,30 @@ public struct PortMapPlugin: Plugin {
         var previous: CNIResult?
         var targets: [PortTarget]
         var snat: Bool
+        /// The node-side interface of the result, where localhost reaches IPv4 host ports (the
+        /// bridge or, after ptp, the host veth); nil when no such port is mapped.
+        var hostInterface: String?
 
         init(_ call: Call) throws(CNIError) {
             let config = call.document
             owner = PodFirewall.Attachment(network: try call.header.validatedNetworkName(),
                                            containerID: call.environment.containerID, ifname: call.environment.ifname)
+            // DEL removes the pod's entries by its identity alone, whatever else the config says.
+            guard call.environment.command != .del else {
+                previous = nil; targets = []; snat = false
+                return
+            }
             previous = try config.prevResult()
             // The reference's key: masquerade hairpin and localhost clients.
             snat = try config.bool("snat") ?? true
-            // As in podwire's DEL: the pod's entries go by its identity, whatever the mappings say.
-            let mappings = call.environment.command == .del ? []
-                : try PortMappingsConfig.mappings(config.object("runtimeConfig")?.list("portMappings"))
+            let mappings = try PortMappingsConfig.mappings(config.object("runtimeConfig")?.list("portMappings"))
             targets = PortMappingsConfig.targets(mappings, for: previous?.ips ?? [])
+            guard snat, targets.contains(where: { $0.podAddress.family == .v4 }) else { return }
+            hostInterface = previous?.interfaces.first(where: { ($0.sandbox ?? "").isEmpty })?.name
+            // The name becomes part of a sysctl path: "all" would open every interface of the node.
+            if let name = hostInterface, let problem = Names.sysctlInterfaceProblem(name) {
+                throw CNIError.config("prevResult's host interface \"\(name.prefix(32))\" \(problem)")
+            }
         }
 
         func requirePrevious() throws(CNIError) -> CNIResult {
@@ -43,12 +55,8 @@ public struct PortMapPlugin: Plugin {
         let plan = try Plan(call)
         let previous = try plan.requirePrevious()
         guard !plan.targets.isEmpty else { return previous }
-        // The reference lets localhost reach host ports through the node-side interface of
-        // the result: the bridge (or, after ptp, the host veth).
-        if plan.snat, plan.targets.contains(where: { $0.podAddress.family == .v4 }),
-           let hostInterface = previous.interfaces.first(where: { ($0.sandbox ?? "").isEmpty }) {
-            try HostSide.routeLocalnet(on: hostInterface.name)
-        }
+        // The reference lets localhost reach host ports through the node-side interface.
+        if let hostInterface = plan.hostInterface { try HostSide.routeLocalnet(on: hostInterface) }
         do {
             try PodFirewall.add(plan.owner, ports: plan.targets, hairpin: plan.snat)
         } catch {

@@ -84,3 +84,36 @@ private func code(_ body: () throws -> Void) -> Int? {
         } == 7)
     }
 }
+
+@Suite struct TeardownTests {
+    private func teardown(_ keys: String, command: Command = .del) throws -> Teardown {
+        let text = #"{"cniVersion":"1.1.0","name":"net1","type":"podwire"\#(keys)}"#
+        let environment = try CNIEnvironment(command: command, variables: [
+            "CNI_CONTAINERID": "ctr1", "CNI_NETNS": "", "CNI_IFNAME": "eth0", "CNI_PATH": "/bin"])
+        return try Teardown(call: Call(environment: environment, config: Array(text.utf8), version: .v1_1_0))
+    }
+
+    /// Every key here makes ADD fail; none may keep a pod from being deleted.
+    @Test func readsNothingThatOnlyAddActsOn() throws {
+        let keys = #","mtu":5,"hairpinMode":true,"promiscMode":true,"vlan":5000,"macspoofchk":true,"#
+            + #""vlanTrunk":[{"id":5}],"ipMasqBackend":"pf","prevResult":{"ips":"no"},"#
+            + #""runtimeConfig":{"portMappings":[{"containerPort":80}],"bandwidth":{"ingressBurst":5}},"#
+            + #""ipam":{"type":"host-local","ranges":"no","resolvConf":"/nonexistent","dataDir":"/var/lib/x"}"#
+        #expect(code { _ = try plan(keys) } != nil)
+        let t = try teardown(keys)
+        guard case .hostLocalStore(let location) = try t.ipam.get() else {
+            Issue.record("host-local should be released through its store")
+            return
+        }
+        #expect(location.dataDir == "/var/lib/x")
+        #expect(location.network == "net1")
+        #expect(t.hostVethName == HostVethName.make(containerID: "ctr1", ifname: "eth0"))
+    }
+
+    @Test func aBrokenIPAMSectionFailsOnlyTheRelease() throws {
+        let t = try teardown(#","bridge":"a/b","ipam":{"type":"host-local","dataDir":"relative"}"#)
+        #expect(t.bridgeName == nil)
+        #expect(code { _ = try t.ipam.get() } == 7)
+        #expect(code { _ = try teardown(#","ipam":{"subnet":"10.0.0.0/24"}"#).ipam.get() } == 7)
+    }
+}

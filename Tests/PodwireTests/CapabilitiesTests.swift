@@ -45,14 +45,6 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
         #expect(p.bandwidth?.egress == nil)
     }
 
-    @Test func delDoesNotReadTheRuntimeArgumentsSoARefusedAddCanStillBeDeleted() throws {
-        let bad = #"{"portMappings":[{"containerPort":80}],"bandwidth":{"ingressBurst":5}}"#
-        #expect(message { _ = try plan(bad) }?.code == 7)
-        let p = try plan(bad, command: .del)
-        #expect(p.ports.isEmpty)
-        #expect(p.bandwidth == nil)
-    }
-
     @Test func bindsEachMappingToThePodAddressesOfItsFamily() throws {
         let ips = [CNIResult.IPConfig(address: IPNetwork("10.1.0.5/24")!), CNIResult.IPConfig(address: IPNetwork("fd00::5/64")!)]
         let any = PortMapping(hostPort: 80, containerPort: 80, proto: .tcp, hostIP: nil)

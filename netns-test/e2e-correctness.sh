@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Regressions found by reading the code from outside: each section reproduces one bug (it
+# failed before the fix) and checks what an operator relies on instead.
+source "$(dirname "$0")/lib.sh"
+
+DATA="$WORK/data"
+
+# call COMMAND CONTAINER_ID CONFIG [NETNS] [PLUGIN] [IFNAME]: one exec of a plugin, its
+# answer on stdout; the exit status is the plugin's.
+call() {
+  printf '%s' "$3" | CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=${4:-} CNI_IFNAME=${6:-eth0} CNI_PATH=$CNI_PATH \
+    "$WORK/bin/${5:-podwire}"
+}
+call_to() { local out=$1; shift; call "$@" > "$out"; }
+# conf NAME BRIDGE BRIDGE_KEYS IPAM_KEYS: a single-plugin podwire config.
+conf() {
+  printf '{"cniVersion":"1.1.0","name":"%s","type":"podwire","bridge":"%s"%s,' "$1" "$2" "$3"
+  printf '"ipam":{"type":"host-local","dataDir":"%s"%s}}' "$DATA" "$4"
+}
+# with_valid CONFIG ID...: the config with the GC's list of valid attachments (ifname eth0).
+with_valid() {
+  local config=$1; shift
+  jq -c --args '. + {"cni.dev/valid-attachments": [$ARGS.positional[] | {containerID: ., ifname: "eth0"}]}' "$@" \
+    <<< "$config"
+}
+with_prev() { jq -c --slurpfile prev "$2" '. + {prevResult: $prev[0]}' <<< "$1"; }
+ip_in() { jq -r '.ips[0].address' "$1" | cut -d/ -f1; }
+ns_of() { echo "${1##*/}"; }
+# pod NAME -> a netns for it; its container ID is its netns name, its host end is recorded.
+pod() {
+  local path
+  path=$(new_netns "$1")
+  host_veth_of "$(ns_of "$path")" eth0 >/dev/null
+  echo "$path"
+}
+code_of() { jq -r '.code // empty' 2>/dev/null; }
+
+section "DEL and GC read only what they need: pods outlive a config that ADD would refuse"
+NET3=del$RUN_ID
+printf 'nameserver 192.0.2.53\n' > "$WORK/resolv.conf"
+C3=$(conf "$NET3" "$(new_bridge_name d)" ',"isDefaultGateway":true,"ipMasq":true' \
+  ",\"subnet\":\"$SUBNET_BASE.0/27\",\"resolvConf\":\"$WORK/resolv.conf\"")
+P3=$(pod d1); ID3=$(ns_of "$P3"); V3=$(python3 "$REPO/netns-test/podnames.py" "$ID3" eth0)
+call ADD "$ID3" "$C3" "$P3" > "$WORK/d1.json" || fail "ADD d1" "$(cat "$WORK/d1.json")"
+IP3=$(ip_in "$WORK/d1.json")
+rm "$WORK/resolv.conf"
+expect "DEL succeeds after the resolvConf file is gone" call DEL "$ID3" "$C3" "$P3"
+refute "d1's host end is gone" ip link show "$V3"
+refute "d1's lease is released" test -e "$DATA/$NET3/$IP3"
+printf 'nameserver 192.0.2.53\n' > "$WORK/resolv.conf"
+call ADD "$ID3" "$C3" "$P3" > "$WORK/d1.json" || fail "ADD d1 again" "$(cat "$WORK/d1.json")"
+IP3=$(ip_in "$WORK/d1.json")
+# Keys ADD refuses or would act on, added to the config after the pod was made.
+LATER=$(jq -c '. + {mtu: 5, hairpinMode: true, promiscMode: true, vlan: 5000, macspoofchk: true,
+  vlanTrunk: [{id: 5}], portIsolation: true, disableContainerInterface: true, ipMasqBackend: "pf",
+  prevResult: {ips: "no"}} | .ipam.ranges = "no"' <<< "$C3")
+refute "ADD refuses that config" call ADD "other$RUN_ID" "$LATER" "$P3"
+expect "DEL succeeds with keys added later that ADD refuses" call DEL "$ID3" "$LATER" "$P3"
+refute "d1's host end is gone" ip link show "$V3"
+refute "d1's lease is released" test -e "$DATA/$NET3/$IP3"
+expect "d1's masquerade entries are gone" bash -c "! nft list table inet podwire 2>/dev/null | grep -qF '$ID3'"
+expect "GC succeeds with that config" call GC "" "$(with_valid "$LATER")"
+
+section "a refused IPAM config leaves no bridge"
+BR9=$(new_bridge_name i)
+C9=$(conf "ipam$RUN_ID" "$BR9" ',"isGateway":true' ',"subnet":"10.238.0.0/99"')
+P9=$(pod i1)
+code=$(call ADD "$(ns_of "$P9")" "$C9" "$P9" | code_of)
+expect "ADD with subnet 10.238.0.0/99 answers code 7 (got ${code:-none})" test "$code" = 7
+refute "bridge $BR9 was not created" ip link show "$BR9"
+
+section "podwire-portmap sets route_localnet only on a real interface name"
+# Put back what an unfixed plugin would change on this node, whatever the outcome.
+for knob in all default; do
+  echo "$knob $(cat /proc/sys/net/ipv4/conf/$knob/route_localnet)" >> "$WORK/route_localnet.before"
+done
+restore_route_localnet() {
+  local knob value
+  while read -r knob value; do echo "$value" > "/proc/sys/net/ipv4/conf/$knob/route_localnet"; done \
+    < "$WORK/route_localnet.before"
+}
+for name in all default ../all "lo/../all" ""; do
+  C6=$(jq -nc --arg net "pm$RUN_ID" --arg name "$name" --arg ip "$SUBNET_BASE.9/24" '{cniVersion: "1.1.0",
+    name: $net, type: "podwire-portmap", runtimeConfig: {portMappings: [{hostPort: 18080, containerPort: 80}]},
+    prevResult: {cniVersion: "1.1.0", interfaces: [{name: $name}], ips: [{address: $ip}]}}')
+  code=$(call ADD "pm$RUN_ID" "$C6" /var/run/netns/none podwire-portmap | code_of)
+  expect "an interface named \"$name\" in prevResult is refused with code 7 (got ${code:-none})" test "$code" = 7
+done
+expect "route_localnet of all and default is as it was" \
+  bash -c "[[ \$(for k in all default; do echo \$k \$(cat /proc/sys/net/ipv4/conf/\$k/route_localnet); done) \
+    == \$(cat $WORK/route_localnet.before) ]]"
+restore_route_localnet
+call DEL "pm$RUN_ID" "$C6" /var/run/netns/none podwire-portmap >/dev/null
+
+section "GC of one network leaves another network's pods on the same bridge"
+NETA=gca$RUN_ID NETB=gcb$RUN_ID
+# One subnet and bridge, two networks each with a range of its own; only A's pods route out.
+BRG=$(new_bridge_name g)
+CA=$(conf "$NETA" "$BRG" ',"isDefaultGateway":true' \
+  ",\"subnet\":\"$SUBNET_BASE.64/27\",\"rangeEnd\":\"$SUBNET_BASE.79\"")
+CB=$(conf "$NETB" "$BRG" '' \
+  ",\"subnet\":\"$SUBNET_BASE.64/27\",\"rangeStart\":\"$SUBNET_BASE.80\"")
+for p in a1 a2 b1; do
+  P=$(pod "$p")
+  [[ $p == a* ]] && config=$CA || config=$CB
+  call ADD "$(ns_of "$P")" "$config" "$P" > "$WORK/$p.json" || fail "ADD $p" "$(cat "$WORK/$p.json")"
+done
+VA1=$(python3 "$REPO/netns-test/podnames.py" "pw$RUN_ID-a1" eth0)
+VB1=$(python3 "$REPO/netns-test/podnames.py" "pw$RUN_ID-b1" eth0)
+expect "the host end names its attachment in its alias" \
+  bash -c "ip -d link show $VA1 | grep -qF 'alias $NETA pw$RUN_ID-a1 eth0'"
+expect "GC of $NETB with no valid attachment succeeds" call GC "" "$(with_valid "$CB")"
+expect "$NETA's pods keep their host ends" ip link show "$VA1"
+expect "$NETA's pod a1 still pings a2" ip netns exec "pw$RUN_ID-a1" ping -c1 -W2 "$(ip_in "$WORK/a2.json")"
+refute "$NETB's stale host end is collected" ip link show "$VB1"
+expect "GC of $NETA keeping its pods succeeds" call GC "" "$(with_valid "$CA" "pw$RUN_ID-a1" "pw$RUN_ID-a2")"
+expect "a1 still pings a2 after it" ip netns exec "pw$RUN_ID-a1" ping -c1 -W2 "$(ip_in "$WORK/a2.json")"
+for p in a1 a2; do call DEL "pw$RUN_ID-$p" "$CA" >/dev/null || fail "DEL $p"; done
+
+section "an address released under a live firewall entry: the new pod keeps its masquerade"
+# "The internet": a netns behind a veth from the host, with no route back to any pod subnet.
+INET=$(new_netns inet); INET=${INET##*/}
+OCTET=$((RANDOM % 250))
+UPLINK="pwu$RUN_ID"; echo "$UPLINK" >> "$WORK/made.links"
+ip link add "$UPLINK" type veth peer name eth0 netns "$INET"
+ip addr add "198.18.$OCTET.1/24" dev "$UPLINK"; ip link set "$UPLINK" up
+ip -n "$INET" addr add "198.18.$OCTET.2/24" dev eth0; ip -n "$INET" link set eth0 up
+ip netns exec "$INET" python3 "$REPO/netns-test/peer-server.py" 9000 "198.18.$OCTET.2" & echo $! >> "$WORK/made.pids"
+NET2=masq$RUN_ID
+# One address to hand out, so the second pod gets the first one's.
+C2=$(conf "$NET2" "$(new_bridge_name m)" ',"isDefaultGateway":true,"ipMasq":true' \
+  ",\"subnet\":\"$SUBNET_BASE.96/29\",\"rangeStart\":\"$SUBNET_BASE.98\",\"rangeEnd\":\"$SUBNET_BASE.98\"")
+PA=$(pod ma); PB=$(pod mb)
+call ADD "$(ns_of "$PA")" "$C2" "$PA" > "$WORK/ma.json" || fail "ADD ma" "$(cat "$WORK/ma.json")"
+# What a DEL of ma killed after its release, before its firewall entries went, leaves.
+rm -f "$DATA/$NET2/$SUBNET_BASE.98"
+call ADD "$(ns_of "$PB")" "$C2" "$PB" > "$WORK/mb.json" || fail "ADD mb" "$(cat "$WORK/mb.json")"
+expect "mb got ma's address" test "$(ip_in "$WORK/mb.json")" = "$SUBNET_BASE.98"
+expect "the DEL of ma is repeated and succeeds" call DEL "$(ns_of "$PA")" "$C2" "$PA"
+expect "CHECK of mb passes" call CHECK "$(ns_of "$PB")" "$(with_prev "$C2" "$WORK/mb.json")" "$PB"
+seen=$(ip netns exec "$(ns_of "$PB")" python3 "$REPO/netns-test/peer-client.py" "198.18.$OCTET.2" 9000 2>&1)
+expect "mb reaches the outside through masquerade (seen as ${seen:-nothing})" test "$seen" = "198.18.$OCTET.1"
+call DEL "$(ns_of "$PB")" "$C2" "$PB" >/dev/null || fail "DEL mb"
+
+section "after DEL, no file in the store names the container"
+NET10=store$RUN_ID
+C10=$(printf '{"cniVersion":"1.1.0","name":"%s","ipam":{"type":"podwire-ipam","subnet":"%s.128/27","dataDir":"%s"}}' \
+  "$NET10" "$SUBNET_BASE" "$DATA")
+for i in 1 2; do
+  call ADD "gone$RUN_ID$i" "$C10" /var/run/netns/none podwire-ipam >/dev/null \
+    || fail "ADD gone$i"
+done
+expect "DEL of gone1" call DEL "gone${RUN_ID}1" "$C10" /var/run/netns/none podwire-ipam
+expect "no file under $NET10's directory holds gone1's ID" bash -c "! grep -rlF 'gone${RUN_ID}1' $DATA/$NET10"
+expect "gone2's lease is still there" bash -c "grep -rlqF 'gone${RUN_ID}2' $DATA/$NET10"
+expect "DEL of gone2" call DEL "gone${RUN_ID}2" "$C10" /var/run/netns/none podwire-ipam
+expect "no file under $NET10's directory holds either ID" bash -c "! grep -rlF 'gone$RUN_ID' $DATA/$NET10"
+
+section "a stale index entry does not hide the attachment's real lease"
+NET5=hint$RUN_ID
+C5P=$(printf '{"cniVersion":"1.0.0","name":"%s","ipam":{"type":"podwire-ipam","subnet":"%s.160/27","dataDir":"%s"}}' \
+  "$NET5" "$SUBNET_BASE" "$DATA")
+C5R=$(jq -c '.ipam.type = "host-local"' <<< "$C5P")
+call ADD "hint$RUN_ID" "$C5P" /var/run/netns/none podwire-ipam > "$WORK/hint1.json" || fail "podwire-ipam ADD"
+call DEL "hint$RUN_ID" "$C5R" /var/run/netns/none host-local >/dev/null || fail "reference DEL"
+call ADD "hint$RUN_ID" "$C5R" /var/run/netns/none host-local > "$WORK/hint2.json" || fail "reference ADD"
+expect "the reference leased another address ($(ip_in "$WORK/hint1.json") then $(ip_in "$WORK/hint2.json"))" \
+  test "$(ip_in "$WORK/hint1.json")" != "$(ip_in "$WORK/hint2.json")"
+expect "podwire DEL of the attachment" call DEL "hint$RUN_ID" "$C5P" /var/run/netns/none podwire-ipam
+refute "the reference's lease is released by podwire's DEL" test -e "$DATA/$NET5/$(ip_in "$WORK/hint2.json")"
+
+section "a 1024-byte container ID and a 255-byte network name, with masquerade and a host port"
+LONGID=$(head -c 1018 /dev/zero | tr '\0' L)$RUN_ID
+LONGNET=$(head -c 249 /dev/zero | tr '\0' n)$RUN_ID
+PORT=$((20000 + RANDOM % 20000))
+BRL=$(new_bridge_name l)
+CL=$(jq -c --argjson port "$PORT" '. + {runtimeConfig: {portMappings: [{hostPort: $port, containerPort: 80}]}}' \
+  <<< "$(conf "$LONGNET" "$BRL" ',"isDefaultGateway":true,"ipMasq":true' ",\"subnet\":\"$SUBNET_BASE.192/27\"")")
+LABEL=$(attachment_label "$LONGNET" "$LONGID" eth0)
+host_veth_of "$LONGID" eth0 >/dev/null
+PL=$(new_netns long)
+elements_of() { nft -j list table inet podwire 2>/dev/null | jq --arg c "$1" \
+  '[.nftables[] | (.set // .map) | select(.) | .elem // [] | .[] | (if type == "array" then .[0] else . end)
+    | select(.elem.comment? == $c)] | length'; }
+expect "ADD with them succeeds" call_to "$WORK/long.json" ADD "$LONGID" "$CL" "$PL"
+expect "CHECK succeeds" call CHECK "$LONGID" "$(with_prev "$CL" "$WORK/long.json")" "$PL"
+expect "its masquerade, pod-local and host-port entries carry the whole label ($(elements_of "$LABEL") of them)" \
+  test "$(elements_of "$LABEL")" -ge 3
+expect "its host end carries the label as its alias" \
+  bash -c "[[ \$(cat /sys/class/net/$(python3 "$REPO/netns-test/podnames.py" "$LONGID" eth0)/ifalias) == '$LABEL' ]]"
+expect "DEL succeeds" call DEL "$LONGID" "$CL" "$PL"
+expect "no element of the attachment is left" test "$(elements_of "$LABEL")" -eq 0
+expect "ADD again finds its host port free" call_to /dev/null ADD "$LONGID" "$CL" "$PL"
+expect "DEL succeeds" call DEL "$LONGID" "$CL" "$PL"
+expect "no element of the attachment is left" test "$(elements_of "$LABEL")" -eq 0
+refute "its host end is gone" ip link show "$(python3 "$REPO/netns-test/podnames.py" "$LONGID" eth0)"
+expect "no lease is left" bash -c "[[ -z \$(leases_in '$DATA/$LONGNET') ]]"
+expect "the index directory has a digest for a name, and no entry left" \
+  bash -c "d=\$(ls -a '$DATA' | grep -F '.podwire.#'); [[ -n \$d && -z \$(ls '$DATA'/\$d) ]]"
+
+finish
