@@ -30,7 +30,7 @@ let package = Package(
         // Typed Swift over netlink: links, veths, bridges, addresses, routes, netns.
         .target(name: "Netlink", dependencies: ["CNetlink", "Addressing", "Syscall"]),
         // podwire's nftables table: masquerade and port mappings as set elements per pod.
-        .target(name: "Firewall", dependencies: ["Netlink", "CNetlink", "Addressing", "CNI"]),
+        .target(name: "Firewall", dependencies: ["Netlink", "CNetlink", "Addressing", "CNI", "Syscall"]),
         // The host-local store, byte-compatible with the reference plugin.
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.

@@ -198,4 +198,28 @@ expect "no lease is left" bash -c "[[ -z \$(leases_in '$DATA/$LONGNET') ]]"
 expect "the index directory has a digest for a name, and no entry left" \
   bash -c "d=\$(ls -a '$DATA' | grep -F '.podwire.#'); [[ -n \$d && -z \$(ls '$DATA'/\$d) ]]"
 
+section "16 ADDs race for one host port, half on one address and half on every address: one wins"
+# podwire-portmap, so that nothing but the port claim orders the calls; ten rounds.
+race_config() { # race_config PORT HOST_IP_KEYS -> a portmap config for one pod of the race
+  jq -nc --arg net "race$RUN_ID" --argjson port "$1" --arg ip "$SUBNET_BASE.250/24" "{cniVersion: \"1.1.0\",
+    name: \$net, type: \"podwire-portmap\", snat: false, runtimeConfig: {portMappings: [{hostPort: \$port, containerPort: 80$2}]},
+    prevResult: {cniVersion: \"1.1.0\", interfaces: [{name: \"lo\"}], ips: [{address: \$ip}]}}"
+}
+rounds_won_once=0
+for round in $(seq 10); do
+  RACE_PORT=$((20000 + RANDOM % 20000))
+  for i in $(seq 16); do
+    race_config "$RACE_PORT" "$( ((i % 2)) && echo ', hostIP: "127.0.0.1"')" > "$WORK/race$i.json"
+  done
+  winners=$(RACE_ID="$RUN_ID$round" CNI_NETNS=/var/run/netns/none CNI_IFNAME=eth0 \
+    python3 "$REPO/netns-test/race.py" "$WORK/bin/podwire-portmap" "$WORK"/race{1..16}.json)
+  [[ $winners == 1 ]] && rounds_won_once=$((rounds_won_once + 1)) || echo "  (round $round: $winners won)"
+  for i in $(seq 0 15); do
+    call DEL "race-$RUN_ID$round-$i" "$(cat "$WORK/race1.json")" /var/run/netns/none podwire-portmap >/dev/null \
+      || fail "DEL race-$RUN_ID$round-$i"
+  done
+done
+expect "in each of 10 rounds exactly one of them got the port ($rounds_won_once rounds did)" test "$rounds_won_once" -eq 10
+expect "no host port of the races is left" bash -c "! nft list table inet podwire 2>/dev/null | grep -q 'race$RUN_ID'"
+
 finish

@@ -2,6 +2,7 @@ import Addressing
 import CNI
 import CNetlink
 import Netlink
+import Syscall
 
 /// podwire's nftables table, `inet podwire`, shared by every pod of the node. Its chains and
 /// rules are fixed; a pod adds elements to sets, each with a comment naming its attachment,
@@ -41,6 +42,17 @@ public enum PodFirewall {
     /// that was killed midway). A host port that another attachment holds is refused.
     public static func add(_ attachment: Attachment, masquerade: [Masquerade] = [],
                            ports: [PortTarget] = [], hairpin: Bool = true) throws(FirewallError) {
+        if ports.isEmpty {
+            try commit(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
+        } else {
+            try HostPortLock.held { () throws(FirewallError) in
+                try commit(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
+            }
+        }
+    }
+
+    private static func commit(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
+                               hairpin: Bool) throws(FirewallError) {
         var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
         var stale: [SetElements] = []
         if !ports.isEmpty {
@@ -208,12 +220,14 @@ public enum PodFirewall {
 public enum FirewallError: Error, CustomStringConvertible {
     case netlink(NetlinkError)
     case portTaken(PortMapping, owner: String)
+    case lock(SyscallError)
 
     public var description: String {
         switch self {
         case let .netlink(error): "\(error)"
         case let .portTaken(mapping, owner):
             "host port \(mapping) is already mapped, to attachment \"\(owner)\" (network, container ID, ifname)"
+        case let .lock(error): "cannot take the host-port lock \(HostPortLock.path): \(error)"
         }
     }
 

@@ -48,6 +48,7 @@ extension FirewallError {
         switch self {
         case .portTaken: CNIError(CNIError.generic, description)
         case .netlink: CNIError.failed(what, self)
+        case .lock: CNIError(CNIError.ioFailure, "\(what): \(description)")
         }
     }
 }
