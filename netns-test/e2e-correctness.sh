@@ -202,7 +202,8 @@ section "16 ADDs race for one host port, half on one address and half on every a
 # podwire-portmap, so that nothing but the port claim orders the calls; ten rounds.
 race_config() { # race_config PORT HOST_IP_KEYS -> a portmap config for one pod of the race
   jq -nc --arg net "race$RUN_ID" --argjson port "$1" --arg ip "$SUBNET_BASE.250/24" "{cniVersion: \"1.1.0\",
-    name: \$net, type: \"podwire-portmap\", snat: false, runtimeConfig: {portMappings: [{hostPort: \$port, containerPort: 80$2}]},
+    name: \$net, type: \"podwire-portmap\", snat: false,
+    runtimeConfig: {portMappings: [{hostPort: \$port, containerPort: 80$2}]},
     prevResult: {cniVersion: \"1.1.0\", interfaces: [{name: \"lo\"}], ips: [{address: \$ip}]}}"
 }
 rounds_won_once=0
@@ -219,7 +220,8 @@ for round in $(seq 10); do
       || fail "DEL race-$RUN_ID$round-$i"
   done
 done
-expect "in each of 10 rounds exactly one of them got the port ($rounds_won_once rounds did)" test "$rounds_won_once" -eq 10
+expect "in each of 10 rounds exactly one of them got the port ($rounds_won_once rounds did)" \
+  test "$rounds_won_once" -eq 10
 expect "no host port of the races is left" bash -c "! nft list table inet podwire 2>/dev/null | grep -q 'race$RUN_ID'"
 
 finish
