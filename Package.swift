@@ -56,7 +56,9 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
-        .testTarget(name: "CallLogTests", dependencies: ["CallLog", "CNI", "Addressing"]),
+        .testTarget(name: "CallLogTests", dependencies: [
+            "CallLog", "CNI", "Addressing", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Netlink", "Addressing"]),

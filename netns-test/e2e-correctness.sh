@@ -224,4 +224,20 @@ expect "in each of 10 rounds exactly one of them got the port ($rounds_won_once 
   test "$rounds_won_once" -eq 10
 expect "no host port of the races is left" bash -c "! nft list table inet podwire 2>/dev/null | grep -q 'race$RUN_ID'"
 
+section "32 writers log DELs with 900-byte container IDs to one file: every line whole, the ID in full"
+CLOG=$(jq -c --arg log "$WORK/calls.log" '. + {logFile: $log}' <<< "$(conf "log$RUN_ID" "$(new_bridge_name o)" '' \
+  ",\"subnet\":\"$SUBNET_BASE.0/24\"")")
+# Long container IDs make long lines, and each writer logs ten DELs (of pods that never existed).
+LOGID=$(head -c 900 /dev/zero | tr '\0' g)
+writers=()
+for w in $(seq 32); do
+  ( for n in $(seq 10); do call DEL "$LOGID$RUN_ID-$w-$n" "$CLOG" >/dev/null; done ) &
+  writers+=($!)
+done
+wait "${writers[@]}"
+whole='^[0-9T:.-]+Z info podwire: DEL containerID='"$LOGID$RUN_ID"'-[0-9]+-[0-9]+ durationMs=[0-9.]+ ifname=eth0 netns="" network=log'"$RUN_ID"'$'
+expect "the log has 320 lines ($(wc -l < "$WORK/calls.log"))" test "$(wc -l < "$WORK/calls.log")" -eq 320
+expect "every one of them whole ($(grep -cvE "$whole" "$WORK/calls.log") are not)" \
+  test "$(grep -cE "$whole" "$WORK/calls.log")" -eq 320
+
 finish

@@ -37,7 +37,8 @@ sleep 0.3
 before=$(cpu_ticks "$pause"); sleep 1; after=$(cpu_ticks "$pause")
 expect "idle for 1 s, it uses no CPU time ($before -> $after ticks)" all_same "$before" "$after"
 expect "  and sleeps (state S)" grep -q '^State:.S' "/proc/$pause/status"
-PAUSE_RSS=$(awk '/^VmRSS/ {print $2 " " $3}' "/proc/$pause/status")
+PAUSE_RSS_KB=$(awk '/^VmRSS/ {print $2}' "/proc/$pause/status")
+expect "  and its idle RSS is under 1 MiB (${PAUSE_RSS_KB} KiB)" test "${PAUSE_RSS_KB:-99999}" -lt 1024
 kill -TERM "$pause"; wait "$pause"; status=$?
 expect "it exits 0 on SIGTERM" test "$status" -eq 0
 expect "it warns that it is not PID 1 when started outside a PID namespace" grep -q "not PID 1" "$WORK/pause.err"
@@ -52,7 +53,8 @@ expect "it runs as PID 1 from a rootfs that holds nothing but itself (static, no
 [[ -n $inner ]] && kill -TERM "$inner"
 wait "$wrapper"; status=$?
 expect "as PID 1 it exits 0 on SIGTERM" test "$status" -eq 0
-echo "  (podwire-pause: $(stat -c %s "$PAUSE") bytes, idle RSS $PAUSE_RSS)"
+PAUSE_BYTES=$(stat -c %s "$PAUSE")
+expect "podwire-pause is under 1 MiB on disk ($PAUSE_BYTES bytes)" test "$PAUSE_BYTES" -lt 1048576
 
 section "a pod: pause and two app containers"
 P1=$(new_pod_name one)

@@ -60,9 +60,11 @@ public enum CallLog {
     }
 
     static func metadata(_ outcome: Outcome, duration: Duration, variables: [String: String], network: String?) -> Logger.Metadata {
-        // Raw variables, not the parsed environment: a call rejected for bad input is logged too.
+        // Raw variables, not the parsed environment: a call rejected for bad input is logged too,
+        // cut to the longest valid value (a container ID has up to 1024 bytes, and operators
+        // grep the log for it whole).
         var fields: Logger.Metadata = [
-            "containerID": .string(String((variables["CNI_CONTAINERID"] ?? "").prefix(256))),
+            "containerID": .string(String((variables["CNI_CONTAINERID"] ?? "").prefix(1024))),
             "ifname": .string(String((variables["CNI_IFNAME"] ?? "").prefix(64))),
             "netns": .string(String((variables["CNI_NETNS"] ?? "").prefix(256))),
             "durationMs": .string(milliseconds(duration)),

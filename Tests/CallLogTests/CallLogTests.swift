@@ -5,6 +5,7 @@ import Testing
 import Addressing
 import CNI
 @testable import CallLog
+import Logging
 
 /// A plugin whose ADD gives one address and whose DEL fails, so both lines can be seen.
 private struct Scripted: Plugin {
@@ -143,5 +144,49 @@ private final class Scratch {
     @Test func durationsAreMillisecondsWithThreeDecimals() {
         #expect(CallLog.milliseconds(.microseconds(4_2071)) == "42.071")
         #expect(CallLog.milliseconds(.microseconds(5)) == "0.005")
+    }
+}
+
+/// What keeps concurrent plugin processes' lines whole: each line is one write to its own
+/// O_APPEND descriptor. Threads stand in for the processes, as they run truly at once.
+@Suite struct ConcurrentWritersTests {
+    fileprivate let scratch = Scratch()
+
+    @Test func thirtyTwoWritersNeverInterleave() throws {
+        let writers = 32, linesEach = 200
+        let message = String(repeating: "m", count: 1000)
+        var threads: [pthread_t] = []
+        final class Job { let path: String, index: Int, lines: Int, message: String
+            init(_ path: String, _ index: Int, _ lines: Int, _ message: String) {
+                (self.path, self.index, self.lines, self.message) = (path, index, lines, message)
+            }
+        }
+        for index in 0..<writers {
+            let job = Unmanaged.passRetained(Job(scratch.log, index, linesEach, message)).toOpaque()
+            var thread = pthread_t()
+            pthread_create(&thread, nil, { raw in
+                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+                let fd = open(job.path, O_WRONLY | O_APPEND | O_CREAT, 0o640)
+                let handler = FileLogHandler(descriptor: fd, label: "podwire", logLevel: .info)
+                for n in 0..<job.lines {
+                    handler.log(event: LogEvent(level: .info, message: "\(job.message) w\(job.index) n\(n)",
+                                                metadata: nil, source: "", file: "", function: "", line: 0))
+                }
+                close(fd)
+                return nil
+            }, job)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        let lines = scratch.lines(of: scratch.log)
+        #expect(lines.count == writers * linesEach)
+        // "<timestamp> info podwire: "<message> wN nM"", the timestamp 24 bytes and a space.
+        let whole = lines.filter { line in
+            let rest = line.dropFirst(25)
+            return line.hasPrefix("20") && line.dropFirst(23).hasPrefix("Z ")
+                && rest.hasPrefix("info podwire: \"\(message) w") && rest.hasSuffix("\"")
+                && rest.split(separator: " ").count == 5
+        }
+        #expect(whole.count == writers * linesEach, "\(writers * linesEach - whole.count) lines were cut into")
     }
 }
