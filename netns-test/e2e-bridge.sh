@@ -233,7 +233,7 @@ bad 7 "a subnet with host bits set" "$(bad_conf '' '{"type":"host-local","subnet
 bad 7 "overlapping ranges" "$(bad_conf '' '{"type":"host-local","ranges":[[{"subnet":"10.1.0.0/16"},{"subnet":"10.1.2.0/24"}]],"dataDir":"'"$BAD_DATA"'"}')"
 bad 7 "an IPv4 gateway in an IPv6 range" "$(bad_conf '' '{"type":"host-local","ranges":[[{"subnet":"fd00::/64","gateway":"10.0.0.1"}]],"dataDir":"'"$BAD_DATA"'"}')"
 bad 7 "an ipam type that is not in CNI_PATH" "$(bad_conf '' '{"type":"no-such-ipam"}')"
-bad 2 "vlanTrunk, which podwire does not implement yet" "$(bad_conf ',"vlanTrunk":[{"id":101}]')"
+bad 7 "a vlanTrunk minID without its maxID" "$(bad_conf ',"vlanTrunk":[{"minID":101}]')"
 # Where the store and its index would be for that name, resolved.
 evil="$(realpath -m "$BAD_DATA/../../tmp/evil") $(realpath -m "$BAD_DATA/.podwire.../../tmp/evil")"
 refute "nothing was written outside the store for the ../ network name ($evil)" \

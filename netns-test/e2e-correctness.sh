@@ -240,4 +240,91 @@ expect "the log has 320 lines ($(wc -l < "$WORK/calls.log"))" test "$(wc -l < "$
 expect "every one of them whole ($(grep -cvE "$whole" "$WORK/calls.log") are not)" \
   test "$(grep -cE "$whole" "$WORK/calls.log")" -eq 320
 
+section "portIsolation: isolated pods reach the gateway and other ports, not each other"
+BRI=$(new_bridge_name p)
+CI_ISO=$(conf "iso$RUN_ID" "$BRI" ',"isDefaultGateway":true,"portIsolation":true' ",\"subnet\":\"$SUBNET_BASE.32/27\"")
+CI_OPEN=$(jq -c 'del(.portIsolation)' <<< "$CI_ISO")
+for p in iso1 iso2 iso3; do
+  P=$(pod "$p")
+  [[ $p == iso3 ]] && config=$CI_OPEN || config=$CI_ISO
+  call ADD "$(ns_of "$P")" "$config" "$P" > "$WORK/$p.json" || fail "ADD $p" "$(cat "$WORK/$p.json")"
+done
+VI1=$(python3 "$REPO/netns-test/podnames.py" "pw$RUN_ID-iso1" eth0)
+expect "i1's host end is an isolated port" bash -c "bridge -d link show dev $VI1 | grep -q 'isolated on'"
+expect "i1 pings the gateway" ip netns exec "pw$RUN_ID-iso1" ping -c1 -W2 "$(jq -r '.ips[0].gateway' "$WORK/iso1.json")"
+expect "i1 pings i3, which is not isolated" ip netns exec "pw$RUN_ID-iso1" ping -c1 -W2 "$(ip_in "$WORK/iso3.json")"
+refute "i1 does not reach i2, both isolated" ip netns exec "pw$RUN_ID-iso1" ping -c1 -W1 "$(ip_in "$WORK/iso2.json")"
+for p in iso1 iso2; do call DEL "pw$RUN_ID-$p" "$CI_ISO" >/dev/null || fail "DEL $p"; done
+call DEL "pw$RUN_ID-iso3" "$CI_OPEN" >/dev/null || fail "DEL iso3"
+
+section "disableContainerInterface: the pod's interface is made and left down"
+BRD=$(new_bridge_name q)
+CD_OFF=$(printf '{"cniVersion":"1.1.0","name":"l2%s","type":"podwire","bridge":"%s","disableContainerInterface":true}' \
+  "$RUN_ID" "$BRD")
+CD_ON=$(jq -c 'del(.disableContainerInterface) | .ipam = {}' <<< "$CD_OFF")
+P=$(pod l2a); Q=$(pod l2b)
+expect "ADD with disableContainerInterface and no ipam succeeds" call_to /dev/null ADD "$(ns_of "$P")" "$CD_OFF" "$P"
+expect "the pod has its eth0, down" bash -c "ip -n $(ns_of "$P") -o link show eth0 | grep -q 'state DOWN' \
+  && ! ip -n $(ns_of "$P") -o link show eth0 | grep -q '<.*UP.*>'"
+expect "without it (ipam {}), a layer-2 pod's eth0 is up" call_to /dev/null ADD "$(ns_of "$Q")" "$CD_ON" "$Q"
+expect "  (eth0 up)" bash -c "ip -n $(ns_of "$Q") -o link show eth0 | grep -q '<.*,UP'"
+BRD2=$(new_bridge_name u)
+CD_IPAM=$(jq -c --arg br "$BRD2" '.bridge = $br | .ipam = {type: "host-local", subnet: "10.9.0.0/24"}' <<< "$CD_OFF")
+code=$(call ADD "$(ns_of "$P")x" "$CD_IPAM" "$P" | code_of)
+expect "with an ipam type it is refused with code 7 (got ${code:-none})" test "$code" = 7
+refute "  and makes no bridge" ip link show "$BRD2"
+call DEL "$(ns_of "$P")" "$CD_OFF" >/dev/null || fail "DEL l2a"
+call DEL "$(ns_of "$Q")" "$CD_ON" >/dev/null || fail "DEL l2b"
+
+section "macspoofchk: frames from the pod with another source MAC are dropped"
+BRM=$(new_bridge_name s)
+CM=$(conf "spoof$RUN_ID" "$BRM" ',"isDefaultGateway":true,"macspoofchk":true' ",\"subnet\":\"$SUBNET_BASE.224/27\"")
+CM_OPEN=$(jq -c 'del(.macspoofchk)' <<< "$CM")
+PM=$(pod sm); PO=$(pod so)
+call ADD "$(ns_of "$PM")" "$CM" "$PM" > "$WORK/sm.json" || fail "ADD sm" "$(cat "$WORK/sm.json")"
+call ADD "$(ns_of "$PO")" "$CM_OPEN" "$PO" > "$WORK/so.json" || fail "ADD so" "$(cat "$WORK/so.json")"
+GWM=$(jq -r '.ips[0].gateway' "$WORK/sm.json")
+# spoofed NETNS: the pod's eth0 takes another MAC; the node forgets the old one, so that its
+# reply needs an ARP answer from the new MAC.
+spoofed() {
+  ip -n "$1" link set eth0 address 02:00:00:00:00:5$2
+  ip neigh flush dev "$BRM"
+  ip netns exec "$1" ping -c1 -W1 "$GWM"
+}
+expect "sm pings the gateway with its own MAC" ip netns exec "$(ns_of "$PM")" ping -c1 -W2 "$GWM"
+expect "its host end and MAC are in table bridge podwire" \
+  bash -c "nft list set bridge podwire macs | grep -q '$(python3 "$REPO/netns-test/podnames.py" "$(ns_of "$PM")" eth0)'"
+expect "CHECK of sm passes" call CHECK "$(ns_of "$PM")" "$(with_prev "$CM" "$WORK/sm.json")" "$PM"
+refute "sm with another MAC does not reach the gateway" spoofed "$(ns_of "$PM")" 1
+expect "so, without the check, does (with another MAC)" spoofed "$(ns_of "$PO")" 2
+ip -n "$(ns_of "$PM")" link set eth0 address "$(jq -r '.interfaces[2].mac' "$WORK/sm.json")"
+ip neigh flush dev "$BRM"
+expect "sm with its own MAC again reaches it" ip netns exec "$(ns_of "$PM")" ping -c1 -W2 "$GWM"
+expect "DEL of sm" call DEL "$(ns_of "$PM")" "$CM" "$PM"
+expect "no element of sm is left in table bridge podwire" \
+  bash -c "! nft list table bridge podwire 2>/dev/null | grep -q '$(ns_of "$PM")'"
+call DEL "$(ns_of "$PO")" "$CM_OPEN" >/dev/null || fail "DEL so"
+
+section "vlanTrunk and preserveDefaultVlan: the port carries the trunk, tagged"
+BRT=$(new_bridge_name t)
+CT=$(jq -nc --arg net "trunk$RUN_ID" --arg br "$BRT" \
+  '{cniVersion: "1.1.0", name: $net, type: "podwire", bridge: $br, vlanTrunk: [{id: 101}, {minID: 200, maxID: 203}]}')
+PT=$(pod trunk); VT=$(python3 "$REPO/netns-test/podnames.py" "$(ns_of "$PT")" eth0)
+probe=$(ip link add "pwv$RUN_ID" type bridge vlan_filtering 1 2>&1 && ip link del "pwv$RUN_ID")
+if [[ -z $probe ]]; then
+  expect "ADD with a trunk" call_to /dev/null ADD "$(ns_of "$PT")" "$CT" "$PT"
+  expect "the port carries 101 and 200-203 tagged, and VLAN 1 as its native one" bash -c \
+    "bridge -j vlan show dev $VT | jq -e '[.[0].vlans[] | .vlan] | IN([1, 101, 200], [1, 101, 200, 201, 202, 203])'"
+  call DEL "$(ns_of "$PT")" "$CT" >/dev/null || fail "DEL trunk"
+else
+  skip "a trunk on the host veth" \
+    "this kernel's bridge has no VLAN filtering: 'ip link add type bridge vlan_filtering 1' says: $probe"
+  out=$(call ADD "$(ns_of "$PT")" "$CT" "$PT")
+  expect "ADD with a trunk fails saying the kernel lacks VLAN filtering" grep -q CONFIG_BRIDGE_VLAN_FILTERING <<< "$out"
+  refute "  and leaves no bridge" ip link show "$BRT"
+  refute "  nor a host end" ip link show "$VT"
+fi
+code=$(call ADD "$(ns_of "$PT")" "$(jq -c '.vlanTrunk = [{minID: 5}]' <<< "$CT")" "$PT" | code_of)
+expect "a trunk entry with minID alone is code 7 (got ${code:-none})" test "$code" = 7
+
 finish

@@ -27,9 +27,15 @@ cleanup() {
   while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
   rm -rf "$WORK"
 }
-# podwire's nftables table is the node's: a run removes its own elements (their comments
-# name networks that carry the run id), and the table itself only if the run created it.
-nft list table inet podwire >/dev/null 2>&1 && TABLE_WAS_THERE=1 || TABLE_WAS_THERE=0
+# podwire's nftables tables (inet podwire, and bridge podwire for macspoofchk) are the
+# node's: a run removes its own elements (their comments name networks that carry the run
+# id, or labels it wrote down), and a table itself only if the run created it.
+PODWIRE_TABLES=("inet podwire" "bridge podwire")
+TABLES_MADE_BEFORE=()
+for table in "${PODWIRE_TABLES[@]}"; do
+  # shellcheck disable=SC2086
+  nft list table $table >/dev/null 2>&1 && TABLES_MADE_BEFORE+=("$table")
+done
 # The reference plugins' iptables (the nft flavour) makes tables of its own on first use. One
 # that appeared during the run goes only if it holds nothing but what those plugins make:
 # CNI-* chains, and built-in chains whose rules only jump to them. A table another program
@@ -44,22 +50,28 @@ only_cni_chains() { # only_cni_chains FAMILY NAME
     >/dev/null
 }
 clean_podwire_table() {
-  local table
+  local table family name
   while read -r table; do
-    [[ -n $table && $table != "table inet podwire" ]] && ! grep -qxF "$table" <<< "$TABLES_BEFORE" \
+    [[ -n $table && $table != "table inet podwire" && $table != "table bridge podwire" ]] \
+      && ! grep -qxF "$table" <<< "$TABLES_BEFORE" \
       && only_cni_chains $(cut -d' ' -f2,3 <<< "$table") && nft delete $table 2>/dev/null
   done < <(nft list tables 2>/dev/null)
   touch "$WORK/made.labels"
-  nft -j list table inet podwire 2>/dev/null | jq -c --arg run "$RUN_ID" --rawfile labels "$WORK/made.labels" '
-    ($labels | split("\n") | map(select(length > 0))) as $made | {nftables: [.nftables[] | (.set // .map) | select(.)
-      | {delete: {element: {family: "inet", table: "podwire", name: .name,
-          elem: [(.elem // [])[] | select(((if type == "array" then .[0] else . end) | .elem.comment? // "")
-            | contains($run) or (. as $c | $made | index($c) != null))]}}}
-      | select(.delete.element.elem | length > 0)]}' | nft -j -f - 2>/dev/null
-  # The table goes only if this run made it and nobody else's elements are in it.
-  if [[ $TABLE_WAS_THERE == 0 ]] && ! nft list table inet podwire 2>/dev/null | grep -q 'comment "'; then
-    nft delete table inet podwire 2>/dev/null
-  fi
+  for table in "${PODWIRE_TABLES[@]}"; do
+    read -r family name <<< "$table"
+    nft -j list table "$family" "$name" 2>/dev/null | jq -c --arg run "$RUN_ID" --arg family "$family" \
+      --rawfile labels "$WORK/made.labels" '
+      ($labels | split("\n") | map(select(length > 0))) as $made | {nftables: [.nftables[] | (.set // .map) | select(.)
+        | {delete: {element: {family: $family, table: "podwire", name: .name,
+            elem: [(.elem // [])[] | select(((if type == "array" then .[0] else . end) | .elem.comment? // "")
+              | contains($run) or (. as $c | $made | index($c) != null))]}}}
+        | select(.delete.element.elem | length > 0)]}' | nft -j -f - 2>/dev/null
+    # The table goes only if this run made it and nobody else's elements are in it.
+    if ! printf '%s\n' "${TABLES_MADE_BEFORE[@]}" | grep -qxF "$table" \
+        && ! nft list table "$family" "$name" 2>/dev/null | grep -q 'comment "'; then
+      nft delete table "$family" "$name" 2>/dev/null
+    fi
+  done
   return 0
 }
 trap cleanup EXIT

@@ -25,6 +25,9 @@ public enum PodFirewall {
             self.ifname = ifname
         }
         public var label: String { AttachmentLabel.make(network: network, containerID: containerID, ifname: ifname) }
+        static func label(_ label: String, isOf network: String) -> Bool {
+            AttachmentLabel.network(of: label, is: network)
+        }
     }
 
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
@@ -137,7 +140,7 @@ public enum PodFirewall {
     /// Removes the elements of `network` whose attachment is not in `valid`.
     public static func collectGarbage(network: String, keeping valid: Set<Attachment>) throws(NetlinkError) {
         let keep = Set(valid.map(\.label))
-        try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
+        try removeElements { Attachment.label($0, isOf: network) && !keep.contains($0) }
     }
 
     /// For CHECK: the first set that should hold an entry of `attachment` and holds none.

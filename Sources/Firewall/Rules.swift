@@ -64,6 +64,17 @@ enum Rules {
                .lookup(set: PodFirewall.SetName.hairpin(family), register: register32, into: nil), .masquerade]
     }
 
+    /// iifname @ports iifname . ether saddr != @macs drop: a frame from a checked port whose
+    /// source MAC is not its pod's. The name fills the first four 32-bit registers.
+    static let spoofCheck: [Expression] = [
+        .meta(key: UInt32(NFT_META_IIFNAME.rawValue), into: register1),
+        .lookup(set: SpoofCheck.SetName.ports, register: register1, into: nil),
+        .meta(key: UInt32(NFT_META_IIFNAME.rawValue), into: register32),
+        .payload(base: UInt32(NFT_PAYLOAD_LL_HEADER.rawValue), offset: 6, length: 6, into: register32 + 4),
+        .absentFrom(set: SpoofCheck.SetName.macs, register: register32),
+        .verdict(Int32(NF_DROP)),
+    ]
+
     static func nfproto(_ family: IPAddress.Family) -> Int32 { Int32(family == .v4 ? NFPROTO_IPV4 : NFPROTO_IPV6) }
 
     static func l4proto(into register: UInt32) -> Expression { .meta(key: UInt32(NFT_META_L4PROTO.rawValue), into: register) }

@@ -161,13 +161,54 @@ extension RouteSocket {
         try request.send(on: self)
     }
 
+    /// Isolates the port (`bridge link set dev NAME isolated on`): it exchanges frames only
+    /// with ports that are not isolated, such as the bridge itself and uplinks.
+    public func setIsolated(port index: Int32) throws(NetlinkError) {
+        let request = NetlinkRequest("isolate port \(index)", type: Int32(RTM_SETLINK), family: AF_BRIDGE, index: index)
+        try request.nested(Int32(IFLA_PROTINFO)) { () throws(NetlinkError) in
+            try request.put(Int32(IFLA_BRPORT_ISOLATED), u8: 1)
+        }
+        try request.send(on: self)
+    }
+
     /// Makes `vid` the port's untagged PVID, as `bridge vlan add vid N pvid untagged`.
     public func addVlan(port index: Int32, vid: UInt16) throws(NetlinkError) {
-        let request = NetlinkRequest("add vlan \(vid) to port \(index)", type: Int32(RTM_SETLINK),
+        try changeVlans(RTM_SETLINK, port: index, [vid...vid],
+                        flags: UInt16(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED))
+    }
+
+    /// Lets the port carry these VLANs tagged (`bridge vlan add vid A-B`): a trunk.
+    public func addTrunk(port index: Int32, _ ranges: [ClosedRange<UInt16>]) throws(NetlinkError) {
+        try changeVlans(RTM_SETLINK, port: index, ranges, flags: 0)
+    }
+
+    /// Takes a VLAN off the port (`bridge vlan del vid N`); one it does not carry is no error.
+    public func deleteVlan(port index: Int32, vid: UInt16) throws(NetlinkError) {
+        do {
+            try changeVlans(RTM_DELLINK, port: index, [vid...vid], flags: 0)
+        } catch where error.isNotFound {
+        }
+    }
+
+    /// One request for all the ranges, each a begin and an end entry (or one for a single VLAN).
+    private func changeVlans(_ type: Int, port index: Int32, _ ranges: [ClosedRange<UInt16>],
+                             flags: UInt16) throws(NetlinkError) {
+        let verb = type == RTM_DELLINK ? "delete" : "add"
+        let request = NetlinkRequest("\(verb) vlans \(ranges) on port \(index)", type: Int32(type),
                                      family: AF_BRIDGE, index: index)
         try request.nested(Int32(IFLA_AF_SPEC)) { () throws(NetlinkError) in
-            try request.put(Int32(IFLA_BRIDGE_VLAN_INFO),
-                            raw: bridge_vlan_info(flags: UInt16(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED), vid: vid))
+            func put(_ vid: UInt16, _ extra: Int32) throws(NetlinkError) {
+                let info = bridge_vlan_info(flags: flags | UInt16(extra), vid: vid)
+                try request.put(Int32(IFLA_BRIDGE_VLAN_INFO), raw: info)
+            }
+            for range in ranges {
+                if range.count == 1 {
+                    try put(range.lowerBound, 0)
+                } else {
+                    try put(range.lowerBound, BRIDGE_VLAN_INFO_RANGE_BEGIN)
+                    try put(range.upperBound, BRIDGE_VLAN_INFO_RANGE_END)
+                }
+            }
         }
         try request.send(on: self)
     }

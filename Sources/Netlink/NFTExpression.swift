@@ -9,6 +9,8 @@ extension NFTables {
         case compare(register: UInt32, equal: Bool, to: [UInt8])
         case mask(register: UInt32, length: UInt32, with: [UInt8])
         case lookup(set: String, register: UInt32, into: UInt32?)
+        /// Matches when the key in `register` is not in the set.
+        case absentFrom(set: String, register: UInt32)
         case verdict(Int32)
         case masquerade
         /// Destination NAT to the address and port held in two registers.
@@ -30,7 +32,7 @@ extension NFTables {
             case .payload: "payload"
             case .compare: "cmp"
             case .mask: "bitwise"
-            case .lookup: "lookup"
+            case .lookup, .absentFrom: "lookup"
             case .verdict: "immediate"
             case .masquerade: "masq"
             case .dnat: "nat"
@@ -63,6 +65,10 @@ extension NFTables {
                 try request.put(attribute(NFTA_LOOKUP_SET), string: set)
                 try request.put(attribute(NFTA_LOOKUP_SREG), be32: register)
                 if let destination { try request.put(attribute(NFTA_LOOKUP_DREG), be32: destination) }
+            case let .absentFrom(set, register):
+                try request.put(attribute(NFTA_LOOKUP_SET), string: set)
+                try request.put(attribute(NFTA_LOOKUP_SREG), be32: register)
+                try request.put(attribute(NFTA_LOOKUP_FLAGS), be32: NFT_LOOKUP_F_INV.rawValue)
             case let .verdict(code):
                 try request.put(attribute(NFTA_IMMEDIATE_DREG), be32: NFT_REG_VERDICT.rawValue)
                 try request.nested(attribute(NFTA_IMMEDIATE_DATA)) { () throws(NetlinkError) in

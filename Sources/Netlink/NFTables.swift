@@ -23,6 +23,9 @@ public struct NFTables {
         public static let ipv6 = DataType(fields: [(8, 16)])
         public static let inetProtocol = DataType(fields: [(12, 1)])
         public static let inetService = DataType(fields: [(13, 2)])
+        public static let etherAddress = DataType(fields: [(9, 6)])
+        /// An interface name, NUL-padded to IFNAMSIZ as `meta iifname` loads it.
+        public static let interfaceName = DataType(fields: [(41, 16)])
         public static func + (left: DataType, right: DataType) -> DataType { DataType(fields: left.fields + right.fields) }
         var typeID: UInt32 { fields.reduce(0) { ($0 << 6) | $1.type } }
         var length: UInt32 { fields.reduce(0) { $0 + ($1.length + 3) / 4 * 4 } }

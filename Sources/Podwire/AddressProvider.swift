@@ -14,7 +14,10 @@ enum IPAMSource {
     /// What DEL and GC read: the type and, for host-local, the store's location. Nothing
     /// else in the config can keep an attachment from being released.
     init(teardown call: Call) throws(CNIError) {
-        guard let section = try call.document.object("ipam") else { self = .none; return }
+        guard let section = try call.document.object("ipam"), !(try section.members().isEmpty) else {
+            self = .none
+            return
+        }
         guard let type = try section.string("type"), !type.isEmpty else { throw CNIError.config("ipam has no type") }
         self = type == "host-local"
             ? .hostLocalStore(try LeaseStoreLocation(netconf: call.document, header: call.header)) : .delegate(type)

@@ -19,7 +19,21 @@ struct BridgePlan {
     var hairpin: Bool
     var promiscuous: Bool
     var vlan: UInt16?
+    /// VLANs the port also carries tagged, as ranges in order.
+    var vlanTrunk: [ClosedRange<UInt16>]
+    /// Keep the bridge's default VLAN on the port beside `vlan` and `vlanTrunk` (the
+    /// reference's default since its 1.8: no).
+    var preserveDefaultVlan: Bool
+    /// The bridge filters VLANs: it must, for `vlan` or `vlanTrunk`.
+    var filtersVlans: Bool { vlan != nil || !vlanTrunk.isEmpty }
     var detectDuplicates: Bool
+    /// The host end is an isolated bridge port: pods of the bridge reach its gateway and
+    /// uplinks, not each other.
+    var portIsolation: Bool
+    /// The pod end is made and left down, with no address: the reference's L2-only mode.
+    var disableContainerInterface: Bool
+    /// Frames from the pod with a source MAC other than its own are dropped on the bridge.
+    var macSpoofCheck: Bool
     /// Masquerade the pod's traffic that leaves its subnet, through podwire's nftables table.
     var masquerade: Bool
     /// The `portMappings` capability, served by podwire's nftables table.
@@ -79,18 +93,11 @@ struct BridgePlan {
         if let backend = try config.string("ipMasqBackend"), !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
         }
-        // Reference keys whose behaviour podwire does not have yet: refused by name rather
-        // than ignored, so that nobody believes a pod is protected when it is not.
-        let vlanTrunk = try config.list("vlanTrunk") ?? []
-        let unsupported: [(String, String)?] = [
-            try config.bool("macspoofchk") == true ? ("macspoofchk", "true") : nil,
-            vlanTrunk.isEmpty ? nil : ("vlanTrunk", vlanTrunk.count == 1 ? "1 entry" : "\(vlanTrunk.count) entries"),
-            try config.bool("portIsolation") == true ? ("portIsolation", "true") : nil,
-            try config.bool("disableContainerInterface") == true ? ("disableContainerInterface", "true") : nil,
-        ]
-        if let (key, value) = unsupported.compactMap({ $0 }).first {
-            throw CNIError(CNIError.unsupportedField, "unsupported field: \(key) = \(value) is not implemented by podwire yet")
-        }
+        vlanTrunk = try Self.trunk(config.list("vlanTrunk") ?? [])
+        preserveDefaultVlan = try config.bool("preserveDefaultVlan") ?? false
+        macSpoofCheck = try config.bool("macspoofchk") ?? false
+        portIsolation = try config.bool("portIsolation") ?? false
+        disableContainerInterface = try config.bool("disableContainerInterface") ?? false
 
         // The reference's order: CNI_ARGS, then args, then runtimeConfig, the last one set winning.
         let macSources: [(String, String?)] = [
@@ -106,9 +113,15 @@ struct BridgePlan {
             mac = parsed
         }
 
-        if let section = try config.object("ipam") {
+        // `"ipam": {}` is the reference's layer-2-only form; keys without a type are refused,
+        // so that nobody believes a subnet is served when it is not.
+        if let section = try config.object("ipam"), !(try section.members().isEmpty) {
             guard let type = try section.string("type"), !type.isEmpty else {
                 throw CNIError.config("ipam has no type")
+            }
+            if disableContainerInterface {
+                throw CNIError.config("disableContainerInterface leaves the pod's interface without addresses: "
+                                      + "it cannot be used with ipam (\(type.prefix(32)))")
             }
             if type == "host-local" {
                 // Parsed here, before anything on the host is touched: a refused IPAM config
@@ -124,6 +137,41 @@ struct BridgePlan {
         }
         if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty { self.dns = dns }
         prevResult = try config.prevResult()
+    }
+}
+
+extension BridgePlan {
+    /// `vlanTrunk`: entries of `id`, or of `minID` and `maxID` together, each 1-4094, as the
+    /// reference reads them; merged into ranges in order.
+    static func trunk(_ entries: [JSONNode]) throws(CNIError) -> [ClosedRange<UInt16>] {
+        var vids: Set<Int> = []
+        for entry in entries {
+            func vid(_ key: String) throws(CNIError) -> Int? {
+                guard let value = try entry.int(key) else { return nil }
+                guard (1...4094).contains(value) else {
+                    throw entry.invalid("\(key) \(value) is out of range: it must be between 1 and 4094")
+                }
+                return value
+            }
+            switch (try vid("minID"), try vid("maxID")) {
+            case let (low?, high?):
+                guard low <= high else { throw entry.invalid("minID \(low) is greater than maxID \(high)") }
+                vids.formUnion(low...high)
+            case (nil, .some): throw entry.invalid("maxID without minID: both or neither")
+            case (.some, nil): throw entry.invalid("minID without maxID: both or neither")
+            case (nil, nil): break
+            }
+            if let id = try vid("id") { vids.insert(id) }
+        }
+        var ranges: [ClosedRange<UInt16>] = []
+        for vid in vids.sorted().map(UInt16.init) {
+            if let last = ranges.last, last.upperBound + 1 == vid {
+                ranges[ranges.count - 1] = last.lowerBound...vid
+            } else {
+                ranges.append(vid...vid)
+            }
+        }
+        return ranges
     }
 }
 

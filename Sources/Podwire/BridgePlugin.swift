@@ -48,8 +48,25 @@ public struct BridgePlugin: Plugin {
             if plan.hairpin {
                 try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
             }
-            if let vid = plan.vlan {
-                try netlink("put \(plan.hostVethName) on vlan \(vid)") { try host.socket.addVlan(port: hostLink.index, vid: vid) }
+            if plan.macSpoofCheck {
+                guard let podMAC = podLink.mac else {
+                    throw CNIError(CNIError.generic,
+                                   "\(plan.containerIfname) has no MAC address to check frames against")
+                }
+                rollback.add { try SpoofCheck.remove(plan.firewallOwner) }
+                try netlink("check the source MAC of \(plan.hostVethName)'s frames") {
+                    try SpoofCheck.add(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: podMAC)
+                }
+            }
+            if plan.portIsolation {
+                try netlink("isolate bridge port \(plan.hostVethName)") {
+                    try host.socket.setIsolated(port: hostLink.index)
+                }
+            }
+            if plan.filtersVlans {
+                try netlink("put \(plan.hostVethName) on its vlans") {
+                    try setVlans(plan, port: hostLink.index, host: host.socket)
+                }
             }
             if let limits = plan.bandwidth {
                 rollback.add { _ = try host.socket.deleteLink(named: plan.ifbName) }
@@ -61,9 +78,11 @@ public struct BridgePlugin: Plugin {
             rollback.add { try addresses.release() }
 
             result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
-            try netlink("configure \(plan.containerIfname) in \(plan.netnsPath)") {
-                try ContainerSide(socket: pod, link: podLink)
-                    .configure(result, interfaceIndex: 2, detectDuplicates: plan.detectDuplicates)
+            if !plan.disableContainerInterface {
+                try netlink("configure \(plan.containerIfname) in \(plan.netnsPath)") {
+                    try ContainerSide(socket: pod, link: podLink)
+                        .configure(result, interfaceIndex: 2, detectDuplicates: plan.detectDuplicates)
+                }
             }
             if plan.isGateway {
                 try netlink("give bridge \(plan.bridgeName) its gateway address") {
@@ -80,6 +99,17 @@ public struct BridgePlugin: Plugin {
             rollback.run()
             throw error
         }
+    }
+
+    /// The reference's order: the bridge's default VLAN off the port (unless kept), the pod's
+    /// own VLAN untagged, the trunk tagged, and with a trunk but no VLAN of its own, VLAN 1
+    /// as the port's native one.
+    private func setVlans(_ plan: BridgePlan, port: Int32, host: RouteSocket) throws {
+        if !plan.preserveDefaultVlan { try host.deleteVlan(port: port, vid: 1) }
+        if let vid = plan.vlan { try host.addVlan(port: port, vid: vid) }
+        guard !plan.vlanTrunk.isEmpty else { return }
+        try host.addTrunk(port: port, plan.vlanTrunk)
+        if plan.vlan == nil { try host.addVlan(port: port, vid: 1) }
     }
 
     /// Pod ingress leaves the host end towards the pod, so its bucket sits there; pod egress
@@ -192,6 +222,7 @@ public struct BridgePlugin: Plugin {
                 firewall = Result {
                     try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
                         try PodFirewall.remove(plan.firewallOwner)
+                        try SpoofCheck.remove(plan.firewallOwner)
                     }
                 }
                 release = Result { try AddressProvider(source: plan.ipam.get(), call: call).release() }
@@ -218,6 +249,20 @@ public struct BridgePlugin: Plugin {
         try netlink("check") { try Checker(plan: plan, expected: previous).run() }
         try checkShaping(plan)
         try checkFirewallEntries(plan, ips: previous.ips)
+        if plan.macSpoofCheck { try checkSpoofCheck(plan, previous: previous) }
+    }
+
+    private func checkSpoofCheck(_ plan: BridgePlan, previous: CNIResult) throws {
+        let podInterface = previous.interfaces.first { $0.name == plan.containerIfname && !($0.sandbox ?? "").isEmpty }
+        guard let text = podInterface?.mac, let mac = MACAddress(text) else {
+            throw CNIError(CNIError.generic, "prevResult has no MAC of \(plan.containerIfname) to check frames against")
+        }
+        let inPlace = try netlink("read nftables table bridge \(SpoofCheck.table)") {
+            try SpoofCheck.isInPlace(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: mac)
+        }
+        if !inPlace {
+            throw CNIError(CNIError.generic, "\(plan.hostVethName) is not under the MAC spoof check for \(mac)")
+        }
     }
 
     private func checkShaping(_ plan: BridgePlan) throws {

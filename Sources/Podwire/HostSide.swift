@@ -14,7 +14,7 @@ struct HostSide {
     func ensureBridge(_ plan: BridgePlan) throws -> Link {
         do {
             return try findOrCreateBridge(plan)
-        } catch let error as NetlinkError where plan.vlan != nil && error.isUnsupported {
+        } catch let error as NetlinkError where plan.filtersVlans && error.isUnsupported {
             throw CNIError(CNIError.generic, "bridge \(plan.bridgeName) cannot filter VLANs: this kernel lacks CONFIG_BRIDGE_VLAN_FILTERING (\(error))")
         }
     }
@@ -28,13 +28,13 @@ struct HostSide {
                 let flags = UInt32(IFF_UP) | (plan.promiscuous ? UInt32(IFF_PROMISC) : 0)
                 try socket.setFlags(link: existing.index, flags: flags, mask: flags)
             }
-            if plan.vlan != nil { try socket.enableVlanFiltering(bridge: existing.index) }
+            if plan.filtersVlans { try socket.enableVlanFiltering(bridge: existing.index) }
             return existing
         }
         var createdHere = true
         do {
             try socket.addBridge(named: plan.bridgeName, mtu: plan.mtu, promiscuous: plan.promiscuous,
-                                 vlanFiltering: plan.vlan != nil)
+                                 vlanFiltering: plan.filtersVlans)
         } catch {
             // Another ADD may have created it first; then read the winner's bridge.
             guard error.alreadyExists else { throw error }

@@ -91,9 +91,13 @@ public struct PortMapPlugin: Plugin {
 
 /// GC of podwire's nftables table for one network, shared by podwire and podwire-portmap.
 func collectFirewallGarbage(network: String, keeping valid: [(containerID: String, ifname: String)]) throws {
+    let keep = Set(valid.map {
+        PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
+    })
     try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
-        try PodFirewall.collectGarbage(network: network, keeping: Set(valid.map {
-            PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
-        }))
+        try PodFirewall.collectGarbage(network: network, keeping: keep)
+    }
+    try netlink("remove stale entries from nftables table bridge \(SpoofCheck.table)") {
+        try SpoofCheck.collectGarbage(network: network, keeping: keep)
     }
 }

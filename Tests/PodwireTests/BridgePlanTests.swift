@@ -40,11 +40,28 @@ private func code(_ body: () throws -> Void) -> Int? {
         #expect(code { _ = try plan(#","ipam":[]"#) } == 6)
     }
 
-    @Test func refusesReferenceKeysItDoesNotImplementWithCode2() {
-        #expect(code { _ = try plan(#","macspoofchk":true"#) } == 2)
-        #expect(code { _ = try plan(#","vlanTrunk":[{"id":5}]"#) } == 2)
-        #expect(code { _ = try plan(#","portIsolation":true"#) } == 2)
-        #expect(code { _ = try plan(#","macspoofchk":false,"vlanTrunk":[]"#) } == nil)
+    @Test func readsTheReferenceKeysForPortsAndVLANs() throws {
+        let p = try plan(#","macspoofchk":true,"portIsolation":true,"preserveDefaultVlan":true,"#
+            + #""vlanTrunk":[{"id":7},{"minID":3,"maxID":5},{"id":9},{"minID":8,"maxID":8}]"#)
+        #expect(p.macSpoofCheck && p.portIsolation && p.preserveDefaultVlan && p.filtersVlans)
+        #expect(p.vlanTrunk == [3...5, 7...9])
+        let plain = try plan("")
+        #expect(!plain.macSpoofCheck && !plain.portIsolation && !plain.preserveDefaultVlan && !plain.filtersVlans)
+        for bad in [#"[{"id":0}]"#, #"[{"id":4095}]"#, #"[{"minID":5}]"#, #"[{"maxID":5}]"#,
+                    #"[{"minID":6,"maxID":5}]"#] {
+            #expect(code { _ = try plan(#","vlanTrunk":"# + bad) } == 7, "\(bad)")
+        }
+        #expect(code { _ = try plan(#","vlanTrunk":[{"id":"5"}]"#) } == 6)
+    }
+
+    @Test func disableContainerInterfaceIsLayer2Only() throws {
+        #expect(try plan(#","disableContainerInterface":true"#).disableContainerInterface)
+        #expect(try plan(#","disableContainerInterface":true,"ipam":{}"#).disableContainerInterface)
+        let withIPAM = #","disableContainerInterface":true,"ipam":{"type":"host-local","subnet":"10.0.0.0/24"}"#
+        #expect(code { _ = try plan(withIPAM) } == 7)
+    }
+
+    @Test func refusesAnIPAMMasqueradeBackendItDoesNotKnow() {
         #expect(code { _ = try plan(#","ipMasqBackend":"ebtables""#) } == 7)
         #expect(code { _ = try plan(#","ipMasq":true,"ipMasqBackend":"nftables""#) } == nil)
     }

@@ -1,0 +1,93 @@
+import Addressing
+import CNetlink
+import Netlink
+
+/// `macspoofchk`: frames a pod sends with a source MAC other than its own are dropped on the
+/// bridge, as the reference bridge's spoof check drops them. Like the rest of podwire's
+/// firewall these are set elements, each commented with its attachment, in one table of
+/// fixed rules, `bridge podwire`:
+///
+///     set ports { type ifname; }                  the host ends under the check
+///     set macs { type ifname . ether_addr; }      each with its pod's MAC
+///     chain prerouting { type filter hook prerouting priority -300;
+///         iifname @ports iifname . ether saddr != @macs drop }
+public enum SpoofCheck {
+    public static let table = "podwire"
+    static let family = Int32(NFPROTO_BRIDGE)
+
+    enum SetName {
+        static let ports = "ports"
+        static let macs = "macs"
+        static let all = [ports, macs]
+    }
+
+    /// Puts the host end under the check with the pod's MAC, replacing what a killed ADD of
+    /// the same attachment left.
+    public static func add(_ attachment: PodFirewall.Attachment, hostEnd: String,
+                           podMAC: MACAddress) throws(NetlinkError) {
+        var tables = try NFTables(family: family, table: table)
+        let stale = try tables.elements(of: SetName.macs)?.filter { $0.comment == attachment.label } ?? []
+        func stage(_ tables: inout NFTables) throws(NetlinkError) {
+            try tables.deleteElements(SetName.macs, stale)
+            try tables.addElements(SetName.ports, [NFTables.Element(key: name(hostEnd), comment: attachment.label)])
+            try tables.addElements(SetName.macs, [NFTables.Element(key: name(hostEnd) + podMAC.bytes + [0, 0],
+                                                                   comment: attachment.label)])
+        }
+        do throws(NetlinkError) {
+            try stage(&tables)
+            try tables.commit()
+        } catch where error.isNotFound {
+            try declare(&tables)
+            try stage(&tables)
+            try tables.commit()
+        }
+    }
+
+    /// Removes every element of `attachment`. No table: nothing to do.
+    public static func remove(_ attachment: PodFirewall.Attachment) throws(NetlinkError) {
+        try removeElements { $0 == attachment.label }
+    }
+
+    /// Removes the elements of `network` whose attachment is not in `valid`.
+    public static func collectGarbage(network: String,
+                                      keeping valid: Set<PodFirewall.Attachment>) throws(NetlinkError) {
+        let keep = Set(valid.map(\.label))
+        try removeElements { PodFirewall.Attachment.label($0, isOf: network) && !keep.contains($0) }
+    }
+
+    /// For CHECK: whether the host end is under the check with this MAC.
+    public static func isInPlace(_ attachment: PodFirewall.Attachment, hostEnd: String,
+                                 podMAC: MACAddress) throws(NetlinkError) -> Bool {
+        let tables = try NFTables(family: family, table: table)
+        let port = try tables.elements(of: SetName.ports)?.contains { $0.key == name(hostEnd) } ?? false
+        let mac = try tables.elements(of: SetName.macs)?.contains {
+            $0.key == name(hostEnd) + podMAC.bytes + [0, 0] && $0.comment == attachment.label
+        } ?? false
+        return port && mac
+    }
+
+    private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
+        var tables = try NFTables(family: family, table: table)
+        for set in SetName.all {
+            guard let elements = try tables.elements(of: set) else { return }
+            try tables.deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
+        }
+        try tables.commit()
+    }
+
+    /// An interface name as `meta iifname` loads it: NUL-padded to 16 bytes.
+    static func name(_ interface: String) -> [UInt8] {
+        let bytes = Array(interface.utf8.prefix(15))
+        return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
+    }
+
+    private static func declare(_ tables: inout NFTables) throws(NetlinkError) {
+        try tables.addTable()
+        try tables.addSet(SetName.ports, key: .interfaceName)
+        try tables.addSet(SetName.macs, key: .interfaceName + .etherAddress)
+        // Before the bridge's own filtering, at the priority the reference uses.
+        try tables.addChain("prerouting", type: "filter", hook: 0, priority: -300)
+        try tables.flushChain("prerouting")
+        try tables.addRule("prerouting", Rules.spoofCheck)
+    }
+}
