@@ -153,24 +153,24 @@ class Bench:
     def record(self, scenario, plugin, samples, unit="ms"):
         self.results.setdefault(scenario, {})[plugin] = {"unit": unit, "samples": samples}
 
-    def interleaved(self):
-        """Both orders in turn, so that neither plugin always runs first."""
-        for i in range(self.args.iterations):
-            yield i, PLUGINS if i % 2 == 0 else tuple(reversed(PLUGINS))
+    @staticmethod
+    def rotated(i, actors):
+        """The actors of round i, each first in turn: no plugin, nor the floor, is always
+        timed at the same place in a round (first after a pause, or last after the others)."""
+        k = i % len(actors)
+        return tuple(actors[k:]) + tuple(actors[:k])
 
     # scenarios
 
     def version(self):
         """VERSION, with the floor of any exec beside it (podwire-pause --version)."""
-        samples = {p: [] for p in PLUGINS}
-        floor = []
-        for _ in range(self.args.iterations * 4):
-            for plugin in PLUGINS:
-                samples[plugin].append(self.call(plugin, "VERSION", None, "", "") * 1000)
-            floor.append(self.bare_exec())
-        for plugin in PLUGINS:
-            self.record("VERSION", plugin, samples[plugin])
-        self.record("VERSION", "floor", floor)
+        samples = {p: [] for p in PLUGINS + ("floor",)}
+        for i in range(self.args.iterations * 4):
+            for actor in self.rotated(i, PLUGINS + ("floor",)):
+                samples[actor].append(self.bare_exec() if actor == "floor"
+                                      else self.call(actor, "VERSION", None, "", "") * 1000)
+        for actor in PLUGINS + ("floor",):
+            self.record("VERSION", actor, samples[actor])
         self.floors["VERSION"] = "bare exec of a static binary"
 
     def networks(self, label, **options):
@@ -188,29 +188,29 @@ class Bench:
         def timed_add(plugin, config, container, ns):
             return self.call(plugin, "ADD", config, container, ns) * 1000
         adds, dels = {p: [] for p in PLUGINS + ("floor",)}, {p: [] for p in PLUGINS + ("floor",)}
-        for i, order in self.interleaved():
+        actors = PLUGINS + (("floor",) if floor else ())
+        for i in range(self.args.iterations):
             pods = {}
-            for plugin in order:
+            for actor in self.rotated(i, actors):
                 ns = self.netns()
-                container = f"pw{self.run_id}-{label}-{plugin[0]}{i}"
-                adds[plugin].append((add or timed_add)(plugin, configs[plugin], container, ns))
-                pods[plugin] = (container, ns)
-            if floor:
-                adds["floor"].append(self.bare_exec() + self.bare_veth(f"pwk{self.run_id}{label[0]}{i:x}"[:15]))
-                floor_ns = self.netns()
-                floor_host_end = self.wire(floor, f"pw{self.run_id}-{label}-f{i}", floor_ns)
+                if actor == "floor":
+                    adds["floor"].append(self.bare_exec() + self.bare_veth(f"pwk{self.run_id}{label[0]}{i:x}"[:15]))
+                    pods["floor"] = (self.wire(floor, f"pw{self.run_id}-{label}-f{i}", ns), ns)
+                    continue
+                container = f"pw{self.run_id}-{label}-{actor[0]}{i}"
+                adds[actor].append((add or timed_add)(actor, configs[actor], container, ns))
+                pods[actor] = (container, ns)
             time.sleep(SETTLE_SECONDS)
-            for plugin in order:
-                container, ns = pods[plugin]
-                dels[plugin].append(self.call(plugin, "DEL", configs[plugin], container, ns) * 1000)
-            if floor:
-                dels["floor"].append(self.bare_exec() + self.bare_delete(floor_host_end))
+            for actor in self.rotated(i + 1, actors):
+                container, ns = pods[actor]
+                if actor == "floor":
+                    dels["floor"].append(self.bare_exec() + self.bare_delete(container))
+                else:
+                    dels[actor].append(self.call(actor, "DEL", configs[actor], container, ns) * 1000)
             # Only now: a netns deleted sets the kernel tearing it down in the background,
             # which would land on whichever DEL came next.
-            for container, ns in pods.values():
+            for _, ns in pods.values():
                 self.drop_netns(ns)
-            if floor:
-                self.drop_netns(floor_ns)
         return adds, dels
 
     def bare_exec(self):
@@ -293,43 +293,57 @@ class Bench:
                 f.write(f"existing{i}\r\neth0")
 
     def concurrency(self):
+        """Rounds of `pods` pods added then deleted `workers` at a time, by each plugin and by
+        the kernel alone, in an order rotated from round to round; each rate is the median
+        of the rounds."""
         pods, workers = self.args.concurrent_pods, self.args.workers
-        for plugin in (PLUGINS if self.args.iterations % 2 == 0 else tuple(reversed(PLUGINS))):
-            config = self.network(plugin, "c")
-            spaces = [self.netns() for _ in range(pods)]
-            containers = [f"pw{self.run_id}-c-{plugin[0]}{i}" for i in range(pods)]
-            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-                start = time.perf_counter()
-                list(pool.map(lambda i: self.call(plugin, "ADD", config, containers[i], spaces[i]), range(pods)))
-                adding = time.perf_counter() - start
-                time.sleep(SETTLE_SECONDS)
-                start = time.perf_counter()
-                list(pool.map(lambda i: self.call(plugin, "DEL", config, containers[i], spaces[i]), range(pods)))
-                deleting = time.perf_counter() - start
-            for ns in spaces:
-                self.drop_netns(ns)
-            self.record(f"pods/s, {pods} added then deleted {workers} at a time", plugin, [pods / (adding + deleting)], unit="pods/s")
-            self.record(f"ADDs/s, {workers} at a time", plugin, [pods / adding], unit="pods/s")
-            self.record(f"DELs/s, {workers} at a time", plugin, [pods / deleting], unit="pods/s")
-        self.kernel_throughput(pods, workers)
+        scenarios = (f"pods/s, {pods} added then deleted {workers} at a time",
+                     f"ADDs/s, {workers} at a time", f"DELs/s, {workers} at a time")
+        rates = {}
+        for run in range(self.args.concurrency_runs):
+            for actor in self.rotated(run, PLUGINS + ("floor",)):
+                measure = self.kernel_throughput if actor == "floor" else self.plugin_throughput
+                for scenario, rate in zip(scenarios, measure(actor, pods, workers, run)):
+                    rates.setdefault((scenario, actor), []).append(rate)
+        for (scenario, actor), samples in rates.items():
+            self.record(scenario, actor, samples, unit="pods/s")
+        self.floors.update(zip(scenarios, ("the kernel alone, as below", f"bare veths made, {workers} at a time",
+                                           f"pods' veths deleted, {workers} at a time")))
 
-    def kernel_throughput(self, pods, workers):
+    def plugin_throughput(self, plugin, pods, workers, run):
+        """(pods, ADDs, DELs) per second of one round."""
+        config = self.network(plugin, f"c{run}")
+        spaces = [self.netns() for _ in range(pods)]
+        containers = [f"pw{self.run_id}-c{run}-{plugin[0]}{i}" for i in range(pods)]
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            start = time.perf_counter()
+            list(pool.map(lambda i: self.call(plugin, "ADD", config, containers[i], spaces[i]), range(pods)))
+            adding = time.perf_counter() - start
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            list(pool.map(lambda i: self.call(plugin, "DEL", config, containers[i], spaces[i]), range(pods)))
+            deleting = time.perf_counter() - start
+        for ns in spaces:
+            self.drop_netns(ns)
+        return pods / (adding + deleting), pods / adding, pods / deleting
+
+    def kernel_throughput(self, _, pods, workers, run):
         """The kernel alone, `workers` at a time, each worker with a netlink socket of its own:
         as many bare veths made as pods, and the host ends of as many pods (wired beforehand
         by podwire's ADD, untimed, then settled) deleted: how fast the link changes
         themselves go when many run at once, which the kernel largely serialises."""
         def each(action):
             sockets = [Netlink() for _ in range(workers)]
-            def run(worker):
+            def work(worker):
                 for i in range(worker, pods, workers):
                     action(sockets[worker], i)
             with concurrent.futures.ThreadPoolExecutor(workers) as pool:
                 start = time.perf_counter()
-                list(pool.map(run, range(workers)))
+                list(pool.map(work, range(workers)))
                 return time.perf_counter() - start
 
         spaces = [self.netns() for _ in range(pods)]
-        names = [f"pwk{self.run_id}c{i:x}"[:15] for i in range(pods)]
+        names = [f"pwk{self.run_id}{run:x}c{i:x}"[:15] for i in range(pods)]
         for name in names:
             self.remember("links", name)
         descriptors = [os.open(f"/var/run/netns/{ns}", os.O_RDONLY) for ns in spaces]
@@ -338,19 +352,13 @@ class Bench:
         for fd in descriptors:
             os.close(fd)
 
-        config = self.network("podwire", "cfloor")
-        host_ends = [self.wire(config, f"pw{self.run_id}-cf{i}", spaces[i]) for i in range(pods)]
+        config = self.network("podwire", f"cfloor{run}")
+        host_ends = [self.wire(config, f"pw{self.run_id}-cf{run}-{i}", spaces[i]) for i in range(pods)]
         time.sleep(SETTLE_SECONDS)
         deleting = each(lambda netlink, i: netlink.delete(host_ends[i]))
         for ns in spaces:
             self.drop_netns(ns)
-        for scenario, rate, what in (
-                (f"pods/s, {pods} added then deleted {workers} at a time", pods / (creating + deleting),
-                 "the kernel alone, as below"),
-                (f"ADDs/s, {workers} at a time", pods / creating, f"bare veths made, {workers} at a time"),
-                (f"DELs/s, {workers} at a time", pods / deleting, f"pods' veths deleted, {workers} at a time")):
-            self.record(scenario, "floor", [rate], unit="pods/s")
-            self.floors[scenario] = what
+        return pods / (creating + deleting), pods / creating, pods / deleting
 
 
 def stats(samples):
@@ -411,6 +419,7 @@ def main():
     parser.add_argument("--density", type=int, nargs="*", default=[1, 500, 1000])
     parser.add_argument("--concurrent-pods", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--concurrency-runs", type=int, default=5, help="rounds of the concurrency rows")
     args = parser.parse_args()
     bench = Bench(args)
     start = time.perf_counter()

@@ -58,8 +58,17 @@ expect "DEL of a pod from before still removes its veth and lease" bash -c "echo
 
 section "a lock left behind, and a lock held"
 before=$(leases)
-expect "a lock file left by a dead process does not stop ADD" \
-  bash -c "test -e $STORE/$NETWORK/lock && echo '$conf' | CNI_COMMAND=ADD CNI_CONTAINERID=lk1 CNI_NETNS=$(new_netns lk1) CNI_IFNAME=eth0 $PODWIRE >/dev/null"
+# A process that held the lock and died: flock(1) holds it itself (-o keeps it from its
+# child), and a SIGKILL ends it without any unlock of its own.
+flock -o "$STORE/$NETWORK/lock" sleep 30 & holder=$!
+sleep 0.3
+sleeper=$(pgrep -P "$holder")
+echo "$holder" >> "$WORK/made.pids"; echo "$sleeper" >> "$WORK/made.pids"
+expect "(the lock is held while its holder lives)" bash -c "! flock -n $STORE/$NETWORK/lock true"
+kill -KILL "$holder"; wait "$holder" 2>/dev/null
+kill "$sleeper" 2>/dev/null
+expect "a lock whose holder was killed does not stop ADD" \
+  bash -c "echo '$conf' | CNI_COMMAND=ADD CNI_CONTAINERID=lk1 CNI_NETNS=$(new_netns lk1) CNI_IFNAME=eth0 $PODWIRE >/dev/null"
 before=$(leases)
 flock "$STORE/$NETWORK/lock" sleep 15 &
 echo $! >> "$WORK/made.pids"

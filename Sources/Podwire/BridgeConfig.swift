@@ -186,7 +186,7 @@ struct Teardown {
     /// GC looks for stale links on it; nil when the config names no usable bridge.
     var bridgeName: String?
     /// Read when it is used, so that a broken `ipam` section fails the release alone.
-    var ipam: Result<IPAMSource, CNIError>
+    var ipam: Result<IPAMRelease, CNIError>
 
     init(call: Call) throws(CNIError) {
         let environment = call.environment
@@ -198,7 +198,7 @@ struct Teardown {
                                                ifname: environment.ifname)
         let bridge = ((try? call.document.string("bridge")) ?? nil).flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
         bridgeName = Names.interfaceNameProblem(bridge) == nil ? bridge : nil
-        ipam = Result { () throws(CNIError) in try IPAMSource(teardown: call) }
+        ipam = Result { () throws(CNIError) in try IPAMRelease(teardown: call) }
     }
 }
 

@@ -73,9 +73,9 @@ public struct BridgePlugin: Plugin {
                 try shape(plan, limits, hostLink: hostLink, host: host.socket)
             }
 
-            let addresses = AddressProvider(source: plan.ipam, call: call)
-            var result = try addresses.allocate()
-            rollback.add { try addresses.release() }
+            let addresses = AddressProvider(call: call)
+            var result = try addresses.allocate(plan.ipam)
+            rollback.add { try addresses.release(plan.ipam.release) }
 
             result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
             if !plan.disableContainerInterface {
@@ -225,7 +225,7 @@ public struct BridgePlugin: Plugin {
                         try SpoofCheck.remove(plan.firewallOwner)
                     }
                 }
-                release = Result { try AddressProvider(source: plan.ipam.get(), call: call).release() }
+                release = Result { try AddressProvider(call: call).release(plan.ipam.get()) }
             }
         }
         let links = Result {
@@ -245,7 +245,7 @@ public struct BridgePlugin: Plugin {
         guard let previous = plan.prevResult else {
             throw CNIError.config("CHECK needs prevResult and the config has none")
         }
-        try AddressProvider(source: plan.ipam, call: call).check()
+        try AddressProvider(call: call).check(plan.ipam)
         try netlink("check") { try Checker(plan: plan, expected: previous).run() }
         try checkShaping(plan)
         try checkFirewallEntries(plan, ips: previous.ips)
@@ -295,7 +295,7 @@ public struct BridgePlugin: Plugin {
 
     public func status(_ call: Call) throws {
         let plan = try BridgePlan(call: call)
-        try AddressProvider(source: plan.ipam, call: call).status()
+        try AddressProvider(call: call).status(plan.ipam)
     }
 
     /// Releases leases and removes podwire's host veths on this network's bridge that belong
@@ -305,7 +305,7 @@ public struct BridgePlugin: Plugin {
     public func gc(_ call: Call) throws {
         let plan = try Teardown(call: call)
         let valid = try ValidAttachments(config: call.document).list
-        let release = Result { try AddressProvider(source: plan.ipam.get(), call: call).collectGarbage(keeping: valid) }
+        let release = Result { try AddressProvider(call: call).collectGarbage(plan.ipam.get(), keeping: valid) }
         try collectFirewallGarbage(network: plan.network, keeping: valid)
         if let bridgeName = plan.bridgeName { try collectLinks(on: bridgeName, network: plan.network, keeping: valid) }
         try release.get()

@@ -118,7 +118,7 @@ private func code(_ body: () throws -> Void) -> Int? {
             + #""ipam":{"type":"host-local","ranges":"no","resolvConf":"/nonexistent","dataDir":"/var/lib/x"}"#
         #expect(code { _ = try plan(keys) } != nil)
         let t = try teardown(keys)
-        guard case .hostLocalStore(let location) = try t.ipam.get() else {
+        guard case .hostLocal(let location) = try t.ipam.get() else {
             Issue.record("host-local should be released through its store")
             return
         }
