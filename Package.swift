@@ -34,10 +34,10 @@ let package = Package(
         // The host-local store, byte-compatible with the reference plugin.
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.
-        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Firewall", "Addressing", "Syscall"]),
+        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Firewall", "Addressing", "Syscall", "CVersion"]),
         // One log line per call, when the network config asks for it.
         .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"]),
+        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"], path: "Sources/plugin"),
         .executableTarget(name: "podwire-leases", dependencies: [
             "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -49,7 +49,9 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
         // The pod's pause program: Embedded Swift, so the static binary carries no Swift runtime.
         .systemLibrary(name: "CPause"),
-        .executableTarget(name: "podwire-pause", dependencies: ["CPause"], path: "Sources/pause",
+        // The version string, once, for the plugin and the pause program alike.
+        .systemLibrary(name: "CVersion"),
+        .executableTarget(name: "podwire-pause", dependencies: ["CPause", "CVersion"], path: "Sources/pause",
                           swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "podwire_pause_unused"])],
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]), .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
 

@@ -235,7 +235,8 @@ for w in $(seq 32); do
   writers+=($!)
 done
 wait "${writers[@]}"
-whole='^[0-9T:.-]+Z info podwire: DEL containerID='"$LOGID$RUN_ID"'-[0-9]+-[0-9]+ durationMs=[0-9.]+ ifname=eth0 netns="" network=log'"$RUN_ID"'$'
+whole='^[0-9T:.-]+Z info podwire: DEL containerID='"$LOGID$RUN_ID"'-[0-9]+-[0-9]+ durationMs=[0-9.]+ '
+whole+='ifname=eth0 netns="" network=log'"$RUN_ID"'$'
 expect "the log has 320 lines ($(wc -l < "$WORK/calls.log"))" test "$(wc -l < "$WORK/calls.log")" -eq 320
 expect "every one of them whole ($(grep -cvE "$whole" "$WORK/calls.log") are not)" \
   test "$(grep -cE "$whole" "$WORK/calls.log")" -eq 320

@@ -30,7 +30,7 @@ zombie_child_of() { ps -o stat= --ppid "$1" | grep -q Z; }
 process_in_netns() { for p in /proc/[0-9]*; do readlink "$p/ns/net"; done 2>/dev/null | grep -qxF "$1"; }
 
 section "the pause program"
-version=$(sed -n 's/.*static let string = "\(.*\)"/\1/p' "$REPO/Sources/Podwire/BridgePlugin.swift")
+version=$("$PODWIRE" --version | sed -n '1s/^podwire \([^:]*\):.*/\1/p')
 expect "podwire-pause -v prints podwire's version ($version)" all_same "$("$PAUSE" -v)" "podwire-pause $version"
 "$PAUSE" 2>"$WORK/pause.err" & pause=$!
 sleep 0.3

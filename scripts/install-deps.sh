@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(
-  libnl-3-dev libnl-route-3-dev libmnl-dev   # netlink, linked by the plugin
+  libnl-3-dev libnl-route-3-dev              # netlink, linked into the static plugin
+  libmnl-dev                                  # for the record: shared only in Debian, so not linked
   iproute2 iputils-ping nftables procps       # tests look at what the plugin did
   iptables                                    # the reference portmap and firewall use it
   containernetworking-plugins                 # the reference plugins, side by side

@@ -46,7 +46,8 @@ for test in netns-test/e2e-*.sh "netns-test/bench.sh --quick" "scripts/fuzz.sh 6
     failed=$((failed + 1))
     continue
   fi
-  read -r p f s < <(echo "$summary" | sed -E 's/^[^:]*: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
+  read -r p f s < <(echo "$summary" \
+    | sed -E 's/^[^:]*: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/')
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + ${s:-0}))
   # A suite that crashed after its summary, or one that tried nothing, failed whatever it printed.
   if [[ $status -ne 0 && $f -eq 0 ]]; then

@@ -61,10 +61,6 @@ extension RouteSocket {
         try fetchLink(index: 0, name: name)
     }
 
-    public func link(index: Int32) throws(NetlinkError) -> Link? {
-        try fetchLink(index: index, name: nil)
-    }
-
     /// Creates the pair in one request, the host end already up and enslaved to the bridge,
     /// so there is never a moment where half of it exists.
     public func addVeth(_ pair: VethPair) throws(NetlinkError) {

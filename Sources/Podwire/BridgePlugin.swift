@@ -4,9 +4,13 @@ import Firewall
 import IPAM
 import Netlink
 import Syscall
+import CVersion
 
 public enum PodwireVersion {
-    public static let string = "0.1.0"
+    /// From Sources/CVersion, which the pause program prints too.
+    public static let string = withUnsafeBytes(of: podwire_version) {
+        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+    }
 }
 
 /// Bridge mode: each pod gets a veth pair, its host end on a Linux bridge, its pod end in
@@ -21,32 +25,32 @@ public struct BridgePlugin: Plugin {
     public func add(_ call: Call) throws -> CNIResult {
         let plan = try BridgePlan(call: call)
         let namespace = try openNamespace(plan.netnsPath)
-        let pod = try netlink("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
-        let existing = try netlink("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) }
+        let pod = try step("open a netlink socket in \(plan.netnsPath)") { try namespace.routeSocket() }
+        let existing = try step("look up \(plan.containerIfname)") { try pod.link(named: plan.containerIfname) }
         if existing != nil {
             throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
         }
-        let host = HostSide(socket: try netlink("open a netlink socket") { try RouteSocket() })
-        let bridge = try netlink("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
+        let host = HostSide(socket: try step("open a netlink socket") { try RouteSocket() })
+        let bridge = try step("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
 
         var rollback = Rollback()
         do {
             // The host end's MAC is podwire's choice, random as the kernel's would be: the pod
             // end's lookup then tells all the result needs of the host end (its index is the
             // pod end's IFLA_LINK), and the host end needs no lookup of its own.
-            let hostMAC = try MACAddress.locallyAdministered(randomBytes: netlink("pick the host end's MAC") { try Syscall.randomBytes(6) })
+            let hostMAC = try MACAddress.locallyAdministered(randomBytes: step("pick the host end's MAC") { try Syscall.randomBytes(6) })
             try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket, hostMAC: hostMAC)
             rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
             guard let podLink = try pod.link(named: plan.containerIfname),
-                  let hostLink = try hostEnd(of: podLink, plan: plan, bridge: bridge, mac: hostMAC, host: host.socket) else {
+                  let hostLink = try hostEnd(of: podLink, plan: plan, mac: hostMAC, host: host.socket) else {
                 throw CNIError(CNIError.generic, "veth \(plan.hostVethName) vanished right after it was created")
             }
             // The link names its attachment, so that GC of one network never takes another's.
-            try netlink("name \(plan.hostVethName)'s attachment in its alias") {
+            try step("name \(plan.hostVethName)'s attachment in its alias") {
                 try host.socket.setAlias(link: hostLink.index, plan.firewallOwner.label)
             }
             if plan.hairpin {
-                try netlink("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
+                try step("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
             }
             if plan.macSpoofCheck {
                 guard let podMAC = podLink.mac else {
@@ -54,17 +58,17 @@ public struct BridgePlugin: Plugin {
                                    "\(plan.containerIfname) has no MAC address to check frames against")
                 }
                 rollback.add { try SpoofCheck.remove(plan.firewallOwner) }
-                try netlink("check the source MAC of \(plan.hostVethName)'s frames") {
+                try step("check the source MAC of \(plan.hostVethName)'s frames") {
                     try SpoofCheck.add(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: podMAC)
                 }
             }
             if plan.portIsolation {
-                try netlink("isolate bridge port \(plan.hostVethName)") {
+                try step("isolate bridge port \(plan.hostVethName)") {
                     try host.socket.setIsolated(port: hostLink.index)
                 }
             }
             if plan.filtersVlans {
-                try netlink("put \(plan.hostVethName) on its vlans") {
+                try step("put \(plan.hostVethName) on its vlans") {
                     try setVlans(plan, port: hostLink.index, host: host.socket)
                 }
             }
@@ -79,13 +83,13 @@ public struct BridgePlugin: Plugin {
 
             result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
             if !plan.disableContainerInterface {
-                try netlink("configure \(plan.containerIfname) in \(plan.netnsPath)") {
+                try step("configure \(plan.containerIfname) in \(plan.netnsPath)") {
                     try ContainerSide(socket: pod, link: podLink)
-                        .configure(result, interfaceIndex: 2, detectDuplicates: plan.detectDuplicates)
+                        .configure(result, interfaceIndex: Self.podInterface, detectDuplicates: plan.detectDuplicates)
                 }
             }
             if plan.isGateway {
-                try netlink("give bridge \(plan.bridgeName) its gateway address") {
+                try step("give bridge \(plan.bridgeName) its gateway address") {
                     try host.ensureGatewayAddresses(on: bridge, for: result.ips, force: plan.forceAddress)
                 }
                 try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
@@ -114,17 +118,17 @@ public struct BridgePlugin: Plugin {
 
     /// Pod ingress leaves the host end towards the pod, so its bucket sits there; pod egress
     /// arrives on the host end and goes through the pod's ifb, whose bucket shapes it.
-    private func shape(_ plan: BridgePlan, _ limits: BandwidthLimits, hostLink: Link, host: RouteSocket) throws {
+    private func shape(_ plan: BridgePlan, _ limits: BandwidthLimits, hostLink: HostEnd, host: RouteSocket) throws {
         if let ingress = limits.ingress {
-            try netlink("limit ingress bandwidth on \(plan.hostVethName)") { try host.shape(link: hostLink.index, with: ingress) }
+            try step("limit ingress bandwidth on \(plan.hostVethName)") { try host.shape(link: hostLink.index, with: ingress) }
         }
         guard let egress = limits.egress else { return }
-        try netlink("create ifb \(plan.ifbName)") { try replaceIFB(plan.ifbName, host: host) }
-        guard let ifb = try netlink("look up \(plan.ifbName)", { try host.link(named: plan.ifbName) }) else {
+        try step("create ifb \(plan.ifbName)") { try replaceIFB(plan.ifbName, host: host) }
+        guard let ifb = try step("look up \(plan.ifbName)", { try host.link(named: plan.ifbName) }) else {
             throw CNIError(CNIError.generic, "ifb \(plan.ifbName) vanished right after it was created")
         }
-        try netlink("limit egress bandwidth on \(plan.ifbName)") { try host.shape(link: ifb.index, with: egress) }
-        try netlink("redirect \(plan.hostVethName)'s ingress to \(plan.ifbName)") {
+        try step("limit egress bandwidth on \(plan.ifbName)") { try host.shape(link: ifb.index, with: egress) }
+        try step("redirect \(plan.hostVethName)'s ingress to \(plan.ifbName)") {
             try host.redirectIngress(from: hostLink.index, to: ifb.index)
         }
     }
@@ -153,12 +157,24 @@ public struct BridgePlugin: Plugin {
         }
     }
 
-    /// The host end as it was made; looked up only if the pod end does not name it.
-    private func hostEnd(of podLink: Link, plan: BridgePlan, bridge: Link, mac: MACAddress?, host: RouteSocket) throws -> Link? {
-        guard podLink.peerIndex > 0, let mac else { return try host.link(named: plan.hostVethName) }
-        return Link(index: podLink.peerIndex, name: plan.hostVethName, kind: "veth", mtu: podLink.mtu, mac: mac,
-                    isUp: true, isPromiscuous: false, masterIndex: bridge.index, peerIndex: podLink.index)
+    /// What an ADD needs of the host end: its index, and its name and MAC for the result.
+    struct HostEnd {
+        var index: Int32
+        var name: String
+        var mac: MACAddress?
     }
+
+    /// The host end as it was made: the pod end names its index (IFLA_LINK) and podwire chose
+    /// its MAC, so it is looked up only when either is missing.
+    private func hostEnd(of podLink: Link, plan: BridgePlan, mac: MACAddress?, host: RouteSocket) throws -> HostEnd? {
+        guard podLink.peerIndex > 0, let mac else {
+            return try host.link(named: plan.hostVethName).map { HostEnd(index: $0.index, name: $0.name, mac: $0.mac) }
+        }
+        return HostEnd(index: podLink.peerIndex, name: plan.hostVethName, mac: mac)
+    }
+
+    /// The pod's interface in the result, after the bridge and the host end.
+    static let podInterface = 2
 
     private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket, hostMAC: MACAddress?) throws {
         let pair = VethPair(hostName: plan.hostVethName, bridgeIndex: bridge.index, peerName: plan.containerIfname,
@@ -168,8 +184,8 @@ public struct BridgePlugin: Plugin {
         } catch let error where error.alreadyExists {
             // The pod has no such interface (checked above), so a host end of this name is
             // left from an ADD of the same attachment that was killed midway: replace it.
-            try netlink("remove stale \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
-            try netlink("create veth \(plan.hostVethName)") { try host.addVeth(pair) }
+            try step("remove stale \(plan.hostVethName)") { try host.deleteLink(named: plan.hostVethName) }
+            try step("create veth \(plan.hostVethName)") { try host.addVeth(pair) }
         } catch {
             throw CNIError.failed("create veth \(plan.hostVethName) for \(plan.containerIfname)", error)
         }
@@ -177,7 +193,7 @@ public struct BridgePlugin: Plugin {
 
     /// The reference bridge's result: interfaces [bridge, host veth, pod interface], the
     /// IPs bound to the pod interface, gateways filled in and a default route when asked.
-    private func assemble(_ ipam: CNIResult, plan: BridgePlan, bridge: Link, hostLink: Link, podLink: Link) -> CNIResult {
+    private func assemble(_ ipam: CNIResult, plan: BridgePlan, bridge: Link, hostLink: HostEnd, podLink: Link) -> CNIResult {
         var result = ipam
         result.interfaces = [
             CNIResult.Interface(name: bridge.name, mac: bridge.mac?.description),
@@ -186,7 +202,7 @@ public struct BridgePlugin: Plugin {
         ]
         var defaultRouteFamilies = Set(result.routes.filter { $0.dst.prefixLength == 0 }.map(\.dst.family))
         for index in result.ips.indices {
-            result.ips[index].interface = 2
+            result.ips[index].interface = Self.podInterface
             let address = result.ips[index].address
             if result.ips[index].gateway == nil, plan.isGateway {
                 result.ips[index].gateway = address.first.advanced(by: 1)
@@ -216,11 +232,11 @@ public struct BridgePlugin: Plugin {
         // another fails; the first failure is the one reported.
         var release: Result<Void, any Error> = .success(())
         var firewall: Result<Void, any Error> = .success(())
-        let meanwhile = try netlink("start a thread") {
+        let meanwhile = try step("start a thread") {
             try JoinableThread {
                 // Whatever the config says now, entries an earlier config made go with the pod.
                 firewall = Result {
-                    try netlink("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
+                    try step("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
                         try PodFirewall.remove(plan.firewallOwner)
                         try SpoofCheck.remove(plan.firewallOwner)
                     }
@@ -229,8 +245,8 @@ public struct BridgePlugin: Plugin {
             }
         }
         let links = Result {
-            let host = try netlink("open a netlink socket") { try RouteSocket() }
-            try netlink("delete \(plan.hostVethName)") { try host.deleteLinks(named: [plan.hostVethName, plan.ifbName]) }
+            let host = try step("open a netlink socket") { try RouteSocket() }
+            try step("delete \(plan.hostVethName)") { try host.deleteLinks(named: [plan.hostVethName, plan.ifbName]) }
         }
         meanwhile.join()
         try release.get()
@@ -246,7 +262,7 @@ public struct BridgePlugin: Plugin {
             throw CNIError.config("CHECK needs prevResult and the config has none")
         }
         try AddressProvider(call: call).check(plan.ipam)
-        try netlink("check") { try Checker(plan: plan, expected: previous).run() }
+        try step("check") { try Checker(plan: plan, expected: previous).run() }
         try checkShaping(plan)
         try checkFirewallEntries(plan, ips: previous.ips)
         if plan.macSpoofCheck { try checkSpoofCheck(plan, previous: previous) }
@@ -257,7 +273,7 @@ public struct BridgePlugin: Plugin {
         guard let text = podInterface?.mac, let mac = MACAddress(text) else {
             throw CNIError(CNIError.generic, "prevResult has no MAC of \(plan.containerIfname) to check frames against")
         }
-        let inPlace = try netlink("read nftables table bridge \(SpoofCheck.table)") {
+        let inPlace = try step("read nftables table bridge \(SpoofCheck.table)") {
             try SpoofCheck.isInPlace(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: mac)
         }
         if !inPlace {
@@ -267,13 +283,13 @@ public struct BridgePlugin: Plugin {
 
     private func checkShaping(_ plan: BridgePlan) throws {
         guard let limits = plan.bandwidth else { return }
-        let host = try netlink("open a netlink socket") { try RouteSocket() }
+        let host = try step("open a netlink socket") { try RouteSocket() }
         var shaped: [(what: String, link: String)] = []
         if limits.ingress != nil { shaped.append(("ingress", plan.hostVethName)) }
         if limits.egress != nil { shaped.append(("egress", plan.ifbName)) }
         for (what, name) in shaped {
-            let link = try netlink("look up \(name)") { try host.link(named: name) }
-            let kind = try link.map { link in try netlink("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) } }
+            let link = try step("look up \(name)") { try host.link(named: name) }
+            let kind = try link.map { link in try step("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) } }
             guard kind == "tbf" else {
                 throw CNIError(CNIError.generic, "\(what) bandwidth is not limited: \(name) \(link == nil ? "does not exist" : "has no tbf qdisc")")
             }
@@ -282,7 +298,7 @@ public struct BridgePlugin: Plugin {
 
     private func checkFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
         let families = plan.masquerade ? Set(ips.map(\.address.family)) : []
-        let missing = try netlink("read nftables table \(PodFirewall.table)") {
+        let missing = try step("read nftables table \(PodFirewall.table)") {
             try PodFirewall.missingEntry(plan.firewallOwner, masquerade: families,
                                          ports: PortMappingsConfig.targets(plan.ports, for: ips))
         }
@@ -316,8 +332,8 @@ public struct BridgePlugin: Plugin {
         let keep = Set(valid.map {
             AttachmentLabel.make(network: network, containerID: $0.containerID, ifname: $0.ifname)
         })
-        let host = try netlink("open a netlink socket") { try RouteSocket() }
-        let links = try netlink("list links") { try host.links() }
+        let host = try step("open a netlink socket") { try RouteSocket() }
+        let links = try step("list links") { try host.links() }
         let bridge = links.first { $0.name == bridgeName }
         let stale = Set(links.filter { link in
             guard let bridge, link.masterIndex == bridge.index, HostVethName.looksLikeOne(link.name),
@@ -351,9 +367,10 @@ public struct BridgePlugin: Plugin {
     }
 }
 
-/// Runs kernel work and names what was being done when it fails.
+/// Runs one step of a call and names what was being done when it fails: the error that
+/// reaches the runtime says which step, not only what the kernel or the file system said.
 @discardableResult
-func netlink<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+func step<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as CNIError {

@@ -67,13 +67,13 @@ public struct PortMapPlugin: Plugin {
 
     public func del(_ call: Call) throws {
         let plan = try Plan(call)
-        try netlink("remove port mappings from nftables table \(PodFirewall.table)") { try PodFirewall.remove(plan.owner) }
+        try step("remove port mappings from nftables table \(PodFirewall.table)") { try PodFirewall.remove(plan.owner) }
     }
 
     public func check(_ call: Call) throws {
         let plan = try Plan(call)
         _ = try plan.requirePrevious()
-        let missing = try netlink("read nftables table \(PodFirewall.table)") {
+        let missing = try step("read nftables table \(PodFirewall.table)") {
             try PodFirewall.missingEntry(plan.owner, masquerade: [], ports: plan.targets)
         }
         if let missing {
@@ -94,10 +94,10 @@ func collectFirewallGarbage(network: String, keeping valid: [(containerID: Strin
     let keep = Set(valid.map {
         PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
     })
-    try netlink("remove stale entries from nftables table \(PodFirewall.table)") {
+    try step("remove stale entries from nftables table \(PodFirewall.table)") {
         try PodFirewall.collectGarbage(network: network, keeping: keep)
     }
-    try netlink("remove stale entries from nftables table bridge \(SpoofCheck.table)") {
+    try step("remove stale entries from nftables table bridge \(SpoofCheck.table)") {
         try SpoofCheck.collectGarbage(network: network, keeping: keep)
     }
 }

@@ -74,20 +74,12 @@ public enum Syscall {
         }
     }
 
-    public static func fsync(_ fd: Int32, subject: String = "") throws(SyscallError) {
-        try retrying("fsync", subject) { Glibc.fsync(fd) }
-    }
-
     public static func flock(_ fd: Int32, _ operation: Int32, subject: String = "") throws(SyscallError) {
         try retrying("flock", subject) { podwire_flock(fd, operation) }
     }
 
     public static func mkdir(_ path: String, mode: mode_t) throws(SyscallError) {
         try retrying("mkdir", path) { Glibc.mkdir(path, mode) }
-    }
-
-    public static func mkdirat(_ directory: Int32, _ name: String, mode: mode_t) throws(SyscallError) {
-        try retrying("mkdir", name) { Glibc.mkdirat(directory, name, mode) }
     }
 
     public static func linkat(_ directory: Int32, _ from: String, _ to: String) throws(SyscallError) {
@@ -129,12 +121,6 @@ public enum Syscall {
     public static func fstat(_ fd: Int32, subject: String = "") throws(SyscallError) -> stat {
         var info = stat()
         try retrying("stat", subject) { Glibc.fstat(fd, &info) }
-        return info
-    }
-
-    public static func fstatat(_ directory: Int32, _ name: String) throws(SyscallError) -> stat {
-        var info = stat()
-        try retrying("stat", name) { Glibc.fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) }
         return info
     }
 

@@ -6,11 +6,7 @@
 // Built as Embedded Swift: no Swift runtime, no Foundation, a static binary that runs from
 // an otherwise empty rootfs.
 import CPause
-
-/// Kept equal to PodwireVersion.current; the end-to-end tests compare the two. Computed,
-/// not a stored global: this file's top-level code never runs (see main below), and a
-/// stored global would be left uninitialised.
-var version: StaticString { "0.1.0" }
+import CVersion
 
 /// Writes bytes to a descriptor with nothing but write(2), which is async-signal-safe.
 func say(_ fd: Int32, _ text: StaticString) {
@@ -51,7 +47,7 @@ func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
         guard let argument = argv[index] else { continue }
         if strcmp(argument, "-v") == 0 || strcmp(argument, "--version") == 0 {
             say(1, "podwire-pause ")
-            say(1, version)
+            withUnsafeBytes(of: podwire_version) { _ = write(1, $0.baseAddress, strlen($0.baseAddress!)) }
             say(1, "\n")
             return 0
         }
