@@ -34,7 +34,9 @@ let package = Package(
         // The host-local store, byte-compatible with the reference plugin.
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.
-        .target(name: "Podwire", dependencies: ["CNI", "IPAM", "Netlink", "Firewall", "Addressing", "Syscall", "CVersion"]),
+        .target(name: "Podwire", dependencies: [
+            "CNI", "IPAM", "Netlink", "Firewall", "Addressing", "Syscall", "CVersion",
+        ]),
         // One log line per call, when the network config asks for it.
         .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"], path: "Sources/plugin"),

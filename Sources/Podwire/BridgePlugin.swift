@@ -38,7 +38,8 @@ public struct BridgePlugin: Plugin {
             // The host end's MAC is podwire's choice, random as the kernel's would be: the pod
             // end's lookup then tells all the result needs of the host end (its index is the
             // pod end's IFLA_LINK), and the host end needs no lookup of its own.
-            let hostMAC = try MACAddress.locallyAdministered(randomBytes: step("pick the host end's MAC") { try Syscall.randomBytes(6) })
+            let random = try step("pick the host end's MAC") { try Syscall.randomBytes(6) }
+            let hostMAC = MACAddress.locallyAdministered(randomBytes: random)
             try createVeth(plan, bridge: bridge, namespace: namespace, host: host.socket, hostMAC: hostMAC)
             rollback.add { try host.socket.deleteLink(named: plan.hostVethName) }
             guard let podLink = try pod.link(named: plan.containerIfname),
@@ -50,7 +51,9 @@ public struct BridgePlugin: Plugin {
                 try host.socket.setAlias(link: hostLink.index, plan.firewallOwner.label)
             }
             if plan.hairpin {
-                try step("set hairpin mode on \(plan.hostVethName)") { try host.socket.setHairpin(port: hostLink.index) }
+                try step("set hairpin mode on \(plan.hostVethName)") {
+                    try host.socket.setHairpin(port: hostLink.index)
+                }
             }
             if plan.macSpoofCheck {
                 guard let podMAC = podLink.mac else {
@@ -120,7 +123,9 @@ public struct BridgePlugin: Plugin {
     /// arrives on the host end and goes through the pod's ifb, whose bucket shapes it.
     private func shape(_ plan: BridgePlan, _ limits: BandwidthLimits, hostLink: HostEnd, host: RouteSocket) throws {
         if let ingress = limits.ingress {
-            try step("limit ingress bandwidth on \(plan.hostVethName)") { try host.shape(link: hostLink.index, with: ingress) }
+            try step("limit ingress bandwidth on \(plan.hostVethName)") {
+                try host.shape(link: hostLink.index, with: ingress)
+            }
         }
         guard let egress = limits.egress else { return }
         try step("create ifb \(plan.ifbName)") { try replaceIFB(plan.ifbName, host: host) }
@@ -193,7 +198,8 @@ public struct BridgePlugin: Plugin {
 
     /// The reference bridge's result: interfaces [bridge, host veth, pod interface], the
     /// IPs bound to the pod interface, gateways filled in and a default route when asked.
-    private func assemble(_ ipam: CNIResult, plan: BridgePlan, bridge: Link, hostLink: HostEnd, podLink: Link) -> CNIResult {
+    private func assemble(_ ipam: CNIResult, plan: BridgePlan, bridge: Link, hostLink: HostEnd,
+                          podLink: Link) -> CNIResult {
         var result = ipam
         result.interfaces = [
             CNIResult.Interface(name: bridge.name, mac: bridge.mac?.description),
@@ -289,7 +295,9 @@ public struct BridgePlugin: Plugin {
         if limits.egress != nil { shaped.append(("egress", plan.ifbName)) }
         for (what, name) in shaped {
             let link = try step("look up \(name)") { try host.link(named: name) }
-            let kind = try link.map { link in try step("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) } }
+            let kind = try link.map { link in
+                try step("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) }
+            }
             guard kind == "tbf" else {
                 throw CNIError(CNIError.generic, "\(what) bandwidth is not limited: \(name) \(link == nil ? "does not exist" : "has no tbf qdisc")")
             }
