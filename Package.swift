@@ -46,7 +46,8 @@ let package = Package(
         // Every parser of outside input under libFuzzer (scripts/fuzz.sh), or replaying inputs:
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
         // because gold fails on the sanitizers' objects.
-        .executableTarget(name: "podwire-fuzz", dependencies: ["Podwire", "CNI", "IPAM", "Addressing", "Syscall"], path: "Sources/fuzz",
+        .executableTarget(name: "podwire-fuzz", dependencies: ["Podwire", "CNI", "IPAM", "Addressing", "Syscall"],
+                          path: "Sources/fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
         // The pod's pause program: Embedded Swift, so the static binary carries no Swift runtime.
@@ -54,8 +55,11 @@ let package = Package(
         // The version string, once, for the plugin and the pause program alike.
         .systemLibrary(name: "CVersion"),
         .executableTarget(name: "podwire-pause", dependencies: ["CPause", "CVersion"], path: "Sources/pause",
-                          swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "podwire_pause_unused"])],
-                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]), .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
+                          swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags([
+                              "-wmo", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "podwire_pause_unused",
+                          ])],
+                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]),
+                                           .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

@@ -36,7 +36,9 @@ public enum CallLog {
         let level: Logger.Level = outcome.error == nil ? .info : .error
         guard level >= threshold else { return nil }
         // The plugin's working directory is the runtime's, whatever that is.
-        guard settings.logFile.hasPrefix("/") else { return "logFile \"\(settings.logFile.prefix(64))\" is not an absolute path" }
+        guard settings.logFile.hasPrefix("/") else {
+            return "logFile \"\(settings.logFile.prefix(64))\" is not an absolute path"
+        }
 
         let descriptor: Int32
         do {
@@ -45,9 +47,13 @@ public enum CallLog {
             return error.description
         }
         defer { Syscall.close(descriptor) }
-        if writesToStdout(descriptor) { return "logFile \(settings.logFile) is standard output, which carries the result" }
+        if writesToStdout(descriptor) {
+            return "logFile \(settings.logFile) is standard output, which carries the result"
+        }
 
-        var logger = Logger(label: label) { label in FileLogHandler(descriptor: descriptor, label: label, logLevel: threshold) }
+        var logger = Logger(label: label) { label in
+            FileLogHandler(descriptor: descriptor, label: label, logLevel: threshold)
+        }
         logger.logLevel = threshold
         var fields = metadata(outcome, duration: duration, variables: variables, network: settings.name)
         if let warning { fields["warning"] = .string(warning) }
@@ -59,7 +65,8 @@ public enum CallLog {
         return nil
     }
 
-    static func metadata(_ outcome: Outcome, duration: Duration, variables: [String: String], network: String?) -> Logger.Metadata {
+    static func metadata(_ outcome: Outcome, duration: Duration, variables: [String: String],
+                         network: String?) -> Logger.Metadata {
         // Raw variables, not the parsed environment: a call rejected for bad input is logged too,
         // cut to the longest valid value (a container ID has up to 1024 bytes, and operators
         // grep the log for it whole).

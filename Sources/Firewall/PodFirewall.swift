@@ -158,15 +158,7 @@ public enum PodFirewall {
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         var tables = try NFTables(table: table)
-        for set in SetName.all {
-            // No first set: no table, which is most nodes' case on DEL; nothing to read.
-            guard let elements = try tables.elements(of: set) else {
-                if set == SetName.all[0] { return }
-                continue
-            }
-            try tables.deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
-        }
-        try tables.commit()
+        try tables.removeElements(of: SetName.all, commentedAs: matches)
     }
 
     // MARK: the table
@@ -175,10 +167,13 @@ public enum PodFirewall {
         static func masquerade(_ family: IPAddress.Family) -> String { family == .v4 ? "masq4" : "masq6" }
         static func local(_ family: IPAddress.Family) -> String { family == .v4 ? "podlocal4" : "podlocal6" }
         static func hostPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostports4" : "hostports6" }
-        static func hostAddressPorts(_ family: IPAddress.Family) -> String { family == .v4 ? "hostaddrports4" : "hostaddrports6" }
+        static func hostAddressPorts(_ family: IPAddress.Family) -> String {
+            family == .v4 ? "hostaddrports4" : "hostaddrports6"
+        }
         static func hairpin(_ family: IPAddress.Family) -> String { family == .v4 ? "hairpin4" : "hairpin6" }
         static func ports(for target: PortTarget) -> String {
-            target.mapping.hostIP == nil ? hostPorts(target.podAddress.family) : hostAddressPorts(target.podAddress.family)
+            let family = target.podAddress.family
+            return target.mapping.hostIP == nil ? hostPorts(family) : hostAddressPorts(family)
         }
         static let portMaps = ["hostports4", "hostports6", "hostaddrports4", "hostaddrports6"]
         static let all = ["masq4", "masq6", "podlocal4", "podlocal6", "hairpin4", "hairpin6"] + portMaps
@@ -217,6 +212,22 @@ public enum PodFirewall {
             try tables.addRule(Chain.postrouting, Rules.hairpinMasquerade(family))
             for rule in Rules.masquerade(family) { try tables.addRule(Chain.postrouting, rule) }
         }
+    }
+}
+
+extension NFTables {
+    /// Deletes, in one transaction, the elements of `sets` whose comment matches. No first set
+    /// means no table, which is most nodes' case on DEL: nothing more is read. A later set
+    /// that is missing (a table from before it was added) is passed over.
+    mutating func removeElements(of sets: [String], commentedAs matches: (String) -> Bool) throws(NetlinkError) {
+        for set in sets {
+            guard let elements = try elements(of: set) else {
+                if set == sets.first { return }
+                continue
+            }
+            try deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
+        }
+        try commit()
     }
 }
 

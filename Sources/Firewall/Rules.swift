@@ -40,14 +40,18 @@ enum Rules {
             // dnat ip to ip daddr . meta l4proto . th dport map @hostaddrports4
             isFamily(family) + [daddr(family, into: register32), l4proto(into: register32 + width),
                                 dport(into: register32 + width + 1),
-                                .lookup(set: PodFirewall.SetName.hostAddressPorts(family), register: register32, into: register32),
-                                .dnat(family: nfproto(family), addressRegister: register32, portRegister: register32 + width)],
+                                .lookup(set: PodFirewall.SetName.hostAddressPorts(family), register: register32,
+                                        into: register32),
+                                .dnat(family: nfproto(family), addressRegister: register32,
+                                      portRegister: register32 + width)],
             // fib daddr type local dnat ip to meta l4proto . th dport map @hostports4
             isFamily(family) + [.destinationAddressType(into: register1),
                                 .compare(register: register1, equal: true, to: hostOrder(UInt32(RTN_LOCAL))),
                                 l4proto(into: register32), dport(into: register32 + 1),
-                                .lookup(set: PodFirewall.SetName.hostPorts(family), register: register32, into: register32),
-                                .dnat(family: nfproto(family), addressRegister: register32, portRegister: register32 + width)],
+                                .lookup(set: PodFirewall.SetName.hostPorts(family), register: register32,
+                                        into: register32),
+                                .dnat(family: nfproto(family), addressRegister: register32,
+                                      portRegister: register32 + width)],
         ]
     }
 
@@ -77,7 +81,9 @@ enum Rules {
 
     static func nfproto(_ family: IPAddress.Family) -> Int32 { Int32(family == .v4 ? NFPROTO_IPV4 : NFPROTO_IPV6) }
 
-    static func l4proto(into register: UInt32) -> Expression { .meta(key: UInt32(NFT_META_L4PROTO.rawValue), into: register) }
+    static func l4proto(into register: UInt32) -> Expression {
+        .meta(key: UInt32(NFT_META_L4PROTO.rawValue), into: register)
+    }
 
     /// th dport: the destination port of TCP, UDP and SCTP alike.
     static func dport(into register: UInt32) -> Expression {

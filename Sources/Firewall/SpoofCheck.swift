@@ -68,11 +68,7 @@ public enum SpoofCheck {
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         var tables = try NFTables(family: family, table: table)
-        for set in SetName.all {
-            guard let elements = try tables.elements(of: set) else { return }
-            try tables.deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
-        }
-        try tables.commit()
+        try tables.removeElements(of: SetName.all, commentedAs: matches)
     }
 
     /// An interface name as `meta iifname` loads it: NUL-padded to 16 bytes.

@@ -27,12 +27,15 @@ public struct HostLocal: Sendable {
                     for (index, set) in config.rangeSets.enumerated() {
                         let address: IPAddress
                         if let wanted = pending.firstIndex(where: { set.range(containing: $0) != nil }) {
-                            address = try claimRequested(pending.remove(at: wanted), in: set, index: index, claim: claim)
+                            address = try claimRequested(pending.remove(at: wanted), in: set, index: index,
+                                                         claim: claim)
                         } else {
                             if let existing = held.first(where: { set.range(containing: $0) != nil }) {
-                                throw CNIError(CNIError.generic, "\(existing) has been allocated to \(containerID), duplicate allocation is not allowed")
+                                throw CNIError(CNIError.generic, "\(existing) has been allocated to \(containerID), "
+                                               + "duplicate allocation is not allowed")
                             }
-                            address = try claimNext(in: set, index: index, after: store.lastReserved(rangeSet: index), claim: claim)
+                            address = try claimNext(in: set, index: index,
+                                                    after: store.lastReserved(rangeSet: index), claim: claim)
                         }
                         let range = set.range(containing: address)!
                         granted.append(CNIResult.IPConfig(
@@ -63,7 +66,8 @@ public struct HostLocal: Sendable {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
         let held = try store.locked { try store.held(containerID, ifname) }
         for set in config.rangeSets where !held.contains(where: { set.range(containing: $0) != nil }) {
-            throw CNIError(CNIError.generic, "host-local: no address of range set \(set) is leased to container \(containerID) ifname \(ifname)")
+            throw CNIError(CNIError.generic, "host-local: no address of range set \(set) is leased to container "
+                           + "\(containerID) ifname \(ifname)")
         }
     }
 
@@ -101,7 +105,8 @@ public struct HostLocal: Sendable {
     private func claimRequested(_ address: IPAddress, in set: RangeSet, index: Int,
                                 claim: (IPAddress, Int) throws -> Bool) throws -> IPAddress {
         guard try claim(address, index) else {
-            throw CNIError(CNIError.generic, "requested IP address \(address) is not available in range set \(set): it is leased to another attachment")
+            throw CNIError(CNIError.generic, "requested IP address \(address) is not available in range set \(set): "
+                           + "it is leased to another attachment")
         }
         return address
     }

@@ -61,7 +61,9 @@ public struct HostLocalConfig: Sendable {
         for item in (args.values["IP"] ?? "").split(separator: ",") where !item.isEmpty {
             try request(String(item), from: "CNI_ARGS IP")
         }
-        for item in try config.object("args")?.object("cni")?.strings("ips") ?? [] { try request(item, from: "args.cni.ips") }
+        for item in try config.object("args")?.object("cni")?.strings("ips") ?? [] {
+            try request(item, from: "args.cni.ips")
+        }
         for item in try runtimeConfig?.strings("ips") ?? [] { try request(item, from: "runtimeConfig.ips") }
         // Checked here, with the rest of the config, before an ADD touches the host.
         var setsAsked: Set<Int> = []
@@ -100,7 +102,8 @@ public struct HostLocalConfig: Sendable {
         func address(_ key: String) throws(CNIError) -> IPAddress? {
             guard let text = try node.string(key), !text.isEmpty else { return nil }
             guard let address = IPAddress(text), address.family == network.family else {
-                throw node.invalid("\(key) \"\(text.prefix(64))\" is not an \(network.family == .v4 ? "IPv4" : "IPv6") address")
+                let family = network.family == .v4 ? "IPv4" : "IPv6"
+                throw node.invalid("\(key) \"\(text.prefix(64))\" is not an \(family) address")
             }
             return address
         }

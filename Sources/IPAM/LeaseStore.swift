@@ -118,7 +118,8 @@ public final class LeaseStore {
                 break
             } catch let error where error.errno == EWOULDBLOCK {
                 if clock.now >= deadline {
-                    throw CNIError(CNIError.tryAgainLater, "the IPAM store \(path) is locked by another process; try again later")
+                    throw CNIError(CNIError.tryAgainLater,
+                                   "the IPAM store \(path) is locked by another process; try again later")
                 }
                 Syscall.sleep(pause)
                 pause = min(pause * 2, .milliseconds(5))
@@ -155,7 +156,8 @@ public final class LeaseStore {
 
     /// Writes the owner's lease once under a staging name and hands `body` a claim that
     /// links it under an address: the address file appears complete, or not at all.
-    public func withStagedLease<T>(for owner: LeaseOwner, _ body: (_ claim: (IPAddress, Int) throws -> Bool) throws -> T) throws -> T {
+    public func withStagedLease<T>(for owner: LeaseOwner,
+                                   _ body: (_ claim: (IPAddress, Int) throws -> Bool) throws -> T) throws -> T {
         do {
             try Self.stage(owner.fileContent, as: Self.stagingName, in: directory)
         } catch {
@@ -191,7 +193,8 @@ public final class LeaseStore {
     /// The addresses the index lists for the attachment, or nil when it has no entry
     /// (leases written by the reference plugin, or before podwire kept an index).
     public func indexedAddresses(containerID: String, ifname: String) -> [IPAddress]? {
-        guard let fd = try? Syscall.openat(index, Self.indexName(containerID, ifname), O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+        guard let fd = try? Syscall.openat(index, Self.indexName(containerID, ifname), flags) else { return nil }
         defer { Syscall.close(fd) }
         guard let bytes = try? Syscall.readAll(fd, limit: 4096) else { return nil }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
@@ -299,7 +302,8 @@ public final class LeaseStore {
     /// A file still linked elsewhere is somebody's lease (a process killed between linking it
     /// and dropping the staging name), and anything but a plain file is not ours to write:
     /// either is set aside for a new one.
-    private static func openStaging(_ name: String, in directory: Int32) throws(SyscallError) -> (fd: Int32, size: Int) {
+    private static func openStaging(_ name: String,
+                                    in directory: Int32) throws(SyscallError) -> (fd: Int32, size: Int) {
         let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK
         let fd = try Syscall.openat(directory, name, flags, mode: 0o644)
         let info: stat

@@ -93,7 +93,8 @@ extension RouteSocket {
     public func addBridge(named name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool) throws(NetlinkError) {
         var flags = UInt32(IFF_UP.rawValue)
         if promiscuous { flags |= UInt32(IFF_PROMISC.rawValue) }
-        let request = NetlinkRequest("create bridge \(name)", type: Int32(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL,
+        let request = NetlinkRequest("create bridge \(name)", type: Int32(RTM_NEWLINK),
+                                     flags: NLM_F_CREATE | NLM_F_EXCL,
                                      linkFlags: flags, changeMask: flags)
         try request.put(Int32(IFLA_IFNAME), string: name)
         if let mtu { try request.put(Int32(IFLA_MTU), u32: UInt32(mtu)) }
@@ -124,7 +125,8 @@ extension RouteSocket {
     /// bridge takes the lowest MAC among its ports, and changes as pods come and go.
     public func setMAC(link index: Int32, _ mac: MACAddress) throws(NetlinkError) {
         let request = NetlinkRequest("set MAC of link \(index)", type: Int32(RTM_NEWLINK), index: index)
-        try request.put(Int32(IFLA_ADDRESS), raw: (mac.bytes[0], mac.bytes[1], mac.bytes[2], mac.bytes[3], mac.bytes[4], mac.bytes[5]))
+        let bytes = mac.bytes
+        try request.put(Int32(IFLA_ADDRESS), raw: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]))
         try request.send(on: self)
     }
 
@@ -311,7 +313,9 @@ extension RouteSocket {
                 .flatMap { nla_get_string($0) }
         }
         let mac = attribute(Int32(IFLA_ADDRESS)).flatMap { address in
-            nla_data(address).flatMap { MACAddress(bytes: [UInt8](UnsafeRawBufferPointer(start: $0, count: Int(nla_len(address))))) }
+            nla_data(address).flatMap {
+                MACAddress(bytes: [UInt8](UnsafeRawBufferPointer(start: $0, count: Int(nla_len(address)))))
+            }
         }
         return Link(index: info.ifi_index,
                     name: String(cString: name),
