@@ -25,9 +25,6 @@ public enum PodFirewall {
             self.ifname = ifname
         }
         public var label: String { AttachmentLabel.make(network: network, containerID: containerID, ifname: ifname) }
-        static func label(_ label: String, isOf network: String) -> Bool {
-            AttachmentLabel.network(of: label, is: network)
-        }
     }
 
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
@@ -57,27 +54,28 @@ public enum PodFirewall {
     private static func commit(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
                                hairpin: Bool) throws(FirewallError) {
         var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
+        let label = attachment.label
         var stale: [SetElements] = []
         if !ports.isEmpty {
             // Reading the maps first finds this attachment's stale entries and other pods' ports.
             for set in SetName.portMaps {
                 let existing = try FirewallError.wrap { () throws(NetlinkError) in try tables.elements(of: set) } ?? []
-                stale.append((set, existing.filter { $0.comment == attachment.label }))
-                for element in existing where element.comment != attachment.label {
+                stale.append((set, existing.filter { $0.comment == label }))
+                for element in existing where element.comment != label {
                     if let taken = ports.first(where: { Elements.conflict($0, set: set, key: element.key) }) {
                         throw .portTaken(taken.mapping, owner: element.comment ?? "another attachment")
                     }
                 }
             }
         }
-        let own = ownElements(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
+        let own = ownElements(label, masquerade: masquerade, ports: ports, hairpin: hairpin)
         func stage(_ tables: inout NFTables, replacing replaced: [SetElements]) throws(NetlinkError) {
             for (set, elements) in stale + replaced { try tables.deleteElements(set, elements) }
             // Exclusive: an element already there with one of these keys fails the transaction
             // rather than being kept as it is, with its comment naming another attachment.
             for (set, elements) in own { try tables.addElements(set, elements, exclusive: true) }
             for (set, targets) in Dictionary(grouping: ports, by: SetName.ports(for:)) {
-                let elements = targets.map { Elements.portMap($0, comment: attachment.label) }
+                let elements = targets.map { Elements.portMap($0, comment: label) }
                 try tables.addElements(set, elements, exclusive: true)
             }
         }
@@ -104,18 +102,18 @@ public enum PodFirewall {
     }
 
     /// The pod's elements in the sets keyed by its own addresses.
-    private static func ownElements(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
+    private static func ownElements(_ label: String, masquerade: [Masquerade], ports: [PortTarget],
                                     hairpin: Bool) -> [SetElements] {
         var own: [SetElements] = []
         for family in [IPAddress.Family.v4, .v6] {
             let masq = masquerade.filter { $0.address.family == family }
             own.append((SetName.masquerade(family), masq.map {
-                NFTables.Element(key: $0.address.bytes, comment: attachment.label)
+                NFTables.Element(key: $0.address.bytes, comment: label)
             }))
-            own.append((SetName.local(family), masq.map { Elements.podLocal($0, comment: attachment.label) }))
+            own.append((SetName.local(family), masq.map { Elements.podLocal($0, comment: label) }))
             if hairpin {
                 own.append((SetName.hairpin(family), Elements.hairpin(ports.filter { $0.podAddress.family == family },
-                                                                      comment: attachment.label)))
+                                                                      comment: label)))
             }
         }
         return own.filter { !$0.elements.isEmpty }
@@ -134,13 +132,14 @@ public enum PodFirewall {
 
     /// Removes every element of `attachment`, in one transaction. No table: nothing to do.
     public static func remove(_ attachment: Attachment) throws(NetlinkError) {
-        try removeElements { $0 == attachment.label }
+        let label = attachment.label
+        try removeElements { $0 == label }
     }
 
     /// Removes the elements of `network` whose attachment is not in `valid`.
     public static func collectGarbage(network: String, keeping valid: Set<Attachment>) throws(NetlinkError) {
         let keep = Set(valid.map(\.label))
-        try removeElements { Attachment.label($0, isOf: network) && !keep.contains($0) }
+        try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
     }
 
     /// For CHECK: the first set that should hold an entry of `attachment` and holds none.
@@ -149,8 +148,9 @@ public enum PodFirewall {
         let expected = families.map { SetName.masquerade($0) } + ports.map { SetName.ports(for: $0) }
         guard !expected.isEmpty else { return nil }
         let tables = try NFTables(table: table)
+        let label = attachment.label
         for set in expected {
-            let owned = (try tables.elements(of: set) ?? []).contains { $0.comment == attachment.label }
+            let owned = (try tables.elements(of: set) ?? []).contains { $0.comment == label }
             if !owned { return set }
         }
         return nil

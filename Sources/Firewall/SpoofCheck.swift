@@ -1,4 +1,5 @@
 import Addressing
+import CNI
 import CNetlink
 import Netlink
 
@@ -26,12 +27,12 @@ public enum SpoofCheck {
     public static func add(_ attachment: PodFirewall.Attachment, hostEnd: String,
                            podMAC: MACAddress) throws(NetlinkError) {
         var tables = try NFTables(family: family, table: table)
-        let stale = try tables.elements(of: SetName.macs)?.filter { $0.comment == attachment.label } ?? []
+        let label = attachment.label, port = name(hostEnd)
+        let stale = try tables.elements(of: SetName.macs)?.filter { $0.comment == label } ?? []
         func stage(_ tables: inout NFTables) throws(NetlinkError) {
             try tables.deleteElements(SetName.macs, stale)
-            try tables.addElements(SetName.ports, [NFTables.Element(key: name(hostEnd), comment: attachment.label)])
-            try tables.addElements(SetName.macs, [NFTables.Element(key: name(hostEnd) + podMAC.bytes + [0, 0],
-                                                                   comment: attachment.label)])
+            try tables.addElements(SetName.ports, [NFTables.Element(key: port, comment: label)])
+            try tables.addElements(SetName.macs, [NFTables.Element(key: macKey(port, podMAC), comment: label)])
         }
         do throws(NetlinkError) {
             try stage(&tables)
@@ -45,31 +46,34 @@ public enum SpoofCheck {
 
     /// Removes every element of `attachment`. No table: nothing to do.
     public static func remove(_ attachment: PodFirewall.Attachment) throws(NetlinkError) {
-        try removeElements { $0 == attachment.label }
+        let label = attachment.label
+        try removeElements { $0 == label }
     }
 
     /// Removes the elements of `network` whose attachment is not in `valid`.
     public static func collectGarbage(network: String,
                                       keeping valid: Set<PodFirewall.Attachment>) throws(NetlinkError) {
         let keep = Set(valid.map(\.label))
-        try removeElements { PodFirewall.Attachment.label($0, isOf: network) && !keep.contains($0) }
+        try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
     }
 
     /// For CHECK: whether the host end is under the check with this MAC.
     public static func isInPlace(_ attachment: PodFirewall.Attachment, hostEnd: String,
                                  podMAC: MACAddress) throws(NetlinkError) -> Bool {
         let tables = try NFTables(family: family, table: table)
-        let port = try tables.elements(of: SetName.ports)?.contains { $0.key == name(hostEnd) } ?? false
-        let mac = try tables.elements(of: SetName.macs)?.contains {
-            $0.key == name(hostEnd) + podMAC.bytes + [0, 0] && $0.comment == attachment.label
-        } ?? false
-        return port && mac
+        let label = attachment.label, port = name(hostEnd), key = macKey(port, podMAC)
+        let checked = try tables.elements(of: SetName.ports)?.contains { $0.key == port } ?? false
+        let mac = try tables.elements(of: SetName.macs)?.contains { $0.key == key && $0.comment == label } ?? false
+        return checked && mac
     }
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         var tables = try NFTables(family: family, table: table)
         try tables.removeElements(of: SetName.all, commentedAs: matches)
     }
+
+    /// A `macs` key: the port's name, then the MAC padded to the 8 bytes of its registers.
+    static func macKey(_ port: [UInt8], _ mac: MACAddress) -> [UInt8] { port + mac.bytes + [0, 0] }
 
     /// An interface name as `meta iifname` loads it: NUL-padded to 16 bytes.
     static func name(_ interface: String) -> [UInt8] {

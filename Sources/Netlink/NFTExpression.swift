@@ -83,7 +83,8 @@ extension NFTables {
                 try request.put(attribute(NFTA_NAT_FAMILY), be32: UInt32(family))
                 try request.put(attribute(NFTA_NAT_REG_ADDR_MIN), be32: address)
                 try request.put(attribute(NFTA_NAT_REG_PROTO_MIN), be32: port)
-                try request.put(attribute(NFTA_NAT_FLAGS), be32: UInt32(NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED))
+                let flags = UInt32(NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED)
+                try request.put(attribute(NFTA_NAT_FLAGS), be32: flags)
             case let .destinationAddressType(register):
                 try request.put(attribute(NFTA_FIB_DREG), be32: register)
                 try request.put(attribute(NFTA_FIB_RESULT), be32: NFT_FIB_RESULT_ADDRTYPE.rawValue)

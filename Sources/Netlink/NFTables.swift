@@ -26,7 +26,9 @@ public struct NFTables {
         public static let etherAddress = DataType(fields: [(9, 6)])
         /// An interface name, NUL-padded to IFNAMSIZ as `meta iifname` loads it.
         public static let interfaceName = DataType(fields: [(41, 16)])
-        public static func + (left: DataType, right: DataType) -> DataType { DataType(fields: left.fields + right.fields) }
+        public static func + (left: DataType, right: DataType) -> DataType {
+            DataType(fields: left.fields + right.fields)
+        }
         var typeID: UInt32 { fields.reduce(0) { ($0 << 6) | $1.type } }
         var length: UInt32 { fields.reduce(0) { $0 + ($1.length + 3) / 4 * 4 } }
         var isConcatenation: Bool { fields.count > 1 }
@@ -85,7 +87,8 @@ public struct NFTables {
 
     /// A set of `key`s, or a map from `key` to `value`. Concatenated keys with `interval`
     /// give ranges per field, which the kernel keeps in its pipapo set.
-    public mutating func addSet(_ name: String, key: DataType, value: DataType? = nil, interval: Bool = false) throws(NetlinkError) {
+    public mutating func addSet(_ name: String, key: DataType, value: DataType? = nil,
+                                interval: Bool = false) throws(NetlinkError) {
         let request = message("add set \(name)", NFT_MSG_NEWSET, flags: NLM_F_CREATE)
         var flags = UInt32(0)
         if interval { flags |= UInt32(NFT_SET_INTERVAL.rawValue) }
@@ -129,7 +132,8 @@ public struct NFTables {
 
     /// Adds elements; with `exclusive`, an element whose key is there already fails the
     /// whole transaction with "exists" (a host port taken by another pod).
-    public mutating func addElements(_ set: String, _ elements: [Element], exclusive: Bool = false) throws(NetlinkError) {
+    public mutating func addElements(_ set: String, _ elements: [Element],
+                                     exclusive: Bool = false) throws(NetlinkError) {
         guard !elements.isEmpty else { return }
         try elementRequest("add to \(set)", NFT_MSG_NEWSETELEM, set, elements,
                            flags: NLM_F_CREATE | (exclusive ? NLM_F_EXCL : 0))
@@ -220,7 +224,9 @@ public struct NFTables {
                     key: key,
                     keyEnd: dataValue(fields[Int(NFTA_SET_ELEM_KEY_END.rawValue)]),
                     value: dataValue(fields[Int(NFTA_SET_ELEM_DATA.rawValue)]),
-                    comment: fields[Int(NFTA_SET_ELEM_USERDATA.rawValue)].flatMap { comment(fromUserdata: bytes(of: $0)) }))
+                    comment: fields[Int(NFTA_SET_ELEM_USERDATA.rawValue)].flatMap {
+                        comment(fromUserdata: bytes(of: $0))
+                    }))
             }
             item = nla_next(current, &remaining)
         }

@@ -89,7 +89,8 @@ struct BridgePlan {
         ports = try PortMappingsConfig.mappings(runtimeConfig?.list("portMappings"))
         bandwidth = try BandwidthLimits(runtimeConfig?.object("bandwidth"))
         ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
-        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID, ifname: environment.ifname)
+        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID,
+                                               ifname: environment.ifname)
         if let backend = try config.string("ipMasqBackend"), !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
         }
@@ -135,7 +136,9 @@ struct BridgePlan {
         } else {
             ipam = .none
         }
-        if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty { self.dns = dns }
+        if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty {
+            self.dns = dns
+        }
         prevResult = try config.prevResult()
     }
 }

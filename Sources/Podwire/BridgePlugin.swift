@@ -18,7 +18,9 @@ public enum PodwireVersion {
 public struct BridgePlugin: Plugin {
     public init() {}
 
-    public var about: String { "podwire \(PodwireVersion.string): Linux bridge CNI plugin with in-process host-local IPAM" }
+    public var about: String {
+        "podwire \(PodwireVersion.string): Linux bridge CNI plugin with in-process host-local IPAM"
+    }
 
     // MARK: ADD
 
@@ -181,7 +183,8 @@ public struct BridgePlugin: Plugin {
     /// The pod's interface in the result, after the bridge and the host end.
     static let podInterface = 2
 
-    private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket, hostMAC: MACAddress?) throws {
+    private func createVeth(_ plan: BridgePlan, bridge: Link, namespace: NetworkNamespace, host: RouteSocket,
+                            hostMAC: MACAddress?) throws {
         let pair = VethPair(hostName: plan.hostVethName, bridgeIndex: bridge.index, peerName: plan.containerIfname,
                             peerNamespace: namespace, mtu: plan.mtu, hostMAC: hostMAC, peerMAC: plan.mac)
         do {
@@ -213,7 +216,8 @@ public struct BridgePlugin: Plugin {
             if result.ips[index].gateway == nil, plan.isGateway {
                 result.ips[index].gateway = address.first.advanced(by: 1)
             }
-            if plan.isDefaultGateway, let gateway = result.ips[index].gateway, !defaultRouteFamilies.contains(address.family) {
+            if plan.isDefaultGateway, let gateway = result.ips[index].gateway,
+               !defaultRouteFamilies.contains(address.family) {
                 let anywhere = IPNetwork(address: address.family == .v4 ? .v4(0) : .v6(0), prefixLength: 0)!
                 result.routes.append(CNIResult.Route(dst: anywhere, gw: gateway))
                 defaultRouteFamilies.insert(address.family)
@@ -299,7 +303,8 @@ public struct BridgePlugin: Plugin {
                 try step("read qdiscs of \(name)") { try host.rootQdiscKind(link: link.index) }
             }
             guard kind == "tbf" else {
-                throw CNIError(CNIError.generic, "\(what) bandwidth is not limited: \(name) \(link == nil ? "does not exist" : "has no tbf qdisc")")
+                let why = link == nil ? "does not exist" : "has no tbf qdisc"
+                throw CNIError(CNIError.generic, "\(what) bandwidth is not limited: \(name) \(why)")
             }
         }
     }
@@ -311,7 +316,8 @@ public struct BridgePlugin: Plugin {
                                          ports: PortMappingsConfig.targets(plan.ports, for: ips))
         }
         if let missing {
-            throw CNIError(CNIError.generic, "\(plan.containerIfname) has no entry in nftables set \(missing) of table \(PodFirewall.table)")
+            throw CNIError(CNIError.generic, "\(plan.containerIfname) has no entry in nftables set \(missing) "
+                           + "of table \(PodFirewall.table)")
         }
     }
 
@@ -351,7 +357,8 @@ public struct BridgePlugin: Plugin {
         // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
         let hostEnds = links.map(\.name).filter { HostVethName.looksLikeOne($0) && !stale.contains($0) }
         let orphanIFBs = links.map(\.name).filter { name in
-            HostVethName.hostEndPrefix(ofIFB: name).map { prefix in !hostEnds.contains { $0.hasPrefix(prefix) } } ?? false
+            guard let prefix = HostVethName.hostEndPrefix(ofIFB: name) else { return false }
+            return !hostEnds.contains { $0.hasPrefix(prefix) }
         }
         // One batch; should the batch fail, one at a time, past any link that cannot go.
         let departing = stale.sorted() + orphanIFBs

@@ -15,7 +15,8 @@ struct HostSide {
         do {
             return try findOrCreateBridge(plan)
         } catch let error as NetlinkError where plan.filtersVlans && error.isUnsupported {
-            throw CNIError(CNIError.generic, "bridge \(plan.bridgeName) cannot filter VLANs: this kernel lacks CONFIG_BRIDGE_VLAN_FILTERING (\(error))")
+            throw CNIError(CNIError.generic, "bridge \(plan.bridgeName) cannot filter VLANs: "
+                           + "this kernel lacks CONFIG_BRIDGE_VLAN_FILTERING (\(error))")
         }
     }
 
@@ -57,10 +58,12 @@ struct HostSide {
             var present = false
             for existing in try socket.addresses(link: bridge.index, family: wanted.family) {
                 if existing == wanted { present = true; break }
-                let conflicts = wanted.family == .v4 || existing.contains(wanted.address) || wanted.contains(existing.address)
+                let conflicts = wanted.family == .v4 || existing.contains(wanted.address)
+                    || wanted.contains(existing.address)
                 guard conflicts else { continue }
                 guard force else {
-                    throw CNIError(CNIError.generic, "\"\(bridge.name)\" already has an IP address different from \(wanted): \(existing) (set forceAddress to replace it)")
+                    throw CNIError(CNIError.generic, "\"\(bridge.name)\" already has an IP address different from "
+                                   + "\(wanted): \(existing) (set forceAddress to replace it)")
                 }
                 try socket.deleteAddress(existing, link: bridge.index)
             }

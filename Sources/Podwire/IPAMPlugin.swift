@@ -7,7 +7,9 @@ import IPAM
 public struct IPAMPlugin: Plugin {
     public init() {}
 
-    public var about: String { "podwire-ipam \(PodwireVersion.string): host-local IPAM, store-compatible with the reference" }
+    public var about: String {
+        "podwire-ipam \(PodwireVersion.string): host-local IPAM, store-compatible with the reference"
+    }
 
     public func add(_ call: Call) throws -> CNIResult {
         try store(call).allocate(containerID: call.environment.containerID, ifname: call.environment.ifname)

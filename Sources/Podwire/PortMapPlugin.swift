@@ -45,7 +45,8 @@ public struct PortMapPlugin: Plugin {
 
         func requirePrevious() throws(CNIError) -> CNIResult {
             guard let previous else {
-                throw CNIError.config("podwire-portmap must be chained after a plugin that gives the pod addresses: the config has no prevResult")
+                throw CNIError.config("podwire-portmap must be chained after a plugin that gives the pod addresses: "
+                                      + "the config has no prevResult")
             }
             return previous
         }
@@ -77,7 +78,8 @@ public struct PortMapPlugin: Plugin {
             try PodFirewall.missingEntry(plan.owner, masquerade: [], ports: plan.targets)
         }
         if let missing {
-            throw CNIError(CNIError.generic, "a host port of \(plan.owner.containerID) is missing from nftables set \(missing)")
+            throw CNIError(CNIError.generic,
+                           "a host port of \(plan.owner.containerID) is missing from nftables set \(missing)")
         }
     }
 

@@ -13,7 +13,8 @@ enum PortMappingsConfig {
     private static func mapping(_ entry: JSONNode) throws(CNIError) -> PortMapping {
         func port(_ value: Int?, _ name: String) throws(CNIError) -> UInt16 {
             guard let value, (1...65535).contains(value) else {
-                throw CNIError.config("portMappings: \(name) \(value.map(String.init) ?? "(missing)") is not a port number (1-65535)")
+                let shown = value.map(String.init) ?? "(missing)"
+                throw CNIError.config("portMappings: \(name) \(shown) is not a port number (1-65535)")
             }
             return UInt16(value)
         }
@@ -28,7 +29,8 @@ enum PortMappingsConfig {
             }
             hostIP = address
         }
-        return PortMapping(hostPort: try port(entry.int("hostPort"), "hostPort"), containerPort: try port(entry.int("containerPort"), "containerPort"),
+        return PortMapping(hostPort: try port(entry.int("hostPort"), "hostPort"),
+                           containerPort: try port(entry.int("containerPort"), "containerPort"),
                            proto: proto, hostIP: hostIP)
     }
 
