@@ -24,18 +24,24 @@ let package = Package(
         .target(name: "JSON"),
         // The CNI protocol: config, results in every version, errors, env. No kernel code.
         .target(name: "CNI", dependencies: ["Addressing", "Syscall", "JSON"]),
-        // The only C: a system-library shim over Debian's libnl-3 / libnl-route-3.
+        // The kernel's netlink headers, and libnl-route-3 for the traffic-control requests it packs.
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
-        // Typed Swift over netlink: links, veths, bridges, addresses, routes, netns.
-        .target(name: "Netlink", dependencies: ["CNetlink", "Addressing", "Syscall"]),
-        // podwire's nftables table: masquerade and port mappings as set elements per pod.
-        .target(name: "Firewall", dependencies: ["Netlink", "CNetlink", "Addressing", "CNI", "Syscall"]),
+        // The netlink core: messages, sockets, replies, batches, errors. Every request goes through it.
+        .target(name: "Netlink", dependencies: ["CNetlink", "Syscall"]),
+        // Route netlink: links, veths, bridges, bridge ports, addresses, routes, neighbours, tc.
+        .target(name: "RouteNetlink", dependencies: ["Netlink", "CNetlink", "Addressing", "Host"]),
+        // nf_tables: tables, chains, sets, elements and rule expressions, sent as batches.
+        .target(name: "NetfilterNetlink", dependencies: ["Netlink", "CNetlink"]),
+        // The host's other knobs: network namespaces and sysctl.
+        .target(name: "Host", dependencies: ["Syscall"]),
+        // podwire's nftables tables: masquerade, port mappings and the spoof check as set elements per pod.
+        .target(name: "Firewall", dependencies: ["NetfilterNetlink", "Netlink", "Addressing", "CNI", "Syscall"]),
         // The host-local store, byte-compatible with the reference plugin.
         .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
         // Bridge mode: turns a CNI call into a plan and carries it out.
         .target(name: "Podwire", dependencies: [
-            "CNI", "IPAM", "Netlink", "Firewall", "Addressing", "Syscall", "CVersion",
+            "CNI", "IPAM", "Netlink", "RouteNetlink", "Host", "Firewall", "Addressing", "Syscall", "CVersion",
         ]),
         // One log line per call, when the network config asks for it.
         .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
@@ -69,6 +75,6 @@ let package = Package(
         ]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
-        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Netlink", "Addressing"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "NetfilterNetlink", "Addressing"]),
     ]
 )

@@ -1,5 +1,5 @@
-// The only C in podwire: the libnl headers Swift imports. libnl does all the packing of
-// netlink messages; nothing here adds logic.
+// The kernel's netlink headers, and libnl-route-3's traffic-control objects, which pack the
+// tc requests (rate tables, u32 keys). Declarations only: nothing here adds logic.
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/attr.h>
@@ -27,3 +27,6 @@
 #include <netlink/route/act/mirred.h>
 #include <linux/pkt_sched.h>
 #include <linux/tc_act/tc_mirred.h>
+#include <linux/neighbour.h>
+#include <linux/veth.h>
+#include <linux/if_addr.h>

@@ -1,5 +1,6 @@
 import Addressing
 import Netlink
+import NetfilterNetlink
 
 /// How podwire's entries lie in set elements. Concatenated fields are padded to 4 bytes
 /// each, as in the registers the rules fill.

@@ -1,7 +1,7 @@
 import Addressing
 import CNI
-import CNetlink
 import Netlink
+import NetfilterNetlink
 import Syscall
 
 /// podwire's nftables table, `inet podwire`, shared by every pod of the node. Its chains and
@@ -53,7 +53,7 @@ public enum PodFirewall {
 
     private static func commit(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
                                hairpin: Bool) throws(FirewallError) {
-        var tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
+        let tables = try FirewallError.wrap { () throws(NetlinkError) in try NFTables(table: table) }
         let label = attachment.label
         var stale: [SetElements] = []
         if !ports.isEmpty {
@@ -69,14 +69,14 @@ public enum PodFirewall {
             }
         }
         let own = ownElements(label, masquerade: masquerade, ports: ports, hairpin: hairpin)
-        func stage(_ tables: inout NFTables, replacing replaced: [SetElements]) throws(NetlinkError) {
-            for (set, elements) in stale + replaced { try tables.deleteElements(set, elements) }
+        func stage(_ tables: NFTables, replacing replaced: [SetElements]) throws(NetlinkError) {
+            for (set, elements) in stale + replaced { tables.deleteElements(set, elements) }
             // Exclusive: an element already there with one of these keys fails the transaction
             // rather than being kept as it is, with its comment naming another attachment.
-            for (set, elements) in own { try tables.addElements(set, elements, exclusive: true) }
+            for (set, elements) in own { tables.addElements(set, elements, exclusive: true) }
             for (set, targets) in Dictionary(grouping: ports, by: SetName.ports(for:)) {
                 let elements = targets.map { Elements.portMap($0, comment: label) }
-                try tables.addElements(set, elements, exclusive: true)
+                tables.addElements(set, elements, exclusive: true)
             }
         }
         try FirewallError.wrap { () throws(NetlinkError) in
@@ -84,18 +84,18 @@ public enum PodFirewall {
             // the kernel a grace period (10 ms and more), so that is done only when a set is
             // missing: on a node's first pod, or after an upgrade that added sets.
             do throws(NetlinkError) {
-                try stage(&tables, replacing: [])
+                try stage(tables, replacing: [])
                 try tables.commit()
             } catch where error.isNotFound {
-                try declare(&tables)
-                try stage(&tables, replacing: [])
+                try declare(tables)
+                try stage(tables, replacing: [])
                 try tables.commit()
             } catch where error.alreadyExists {
                 // An element keyed by one of the pod's addresses is there: this attachment's own,
                 // from an ADD that was killed, or one whose DEL never finished, left by the pod
                 // that held the address before. The lease makes the address this pod's, so its
                 // entries replace that one. Host ports are not replaced: those stay refused.
-                try stage(&tables, replacing: sameKeys(as: own, in: tables))
+                try stage(tables, replacing: sameKeys(as: own, in: tables))
                 try tables.commit()
             }
         }
@@ -157,7 +157,7 @@ public enum PodFirewall {
     }
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
-        var tables = try NFTables(table: table)
+        let tables = try NFTables(table: table)
         try tables.removeElements(of: SetName.all, commentedAs: matches)
     }
 
@@ -185,32 +185,32 @@ public enum PodFirewall {
         static let postrouting = "postrouting"
     }
 
-    private static func declare(_ tables: inout NFTables) throws(NetlinkError) {
-        try tables.addTable()
+    private static func declare(_ tables: NFTables) throws(NetlinkError) {
+        tables.addTable()
         let service = NFTables.DataType.inetProtocol + .inetService
         for family in [IPAddress.Family.v4, .v6] {
             let address: NFTables.DataType = family == .v4 ? .ipv4 : .ipv6
-            try tables.addSet(SetName.masquerade(family), key: address)
+            tables.addSet(SetName.masquerade(family), key: address)
             // Pod address . pod subnet: traffic that stays in the pod's subnet is not masqueraded.
-            try tables.addSet(SetName.local(family), key: address + address, interval: true)
+            tables.addSet(SetName.local(family), key: address + address, interval: true)
             // Client range . pod address: hairpin and localhost clients of a host port.
-            try tables.addSet(SetName.hairpin(family), key: address + address, interval: true)
+            tables.addSet(SetName.hairpin(family), key: address + address, interval: true)
             // Protocol . host port (on any local address), or host address . protocol . port,
             // to pod address . container port.
-            try tables.addSet(SetName.hostPorts(family), key: service, value: address + .inetService)
-            try tables.addSet(SetName.hostAddressPorts(family), key: address + service, value: address + .inetService)
+            tables.addSet(SetName.hostPorts(family), key: service, value: address + .inetService)
+            tables.addSet(SetName.hostAddressPorts(family), key: address + service, value: address + .inetService)
         }
-        try tables.addChain(Chain.prerouting, type: "nat", hook: UInt32(NF_INET_PRE_ROUTING.rawValue), priority: -100)
-        try tables.addChain(Chain.output, type: "nat", hook: UInt32(NF_INET_LOCAL_OUT.rawValue), priority: -100)
-        try tables.addChain(Chain.postrouting, type: "nat", hook: UInt32(NF_INET_POST_ROUTING.rawValue), priority: 100)
-        for chain in [Chain.prerouting, Chain.output, Chain.postrouting] { try tables.flushChain(chain) }
+        tables.addChain(Chain.prerouting, type: "nat", hook: .prerouting, priority: -100)
+        tables.addChain(Chain.output, type: "nat", hook: .output, priority: -100)
+        tables.addChain(Chain.postrouting, type: "nat", hook: .postrouting, priority: 100)
+        for chain in [Chain.prerouting, Chain.output, Chain.postrouting] { tables.flushChain(chain) }
         for family in [IPAddress.Family.v4, .v6] {
             for rule in Rules.portForwarding(family) {
-                try tables.addRule(Chain.prerouting, rule)
-                try tables.addRule(Chain.output, rule)
+                tables.addRule(Chain.prerouting, rule)
+                tables.addRule(Chain.output, rule)
             }
-            try tables.addRule(Chain.postrouting, Rules.hairpinMasquerade(family))
-            for rule in Rules.masquerade(family) { try tables.addRule(Chain.postrouting, rule) }
+            tables.addRule(Chain.postrouting, Rules.hairpinMasquerade(family))
+            for rule in Rules.masquerade(family) { tables.addRule(Chain.postrouting, rule) }
         }
     }
 }
@@ -219,13 +219,13 @@ extension NFTables {
     /// Deletes, in one transaction, the elements of `sets` whose comment matches. No first set
     /// means no table, which is most nodes' case on DEL: nothing more is read. A later set
     /// that is missing (a table from before it was added) is passed over.
-    mutating func removeElements(of sets: [String], commentedAs matches: (String) -> Bool) throws(NetlinkError) {
+    func removeElements(of sets: [String], commentedAs matches: (String) -> Bool) throws(NetlinkError) {
         for set in sets {
             guard let elements = try elements(of: set) else {
                 if set == sets.first { return }
                 continue
             }
-            try deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
+            deleteElements(set, elements.filter { $0.comment.map(matches) ?? false })
         }
         try commit()
     }

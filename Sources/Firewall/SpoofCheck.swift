@@ -1,7 +1,7 @@
 import Addressing
 import CNI
-import CNetlink
 import Netlink
+import NetfilterNetlink
 
 /// `macspoofchk`: frames a pod sends with a source MAC other than its own are dropped on the
 /// bridge, as the reference bridge's spoof check drops them. Like the rest of podwire's
@@ -14,7 +14,7 @@ import Netlink
 ///         iifname @ports iifname . ether saddr != @macs drop }
 public enum SpoofCheck {
     public static let table = "podwire"
-    static let family = Int32(NFPROTO_BRIDGE)
+    static let family = NFTables.Family.bridge
 
     enum SetName {
         static let ports = "ports"
@@ -26,20 +26,20 @@ public enum SpoofCheck {
     /// the same attachment left.
     public static func add(_ attachment: PodFirewall.Attachment, hostEnd: String,
                            podMAC: MACAddress) throws(NetlinkError) {
-        var tables = try NFTables(family: family, table: table)
+        let tables = try NFTables(family: family, table: table)
         let label = attachment.label, port = name(hostEnd)
         let stale = try tables.elements(of: SetName.macs)?.filter { $0.comment == label } ?? []
-        func stage(_ tables: inout NFTables) throws(NetlinkError) {
-            try tables.deleteElements(SetName.macs, stale)
-            try tables.addElements(SetName.ports, [NFTables.Element(key: port, comment: label)])
-            try tables.addElements(SetName.macs, [NFTables.Element(key: macKey(port, podMAC), comment: label)])
+        func stage(_ tables: NFTables) throws(NetlinkError) {
+            tables.deleteElements(SetName.macs, stale)
+            tables.addElements(SetName.ports, [NFTables.Element(key: port, comment: label)])
+            tables.addElements(SetName.macs, [NFTables.Element(key: macKey(port, podMAC), comment: label)])
         }
         do throws(NetlinkError) {
-            try stage(&tables)
+            try stage(tables)
             try tables.commit()
         } catch where error.isNotFound {
-            try declare(&tables)
-            try stage(&tables)
+            try declare(tables)
+            try stage(tables)
             try tables.commit()
         }
     }
@@ -68,7 +68,7 @@ public enum SpoofCheck {
     }
 
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
-        var tables = try NFTables(family: family, table: table)
+        let tables = try NFTables(family: family, table: table)
         try tables.removeElements(of: SetName.all, commentedAs: matches)
     }
 
@@ -81,13 +81,13 @@ public enum SpoofCheck {
         return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
     }
 
-    private static func declare(_ tables: inout NFTables) throws(NetlinkError) {
-        try tables.addTable()
-        try tables.addSet(SetName.ports, key: .interfaceName)
-        try tables.addSet(SetName.macs, key: .interfaceName + .etherAddress)
+    private static func declare(_ tables: NFTables) throws(NetlinkError) {
+        tables.addTable()
+        tables.addSet(SetName.ports, key: .interfaceName)
+        tables.addSet(SetName.macs, key: .interfaceName + .etherAddress)
         // Before the bridge's own filtering, at the priority the reference uses.
-        try tables.addChain("prerouting", type: "filter", hook: 0, priority: -300)
-        try tables.flushChain("prerouting")
-        try tables.addRule("prerouting", Rules.spoofCheck)
+        tables.addChain("prerouting", type: "filter", hook: .prerouting, priority: -300)
+        tables.flushChain("prerouting")
+        tables.addRule("prerouting", Rules.spoofCheck)
     }
 }

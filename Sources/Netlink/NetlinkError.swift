@@ -1,27 +1,28 @@
-import CNetlink
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// A failed netlink operation: what was asked, and libnl's error code and text.
+/// A refused or failed netlink request: what was asked, the errno, and the kernel's own
+/// explanation when it gave one (the extended ack's NLMSGERR_ATTR_MSG).
 public struct NetlinkError: Error, Equatable, Sendable, CustomStringConvertible {
     public var operation: String
-    /// libnl's positive `NLE_*` code.
-    public var code: Int32
+    /// A positive errno.
+    public var errno: Int32
+    public var kernelMessage: String?
 
-    public init(_ operation: String, code: Int32) {
+    public init(_ operation: String, errno: Int32, kernelMessage: String? = nil) {
         self.operation = operation
-        self.code = abs(code)
+        self.errno = abs(errno)
+        self.kernelMessage = kernelMessage.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     public var description: String {
-        "\(operation): \(String(cString: nl_geterror(code)))"
+        let reason = String(cString: strerror(errno))
+        return kernelMessage.map { "\(operation): \(reason): \($0)" } ?? "\(operation): \(reason)"
     }
 
-    public var isNotFound: Bool { code == NLE_OBJ_NOTFOUND || code == NLE_NODEV }
-    public var alreadyExists: Bool { code == NLE_EXIST }
+    public var isNotFound: Bool { errno == ENOENT || errno == ENODEV }
+    public var alreadyExists: Bool { errno == EEXIST }
     /// The kernel lacks the feature (a config option it was built without).
-    public var isUnsupported: Bool { code == NLE_OPNOTSUPP }
-
-    /// Calls a libnl function that returns 0 or a negative `NLE_*` code.
-    static func check(_ operation: @autoclosure () -> String, _ result: Int32) throws(NetlinkError) {
-        if result < 0 { throw NetlinkError(operation(), code: result) }
-    }
+    public var isUnsupported: Bool { errno == EOPNOTSUPP }
 }

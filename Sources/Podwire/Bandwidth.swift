@@ -1,5 +1,7 @@
 import CNI
+import Host
 import Netlink
+import RouteNetlink
 
 /// The `bandwidth` capability, with the reference bandwidth plugin's units and checks:
 /// rates in bits per second, bursts in bits. Pod ingress is shaped on the host end of the

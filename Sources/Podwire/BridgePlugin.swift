@@ -2,7 +2,9 @@ import Addressing
 import CNI
 import Firewall
 import IPAM
+import Host
 import Netlink
+import RouteNetlink
 import Syscall
 import CVersion
 

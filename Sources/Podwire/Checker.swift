@@ -1,6 +1,8 @@
 import Addressing
 import CNI
+import Host
 import Netlink
+import RouteNetlink
 
 /// CHECK: compares what is live with the `prevResult` the runtime kept, and names the
 /// first difference.

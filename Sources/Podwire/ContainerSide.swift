@@ -1,6 +1,8 @@
 import Addressing
 import CNI
+import Host
 import Netlink
+import RouteNetlink
 
 /// The pod's side: addresses, link up, routes inside the pod's netns, through a socket
 /// opened there. `lo` is left to the loopback plugin, as the reference bridge leaves it.

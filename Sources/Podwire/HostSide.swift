@@ -3,7 +3,9 @@ import Glibc
 #endif
 import Addressing
 import CNI
+import Host
 import Netlink
+import RouteNetlink
 
 /// The node's side of bridge mode: the bridge itself, its gateway addresses, forwarding.
 struct HostSide {
@@ -26,8 +28,8 @@ struct HostSide {
                 throw CNIError.config("\"\(plan.bridgeName)\" already exists but is not a bridge")
             }
             if !existing.isUp || (plan.promiscuous && !existing.isPromiscuous) {
-                let flags = UInt32(IFF_UP) | (plan.promiscuous ? UInt32(IFF_PROMISC) : 0)
-                try socket.setFlags(link: existing.index, flags: flags, mask: flags)
+                let flags: LinkFlags = plan.promiscuous ? [.up, .promiscuous] : .up
+                try socket.setFlags(link: existing.index, flags, mask: flags)
             }
             if plan.filtersVlans { try socket.enableVlanFiltering(bridge: existing.index) }
             return existing

@@ -100,6 +100,27 @@ public enum Syscall {
         try retrying("setsockopt") { Glibc.setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER). The kernel binds it
+    /// to a port of its choosing on the first send. It belongs to the network namespace of
+    /// the thread that opens it.
+    public static func netlinkSocket(_ protocol: Int32) throws(SyscallError) -> Int32 {
+        let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        return try retrying("socket(AF_NETLINK)") { Glibc.socket(AF_NETLINK, type, `protocol`) }
+    }
+
+    /// Sends one datagram to the kernel (netlink port 0).
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, subject: String = "") throws(SyscallError) {
+        let sent = try retrying("send", subject) { Glibc.send(fd, bytes.baseAddress, bytes.count, 0) }
+        if sent != bytes.count { throw SyscallError("send", subject, errno: EMSGSIZE) }
+    }
+
+    /// Receives one datagram into `buffer`; returns its full length, which is larger than the
+    /// buffer when the datagram was cut (MSG_TRUNC).
+    public static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer,
+                               subject: String = "") throws(SyscallError) -> Int {
+        try retrying("recv", subject) { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC)) }
+    }
+
     /// Bytes from the kernel's random source (getrandom, blocking only before it is seeded).
     public static func randomBytes(_ count: Int) throws(SyscallError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)

@@ -1,6 +1,6 @@
 import Testing
 import Addressing
-@testable import Netlink
+@testable import NetfilterNetlink
 @testable import Firewall
 
 private let pod = PortTarget(mapping: PortMapping(hostPort: 8080, containerPort: 80, proto: .tcp, hostIP: nil),

@@ -22,7 +22,7 @@ public enum NamespaceError: Error, Equatable, Sendable, CustomStringConvertible 
 /// descriptor keeps the namespace alive, and lets the kernel place a veth end into it.
 public final class NetworkNamespace: @unchecked Sendable {
     public let path: String
-    let descriptor: Int32
+    public let descriptor: Int32
 
     public init(path: String) throws(NamespaceError) {
         self.path = path
@@ -67,10 +67,5 @@ public final class NetworkNamespace: @unchecked Sendable {
             Syscall.close(home)
         }
         return try body()
-    }
-
-    /// A route socket bound to this namespace, usable afterwards from outside it.
-    public func routeSocket() throws -> RouteSocket {
-        try perform { try RouteSocket() }
     }
 }

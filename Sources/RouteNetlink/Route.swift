@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Addressing
+import CNetlink
+import Netlink
+
+/// A route of the main table, as podwire reads and writes them.
+public struct RouteEntry: Equatable, Sendable {
+    public var destination: IPNetwork
+    public var gateway: IPAddress?
+    public var linkIndex: Int32
+    /// Who made the route (RTPROT_*): routes podwire's node daemon owns carry its own number.
+    public var protocolNumber: UInt8
+    /// The gateway is taken as reachable on the link without a route to it (RTNH_F_ONLINK):
+    /// a peer's VTEP address behind a VXLAN device.
+    public var onLink: Bool
+
+    public init(destination: IPNetwork, gateway: IPAddress?, linkIndex: Int32,
+                protocolNumber: UInt8 = RouteEntry.boot, onLink: Bool = false) {
+        self.destination = destination
+        self.gateway = gateway
+        self.linkIndex = linkIndex
+        self.protocolNumber = protocolNumber
+        self.onLink = onLink
+    }
+
+    /// RTPROT_BOOT, what `ip route add` sets when not told otherwise.
+    public static let boot = UInt8(RTPROT_BOOT)
+}
+
+extension NetlinkSocket where Family == RouteFamily {
+    /// Adds a route through `linkIndex`: via `gateway` when given, on-link otherwise.
+    public func addRoute(_ route: RouteEntry) throws(NetlinkError) {
+        let via = route.gateway.map { " via \($0)" } ?? ""
+        try perform(routeMessage("add route \(route.destination)\(via)", RTM_NEWROUTE, route, flags: createExclusive))
+    }
+
+    /// Deletes the route; one that is not there is no error.
+    public func deleteRoute(_ route: RouteEntry) throws(NetlinkError) {
+        do {
+            try perform(routeMessage("delete route \(route.destination)", RTM_DELROUTE, route))
+        } catch where error.errno == ESRCH || error.isNotFound {
+        }
+    }
+
+    /// The main table's routes of one family, each with its first next hop.
+    public func routes(family: IPAddress.Family) throws(NetlinkError) -> [RouteEntry] {
+        let header = rtmsg(rtm_family: UInt8(family.addressFamily), rtm_dst_len: 0, rtm_src_len: 0, rtm_tos: 0,
+                           rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0, rtm_flags: 0)
+        var message = NetlinkMessage("list routes", type: UInt16(RTM_GETROUTE), header: header)
+        message.put(RTA_TABLE, u32: UInt32(RT_TABLE_MAIN.rawValue))
+        var result: [RouteEntry] = []
+        try dump(message) { reply throws(NetlinkError) in
+            if let route = RouteEntry(reply) { result.append(route) }
+        }
+        return result
+    }
+
+    /// The request `ip route add` sends: the header, then RTA_DST, RTA_GATEWAY and RTA_OIF.
+    private func routeMessage(_ operation: String, _ type: Int, _ route: RouteEntry,
+                              flags: Int32 = 0) -> NetlinkMessage {
+        let scope = route.gateway == nil ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE
+        let header = rtmsg(rtm_family: UInt8(route.destination.family.addressFamily),
+                           rtm_dst_len: UInt8(route.destination.prefixLength), rtm_src_len: 0, rtm_tos: 0,
+                           rtm_table: UInt8(RT_TABLE_MAIN.rawValue), rtm_protocol: route.protocolNumber,
+                           rtm_scope: UInt8(scope.rawValue), rtm_type: UInt8(RTN_UNICAST),
+                           rtm_flags: route.onLink ? UInt32(RTNH_F_ONLINK) : 0)
+        var message = NetlinkMessage(operation, type: UInt16(type), flags: flags, header: header)
+        message.put(RTA_DST, bytes: route.destination.first.bytes)
+        if let gateway = route.gateway { message.put(RTA_GATEWAY, bytes: gateway.bytes) }
+        message.put(RTA_OIF, u32: UInt32(bitPattern: route.linkIndex))
+        return message
+    }
+}
+
+extension RouteEntry {
+    /// A unicast route of the main table from an RTM_NEWROUTE reply; nil for anything else.
+    init?(_ reply: NetlinkReply) {
+        guard reply.type == UInt16(RTM_NEWROUTE), let info = reply.header(rtmsg.self),
+              info.rtm_type == UInt8(RTN_UNICAST) else { return nil }
+        let attributes = reply.attributes(after: rtmsg.self)
+        let table = attributes[RTA_TABLE]?.u32 ?? UInt32(info.rtm_table)
+        guard table == UInt32(RT_TABLE_MAIN.rawValue) else { return nil }
+        let width = info.rtm_family == UInt8(AF_INET) ? 4 : 16
+        let address = attributes[RTA_DST].flatMap { IPAddress(bytes: $0.bytes) }
+            ?? IPAddress(bytes: [UInt8](repeating: 0, count: width))
+        guard let address, let destination = IPNetwork(address: address, prefixLength: Int(info.rtm_dst_len)),
+              let link = attributes[RTA_OIF]?.u32 else { return nil }
+        self.init(destination: destination,
+                  gateway: attributes[RTA_GATEWAY].flatMap { IPAddress(bytes: $0.bytes) },
+                  linkIndex: Int32(bitPattern: link), protocolNumber: info.rtm_protocol,
+                  onLink: info.rtm_flags & UInt32(RTNH_F_ONLINK) != 0)
+    }
+}
