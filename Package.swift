@@ -24,9 +24,8 @@ let package = Package(
         .target(name: "JSON"),
         // The CNI protocol: config, results in every version, errors, env. No kernel code.
         .target(name: "CNI", dependencies: ["Addressing", "Syscall", "JSON"]),
-        // The kernel's netlink headers, and libnl-route-3 for the traffic-control requests it packs.
-        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
-                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // The kernel's netlink headers: declarations only, nothing linked.
+        .systemLibrary(name: "CNetlink"),
         // The netlink core: messages, sockets, replies, batches, errors. Every request goes through it.
         .target(name: "Netlink", dependencies: ["CNetlink", "Syscall"]),
         // Route netlink: links, veths, bridges, bridge ports, addresses, routes, neighbours, tc.
@@ -76,5 +75,9 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "NetfilterNetlink", "Addressing"]),
+        // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
+        .testTarget(name: "NetlinkTests", dependencies: [
+            "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "Host", "Addressing", "CNetlink", "Syscall",
+        ], exclude: ["References"]),
     ]
 )

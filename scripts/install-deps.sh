@@ -5,8 +5,9 @@
 set -euo pipefail
 
 packages=(
-  libnl-3-dev libnl-route-3-dev              # netlink, linked into the static plugin
+  linux-libc-dev                              # the kernel's netlink headers (Sources/CNetlink)
   libmnl-dev                                  # for the record: shared only in Debian, so not linked
+  strace                                      # recaptures the golden references (Tests/NetlinkTests)
   iproute2 iputils-ping nftables procps       # tests look at what the plugin did
   iptables                                    # the reference portmap and firewall use it
   containernetworking-plugins                 # the reference plugins, side by side

@@ -1,32 +1,19 @@
-// The kernel's netlink headers, and libnl-route-3's traffic-control objects, which pack the
-// tc requests (rate tables, u32 keys). Declarations only: nothing here adds logic.
-#include <netlink/netlink.h>
-#include <netlink/msg.h>
-#include <netlink/attr.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
-#include <netlink/route/link/bridge.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/route.h>
+// The kernel's netlink headers, as Swift imports them. Declarations only: nothing here adds
+// logic, and nothing is linked.
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_bridge.h>
-#include <linux/rtnetlink.h>
-#include <linux/nsfs.h>
+#include <linux/if_ether.h>
+#include <linux/neighbour.h>
+#include <linux/veth.h>
+#include <linux/pkt_sched.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_conntrack_common.h>
-#include <netlink/route/tc.h>
-#include <netlink/route/qdisc.h>
-#include <netlink/route/qdisc/tbf.h>
-#include <netlink/route/classifier.h>
-#include <netlink/route/cls/u32.h>
-#include <netlink/route/action.h>
-#include <netlink/route/act/mirred.h>
-#include <linux/pkt_sched.h>
-#include <linux/tc_act/tc_mirred.h>
-#include <linux/neighbour.h>
-#include <linux/veth.h>
-#include <linux/if_addr.h>

@@ -42,7 +42,7 @@ enum Rules {
                                      into: words),
                                 .dnat(family: tableFamily(family), addressRegister: words,
                                       portRegister: words + width)],
-            // fib daddr type local dnat ip to meta l4proto . th dport map @hostports4
+            // meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @hostports4
             isFamily(family) + [.destinationAddressType(into: .one),
                                 .compare(.one, equal: true, to: hostOrder(NFTables.localAddressType)),
                                 .meta(.l4proto, into: words), dport(into: words + 1),

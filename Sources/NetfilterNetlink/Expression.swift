@@ -2,14 +2,18 @@ import CNetlink
 import Netlink
 
 extension NFTables {
-    /// A register of the nf_tables VM: 0 is the verdict, 1 a 16-byte register, and the
-    /// 32-bit registers from `word(0)` up. A concatenation fills consecutive 32-bit registers.
+    /// A data register of the nf_tables VM, counted in 32-bit words: `one` (word 0) is where
+    /// the 16-byte register 1 starts, and a concatenation fills consecutive words.
     public struct Register: Equatable, Sendable {
-        public let rawValue: UInt32
-        public static let one = Register(rawValue: NFT_REG_1.rawValue)
-        public static func word(_ number: UInt32) -> Register { Register(rawValue: NFT_REG32_00.rawValue + number) }
-        public static func + (register: Register, words: UInt32) -> Register {
-            Register(rawValue: register.rawValue + words)
+        public let word: UInt32
+        public static let one = Register(word: 0)
+        public static func word(_ number: UInt32) -> Register { Register(word: number) }
+        public static func + (register: Register, words: UInt32) -> Register { Register(word: register.word + words) }
+
+        /// The number the kernel reads: a 16-byte register's own number where one starts
+        /// (NFT_REG_1 …), a 32-bit register's otherwise (NFT_REG32_xx), as nft writes them.
+        var rawValue: UInt32 {
+            word % 4 == 0 ? NFT_REG_1.rawValue + word / 4 : NFT_REG32_00.rawValue + word
         }
     }
 
@@ -73,9 +77,9 @@ extension NFTables {
         case conntrackStatus(into: Register)
 
         func put(into message: inout NetlinkMessage) {
-            message.nested(NFTA_LIST_ELEM) { element in
+            message.nested(NFTA_LIST_ELEM, flagged: true) { element in
                 element.put(NFTA_EXPR_NAME, string: name)
-                element.nested(NFTA_EXPR_DATA) { putData(&$0) }
+                element.nested(NFTA_EXPR_DATA, flagged: true) { putData(&$0) }
             }
         }
 
@@ -97,8 +101,8 @@ extension NFTables {
         private func putData(_ message: inout NetlinkMessage) {
             switch self {
             case let .meta(key, register):
-                message.put(NFTA_META_DREG, be32: register.rawValue)
                 message.put(NFTA_META_KEY, be32: key.rawValue)
+                message.put(NFTA_META_DREG, be32: register.rawValue)
             case let .payload(base, offset, length, register):
                 message.put(NFTA_PAYLOAD_DREG, be32: register.rawValue)
                 message.put(NFTA_PAYLOAD_BASE, be32: base.rawValue)
@@ -115,20 +119,20 @@ extension NFTables {
                 message.putData(NFTA_BITWISE_MASK, mask)
                 message.putData(NFTA_BITWISE_XOR, [UInt8](repeating: 0, count: mask.count))
             case let .lookup(set, register):
-                message.put(NFTA_LOOKUP_SET, string: set)
                 message.put(NFTA_LOOKUP_SREG, be32: register.rawValue)
+                message.put(NFTA_LOOKUP_SET, string: set)
             case let .absentFrom(set, register):
-                message.put(NFTA_LOOKUP_SET, string: set)
                 message.put(NFTA_LOOKUP_SREG, be32: register.rawValue)
+                message.put(NFTA_LOOKUP_SET, string: set)
                 message.put(NFTA_LOOKUP_FLAGS, be32: NFT_LOOKUP_F_INV.rawValue)
             case let .map(set, register, destination):
-                message.put(NFTA_LOOKUP_SET, string: set)
                 message.put(NFTA_LOOKUP_SREG, be32: register.rawValue)
                 message.put(NFTA_LOOKUP_DREG, be32: destination.rawValue)
+                message.put(NFTA_LOOKUP_SET, string: set)
             case let .verdict(verdict):
                 message.put(NFTA_IMMEDIATE_DREG, be32: NFT_REG_VERDICT.rawValue)
-                message.nested(NFTA_IMMEDIATE_DATA) { data in
-                    data.nested(NFTA_DATA_VERDICT) {
+                message.nested(NFTA_IMMEDIATE_DATA, flagged: true) { data in
+                    data.nested(NFTA_DATA_VERDICT, flagged: true) {
                         $0.put(NFTA_VERDICT_CODE, be32: UInt32(bitPattern: verdict.code))
                     }
                 }
@@ -138,15 +142,15 @@ extension NFTables {
                 message.put(NFTA_NAT_TYPE, be32: NFT_NAT_DNAT.rawValue)
                 message.put(NFTA_NAT_FAMILY, be32: UInt32(family.rawValue))
                 message.put(NFTA_NAT_REG_ADDR_MIN, be32: address.rawValue)
+                // The registers imply NF_NAT_RANGE_MAP_IPS and NF_NAT_RANGE_PROTO_SPECIFIED.
                 message.put(NFTA_NAT_REG_PROTO_MIN, be32: port.rawValue)
-                message.put(NFTA_NAT_FLAGS, be32: UInt32(NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED))
             case let .destinationAddressType(register):
-                message.put(NFTA_FIB_DREG, be32: register.rawValue)
-                message.put(NFTA_FIB_RESULT, be32: NFT_FIB_RESULT_ADDRTYPE.rawValue)
                 message.put(NFTA_FIB_FLAGS, be32: NFTA_FIB_F_DADDR.rawValue)
+                message.put(NFTA_FIB_RESULT, be32: NFT_FIB_RESULT_ADDRTYPE.rawValue)
+                message.put(NFTA_FIB_DREG, be32: register.rawValue)
             case let .conntrackStatus(register):
-                message.put(NFTA_CT_DREG, be32: register.rawValue)
                 message.put(NFTA_CT_KEY, be32: NFT_CT_STATUS.rawValue)
+                message.put(NFTA_CT_DREG, be32: register.rawValue)
             }
         }
     }

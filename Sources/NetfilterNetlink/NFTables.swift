@@ -18,6 +18,13 @@ public final class NFTables {
         socket = try NetfilterSocket()
     }
 
+    /// Tables that speak through `socket` (a recording one, in the golden tests).
+    init(family: Family, table: String, socket: NetfilterSocket) {
+        self.family = family
+        self.table = table
+        self.socket = socket
+    }
+
     /// A table's address family (NFPROTO_*).
     public enum Family: UInt8, Sendable {
         case inet = 1, ipv4 = 2, bridge = 7, ipv6 = 10
@@ -65,8 +72,9 @@ public final class NFTables {
     // MARK: objects
 
     public func addTable() {
-        var request = message("add table", NFT_MSG_NEWTABLE, flags: NLM_F_CREATE)
+        var request = message("add table", NFT_MSG_NEWTABLE)
         request.put(NFTA_TABLE_NAME, string: table)
+        request.put(NFTA_TABLE_FLAGS, be32: 0)
         stage(request)
     }
 
@@ -82,7 +90,7 @@ public final class NFTables {
         request.put(NFTA_CHAIN_TABLE, string: table)
         request.put(NFTA_CHAIN_NAME, string: name)
         request.put(NFTA_CHAIN_TYPE, string: type)
-        request.nested(NFTA_CHAIN_HOOK) { request in
+        request.nested(NFTA_CHAIN_HOOK, flagged: true) { request in
             request.put(NFTA_HOOK_HOOKNUM, be32: hook.rawValue)
             request.put(NFTA_HOOK_PRIORITY, be32: UInt32(bitPattern: priority))
         }
@@ -114,16 +122,16 @@ public final class NFTables {
         request.put(NFTA_SET_FLAGS, be32: flags)
         request.put(NFTA_SET_KEY_TYPE, be32: key.typeID)
         request.put(NFTA_SET_KEY_LEN, be32: key.length)
-        request.put(NFTA_SET_ID, be32: staged + 1)
         if let value {
             request.put(NFTA_SET_DATA_TYPE, be32: value.typeID)
             request.put(NFTA_SET_DATA_LEN, be32: value.length)
         }
+        request.put(NFTA_SET_ID, be32: staged + 1)
         if key.isConcatenation && interval {
-            request.nested(NFTA_SET_DESC) { request in
-                request.nested(NFTA_SET_DESC_CONCAT) { request in
+            request.nested(NFTA_SET_DESC, flagged: true) { request in
+                request.nested(NFTA_SET_DESC_CONCAT, flagged: true) { request in
                     for field in key.fields {
-                        request.nested(NFTA_LIST_ELEM) { request in
+                        request.nested(NFTA_LIST_ELEM, flagged: true) { request in
                             request.put(NFTA_SET_FIELD_LEN, be32: (field.length + 3) / 4 * 4)
                         }
                     }
@@ -137,7 +145,7 @@ public final class NFTables {
         var request = message("add rule to \(chain)", NFT_MSG_NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND)
         request.put(NFTA_RULE_TABLE, string: table)
         request.put(NFTA_RULE_CHAIN, string: chain)
-        request.nested(NFTA_RULE_EXPRESSIONS) { request in
+        request.nested(NFTA_RULE_EXPRESSIONS, flagged: true) { request in
             for expression in expressions { expression.put(into: &request) }
         }
         stage(request)
@@ -167,8 +175,8 @@ public final class NFTables {
     /// The elements of a set, or nil when the table or set does not exist.
     public func elements(of set: String) throws(NetlinkError) -> [Element]? {
         var request = message("list \(set)", NFT_MSG_GETSETELEM)
-        request.put(NFTA_SET_ELEM_LIST_TABLE, string: table)
         request.put(NFTA_SET_ELEM_LIST_SET, string: set)
+        request.put(NFTA_SET_ELEM_LIST_TABLE, string: table)
         var found: [Element] = []
         do {
             try socket.dump(request) { reply throws(NetlinkError) in found += Self.elements(in: reply) }
@@ -198,9 +206,9 @@ public final class NFTables {
         var request = message(operation, type, flags: flags)
         request.put(NFTA_SET_ELEM_LIST_TABLE, string: table)
         request.put(NFTA_SET_ELEM_LIST_SET, string: set)
-        request.nested(NFTA_SET_ELEM_LIST_ELEMENTS) { request in
+        request.nested(NFTA_SET_ELEM_LIST_ELEMENTS, flagged: true) { request in
             for element in elements {
-                request.nested(NFTA_LIST_ELEM) { request in
+                request.nested(NFTA_LIST_ELEM, flagged: true) { request in
                     request.putData(NFTA_SET_ELEM_KEY, element.key)
                     if let end = element.keyEnd { request.putData(NFTA_SET_ELEM_KEY_END, end) }
                     if let value = element.value { request.putData(NFTA_SET_ELEM_DATA, value) }
@@ -250,7 +258,7 @@ public final class NFTables {
 extension NetlinkMessage {
     /// `NFTA_DATA_VALUE` inside `type`: how nf_tables wraps keys, values and constants.
     mutating func putData(_ type: some AttributeType, _ bytes: [UInt8]) {
-        nested(type) { $0.put(NFTA_DATA_VALUE, bytes: bytes) }
+        nested(type, flagged: true) { $0.put(NFTA_DATA_VALUE, bytes: bytes) }
     }
 }
 

@@ -24,6 +24,19 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
     /// each whole, and a larger one is reported rather than cut.
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
 
+    /// Golden tests' stand-in for the kernel: sent datagrams are kept, and each request is
+    /// answered as if it succeeded and found nothing.
+    private var recorder: Recorder?
+
+    /// A socket whose requests go nowhere: `recorded` holds what would have been sent.
+    init(recording: Void) {
+        descriptor = -1
+        recorder = Recorder()
+    }
+
+    /// Every datagram a recording socket was given, in order.
+    var recorded: [[UInt8]] { recorder?.sent ?? [] }
+
     public init() throws(NetlinkError) {
         do {
             descriptor = try Syscall.netlinkSocket(Family.protocolNumber)
@@ -39,7 +52,7 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
     }
 
     deinit {
-        Syscall.close(descriptor)
+        if descriptor >= 0 { Syscall.close(descriptor) }
         buffer.deallocate()
     }
 
@@ -117,6 +130,7 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
     }
 
     private func send(_ bytes: [UInt8], _ operation: String) throws(NetlinkError) {
+        if let recorder { return recorder.send(bytes) }
         let sent = bytes.withUnsafeBytes { raw in
             Result { () throws(SyscallError) in try Syscall.send(descriptor, raw) }
         }
@@ -125,9 +139,11 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
 
     /// Reads one datagram and hands each message in it to `body` with its payload.
     private func receive(_ body: (nlmsghdr, NetlinkReply) throws(NetlinkError) -> Void) throws(NetlinkError) {
-        let count: Int
+        var count = 0
         do {
-            count = try Syscall.receive(descriptor, into: buffer)
+            if let recorder { count = recorder.receive(into: buffer) } else {
+                count = try Syscall.receive(descriptor, into: buffer)
+            }
         } catch {
             throw NetlinkError("receive from \(Family.name) netlink socket", errno: error.errno)
         }
@@ -165,5 +181,49 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
             }
         }
         return NetlinkError(operation, errno: -code, kernelMessage: kernelMessage)
+    }
+}
+
+/// Keeps what a recording socket sends and makes up the kernel's answers: an
+/// acknowledgement, an empty dump, or ENODEV for a get.
+private final class Recorder {
+    var sent: [[UInt8]] = []
+    private var replies: [[UInt8]] = []
+
+    func send(_ bytes: [UInt8]) {
+        sent.append(bytes)
+        var offset = 0
+        while offset + MemoryLayout<nlmsghdr>.size <= bytes.count {
+            let header = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: nlmsghdr.self) }
+            let flags = Int32(header.nlmsg_flags)
+            if flags & NLM_F_DUMP == NLM_F_DUMP {
+                replies.append(reply(NLMSG_DONE, header, code: 0))
+            } else if flags & NLM_F_ACK != 0 {
+                replies.append(reply(NLMSG_ERROR, header, code: 0))
+            } else if Int32(header.nlmsg_type) == NFNL_MSG_BATCH_BEGIN || Int32(header.nlmsg_type) == NFNL_MSG_BATCH_END {
+                // A batch's BEGIN and END, which alone ask for no answer (a route request of
+                // the same numbers, RTM_NEWLINK and RTM_DELLINK, always asks for an ack).
+            } else {
+                replies.append(reply(NLMSG_ERROR, header, code: -ENODEV))
+            }
+            offset += align(Int(header.nlmsg_len))
+        }
+    }
+
+    func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let reply = replies.removeFirst()
+        reply.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        return reply.count
+    }
+
+    private func reply(_ type: Int32, _ request: nlmsghdr, code: Int32) -> [UInt8] {
+        var echoed = request
+        echoed.nlmsg_len = UInt32(MemoryLayout<nlmsghdr>.size)
+        let header = nlmsghdr(nlmsg_len: UInt32(MemoryLayout<nlmsghdr>.size + MemoryLayout<nlmsgerr>.size),
+                              nlmsg_type: UInt16(type), nlmsg_flags: UInt16(NLM_F_CAPPED), nlmsg_seq: request.nlmsg_seq,
+                              nlmsg_pid: 0)
+        var bytes = withUnsafeBytes(of: header) { Array($0) }
+        bytes += withUnsafeBytes(of: nlmsgerr(error: code, msg: echoed)) { Array($0) }
+        return bytes
     }
 }

@@ -37,6 +37,28 @@ public struct Link: Equatable, Sendable {
     }
 }
 
+/// A VXLAN device: `vni` carried over UDP `port` from the `local` address of the underlay link.
+public struct VXLANDevice: Sendable {
+    public var name: String
+    public var vni: UInt32
+    public var local: IPAddress
+    public var underlayIndex: Int32
+    public var port: UInt16
+    public var mtu: Int?
+    public var mac: MACAddress?
+
+    public init(name: String, vni: UInt32, local: IPAddress, underlayIndex: Int32, port: UInt16 = 4789,
+                mtu: Int? = nil, mac: MACAddress? = nil) {
+        self.name = name
+        self.vni = vni
+        self.local = local
+        self.underlayIndex = underlayIndex
+        self.port = port
+        self.mtu = mtu
+        self.mac = mac
+    }
+}
+
 /// What to create: a veth pair whose host end joins a bridge and whose other end is
 /// created directly inside the pod's netns, under the name the runtime chose.
 public struct VethPair: Sendable {
@@ -78,7 +100,7 @@ extension NetlinkSocket where Family == RouteFamily {
     /// Every link of the namespace (a dump: for GC and views, not for the per-pod path).
     public func links() throws(NetlinkError) -> [Link] {
         var message = NetlinkMessage(link: "list links", type: RTM_GETLINK, family: AF_PACKET)
-        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS))
+        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_VF))
         var result: [Link] = []
         try dump(message) { reply throws(NetlinkError) in
             if let link = Link(reply) { result.append(link) }
@@ -96,7 +118,7 @@ extension NetlinkSocket where Family == RouteFamily {
         message.put(IFLA_MASTER, u32: UInt32(bitPattern: pair.bridgeIndex))
         message.put(IFLA_IFNAME, string: pair.hostName)
         message.nested(IFLA_LINKINFO) { info in
-            info.put(IFLA_INFO_KIND, string: "veth")
+            info.putKind("veth")
             info.nested(IFLA_INFO_DATA) { data in
                 data.nested(VETH_INFO_PEER) { peer in
                     peer.append(raw: ifinfomsg())
@@ -119,7 +141,7 @@ extension NetlinkSocket where Family == RouteFamily {
         if let mtu { message.put(IFLA_MTU, u32: UInt32(mtu)) }
         message.put(IFLA_IFNAME, string: name)
         message.nested(IFLA_LINKINFO) { info in
-            info.put(IFLA_INFO_KIND, string: "bridge")
+            info.putKind("bridge")
             if vlanFiltering {
                 info.nested(IFLA_INFO_DATA) { $0.put(IFLA_BR_VLAN_FILTERING, u8: 1) }
             }
@@ -131,8 +153,28 @@ extension NetlinkSocket where Family == RouteFamily {
     public func enableVlanFiltering(bridge index: Int32) throws(NetlinkError) {
         var message = NetlinkMessage(link: "enable vlan_filtering on bridge \(index)", type: RTM_NEWLINK, index: index)
         message.nested(IFLA_LINKINFO) { info in
-            info.put(IFLA_INFO_KIND, string: "bridge")
+            info.putKind("bridge")
             info.nested(IFLA_INFO_DATA) { $0.put(IFLA_BR_VLAN_FILTERING, u8: 1) }
+        }
+        try perform(message)
+    }
+
+    /// A VXLAN device, up, that does not learn: its peers are static forwarding entries.
+    public func addVXLAN(_ device: VXLANDevice) throws(NetlinkError) {
+        var message = NetlinkMessage(link: "create vxlan \(device.name)", type: RTM_NEWLINK, flags: createExclusive,
+                                     linkFlags: .up, changing: .up)
+        if let mtu = device.mtu { message.put(IFLA_MTU, u32: UInt32(mtu)) }
+        if let mac = device.mac { message.put(IFLA_ADDRESS, bytes: mac.bytes) }
+        message.put(IFLA_IFNAME, string: device.name)
+        message.nested(IFLA_LINKINFO) { info in
+            info.putKind("vxlan")
+            info.nested(IFLA_INFO_DATA) { data in
+                data.put(IFLA_VXLAN_LINK, u32: UInt32(bitPattern: device.underlayIndex))
+                data.put(IFLA_VXLAN_ID, u32: device.vni)
+                data.put(device.local.family == .v4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, bytes: device.local.bytes)
+                data.put(IFLA_VXLAN_LEARNING, u8: 0)
+                data.put(IFLA_VXLAN_PORT, be16: device.port)
+            }
         }
         try perform(message)
     }
@@ -143,7 +185,7 @@ extension NetlinkSocket where Family == RouteFamily {
         var message = NetlinkMessage(link: "create ifb \(name)", type: RTM_NEWLINK, flags: createExclusive,
                                      linkFlags: .up, changing: .up)
         message.put(IFLA_IFNAME, string: name)
-        message.nested(IFLA_LINKINFO) { $0.put(IFLA_INFO_KIND, string: "ifb") }
+        message.nested(IFLA_LINKINFO) { $0.putKind("ifb") }
         try perform(message)
     }
 

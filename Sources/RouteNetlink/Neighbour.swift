@@ -40,17 +40,21 @@ extension NetlinkSocket where Family == RouteFamily {
     /// Deletes the entry; one that is not there is no error.
     public func deleteNeighbour(_ entry: Neighbour) throws(NetlinkError) {
         do {
-            try perform(neighbourMessage("delete \(entry.kind) \(entry.address)", RTM_DELNEIGH, entry))
+            try perform(neighbourMessage("delete \(entry.kind) \(entry.address)", RTM_DELNEIGH, entry,
+                                         deleting: true))
         } catch where error.isNotFound {
         }
     }
 
     /// The permanent entries of one kind on the link.
     public func neighbours(_ kind: Neighbour.Kind, link index: Int32) throws(NetlinkError) -> [Neighbour] {
-        let header = ndmsg(ndm_family: UInt8(kind == .neighbour ? AF_UNSPEC : AF_BRIDGE), ndm_pad1: 0, ndm_pad2: 0,
-                           ndm_ifindex: index, ndm_state: 0, ndm_flags: 0, ndm_type: 0)
-        let message = NetlinkMessage("list \(kind) entries of link \(index)", type: UInt16(RTM_GETNEIGH),
+        // As `ip neigh show dev D` and `bridge fdb show dev D` ask: the kernel filters by link.
+        let forwarding = kind == .forwarding
+        let header = ndmsg(ndm_family: UInt8(forwarding ? AF_BRIDGE : AF_UNSPEC), ndm_pad1: 0, ndm_pad2: 0,
+                           ndm_ifindex: forwarding ? index : 0, ndm_state: 0, ndm_flags: 0, ndm_type: 0)
+        var message = NetlinkMessage("list \(kind) entries of link \(index)", type: UInt16(RTM_GETNEIGH),
                                      header: header)
+        if !forwarding { message.put(NDA_IFINDEX, u32: UInt32(bitPattern: index)) }
         var result: [Neighbour] = []
         try dump(message) { reply throws(NetlinkError) in
             guard reply.type == UInt16(RTM_NEWNEIGH), let info = reply.header(ndmsg.self),
@@ -65,20 +69,22 @@ extension NetlinkSocket where Family == RouteFamily {
 
     /// What `ip neigh` and `bridge fdb` send: the header, NDA_DST and NDA_LLADDR in the
     /// order each tool writes them.
+    /// A forwarding entry is the VXLAN device's own (NTF_SELF), not its bridge's, and never
+    /// resolved (NUD_NOARP); deleting a neighbour names only its address.
     private func neighbourMessage(_ operation: String, _ type: Int, _ entry: Neighbour,
-                                  flags: Int32 = 0) -> NetlinkMessage {
+                                  flags: Int32 = 0, deleting: Bool = false) -> NetlinkMessage {
         let forwarding = entry.kind == .forwarding
         let family = forwarding ? AF_BRIDGE : entry.address.family.addressFamily
+        let state = forwarding ? NUD_PERMANENT | NUD_NOARP : NUD_PERMANENT
         let header = ndmsg(ndm_family: UInt8(family), ndm_pad1: 0, ndm_pad2: 0, ndm_ifindex: entry.linkIndex,
-                           ndm_state: UInt16(NUD_PERMANENT), ndm_flags: forwarding ? UInt8(NTF_SELF) : 0,
-                           ndm_type: 0)
+                           ndm_state: UInt16(state), ndm_flags: forwarding ? UInt8(NTF_SELF) : 0, ndm_type: 0)
         var message = NetlinkMessage(operation, type: UInt16(type), flags: flags, header: header)
         if forwarding {
             message.put(NDA_LLADDR, bytes: entry.mac.bytes)
             message.put(NDA_DST, bytes: entry.address.bytes)
         } else {
             message.put(NDA_DST, bytes: entry.address.bytes)
-            message.put(NDA_LLADDR, bytes: entry.mac.bytes)
+            if !deleting { message.put(NDA_LLADDR, bytes: entry.mac.bytes) }
         }
         return message
     }

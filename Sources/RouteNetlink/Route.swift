@@ -58,14 +58,16 @@ extension NetlinkSocket where Family == RouteFamily {
     }
 
     /// The request `ip route add` sends: the header, then RTA_DST, RTA_GATEWAY and RTA_OIF.
+    /// A deletion matches any scope, type and flags (RT_SCOPE_NOWHERE, 0), as `ip route del` asks.
     private func routeMessage(_ operation: String, _ type: Int, _ route: RouteEntry,
                               flags: Int32 = 0) -> NetlinkMessage {
-        let scope = route.gateway == nil ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE
+        let deleting = type == RTM_DELROUTE
+        let scope = deleting ? RT_SCOPE_NOWHERE : route.gateway == nil ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE
         let header = rtmsg(rtm_family: UInt8(route.destination.family.addressFamily),
                            rtm_dst_len: UInt8(route.destination.prefixLength), rtm_src_len: 0, rtm_tos: 0,
                            rtm_table: UInt8(RT_TABLE_MAIN.rawValue), rtm_protocol: route.protocolNumber,
-                           rtm_scope: UInt8(scope.rawValue), rtm_type: UInt8(RTN_UNICAST),
-                           rtm_flags: route.onLink ? UInt32(RTNH_F_ONLINK) : 0)
+                           rtm_scope: UInt8(scope.rawValue), rtm_type: deleting ? 0 : UInt8(RTN_UNICAST),
+                           rtm_flags: route.onLink && !deleting ? UInt32(RTNH_F_ONLINK) : 0)
         var message = NetlinkMessage(operation, type: UInt16(type), flags: flags, header: header)
         message.put(RTA_DST, bytes: route.destination.first.bytes)
         if let gateway = route.gateway { message.put(RTA_GATEWAY, bytes: gateway.bytes) }

@@ -20,6 +20,13 @@ extension NetlinkMessage {
     }
 }
 
+extension NetlinkMessage {
+    /// IFLA_INFO_KIND, without the NUL `ip` leaves off too.
+    mutating func putKind(_ kind: String) {
+        put(IFLA_INFO_KIND, bytes: Array(kind.utf8))
+    }
+}
+
 /// The link flags podwire sets (IFF_*).
 public struct LinkFlags: OptionSet, Sendable {
     public let rawValue: UInt32
