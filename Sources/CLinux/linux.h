@@ -4,6 +4,7 @@
 #include <sched.h>
 
 int setns(int fd, int nstype);
+int unshare(int flags);
 int pipe2(int pipefd[2], int flags);
 long getrandom(void *buffer, unsigned long length, unsigned int flags);
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);

@@ -40,7 +40,40 @@ public final class NetworkNamespace: @unchecked Sendable {
         }
     }
 
+    private init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
     deinit { Syscall.close(descriptor) }
+
+    /// A new network namespace with no name, which lasts as long as this object: nothing is
+    /// left to clean up. The calling thread stays where it was.
+    public static func throwaway() throws(NamespaceError) -> NetworkNamespace {
+        let home: Int32
+        do {
+            home = try Syscall.open("/proc/thread-self/ns/net", O_RDONLY)
+        } catch {
+            throw .system(error)
+        }
+        defer { Syscall.close(home) }
+        do {
+            try Syscall.unshare(Syscall.networkNamespace)
+        } catch {
+            throw .system(error)
+        }
+        let created = Result { () throws(SyscallError) in try Syscall.open("/proc/thread-self/ns/net", O_RDONLY) }
+        do {
+            try Syscall.setns(home, Syscall.networkNamespace, subject: "own namespace")
+        } catch {
+            fatalError("cannot return to the original network namespace: \(error)")
+        }
+        do {
+            return NetworkNamespace(descriptor: try created.get(), path: "(throwaway)")
+        } catch {
+            throw .system(error)
+        }
+    }
 
     /// Runs `body` with this thread inside the namespace and returns to the thread's own
     /// namespace before returning. Synchronous by design: `setns` moves only this thread.

@@ -156,6 +156,11 @@ public enum Syscall {
         try retrying("setns", subject) { CLinux.setns(fd, type) }
     }
 
+    /// Moves this thread into new namespaces of the `CLONE_NEW*` kinds in `flags`.
+    public static func unshare(_ flags: Int32) throws(SyscallError) {
+        try retrying("unshare") { CLinux.unshare(flags) }
+    }
+
     /// The names in a directory, without `.` and `..`. The descriptor stays open for the caller.
     public static func listDirectory(_ directory: Int32, subject: String = "") throws(SyscallError) -> [String] {
         let copy = try retrying("dup", subject) { Glibc.dup(directory) }
