@@ -56,7 +56,9 @@ PAUSE=$("$POD" pid "$WEB_POD")
 } | show
 
 say "2. podwire ADD through libcni, with conf/10-podwire.conflist (bridge $BR, $SUBNET here)"
-jq -r '"eth0: \(.ips[0].address), gateway \(.ips[0].gateway), MAC \(.interfaces[] | select(.sandbox // "" != "") | .mac)"' "$WORK/web.json" | show
+jq -r \
+  '"eth0: \(.ips[0].address), gateway \(.ips[0].gateway), MAC \(.interfaces[] | select(.sandbox // "" != "") | .mac)"' \
+  "$WORK/web.json" | show
 {
   ip=$(jq -r '.ips[0].address' "$WORK/web.json")
   echo "the lease, in the reference host-local's format: $WORK/leases/podwire/${ip%/*}"
@@ -115,11 +117,14 @@ say "8. web crashes (SIGKILL) and is restarted: the pod keeps its IP"
 {
   before=$(ip_of "$WEB_POD" web)
   "$POD" kill "$WEB_POD" web
-  echo "web (host PID $WEB) killed; cli\$ wget http://127.0.0.1:8080/   $(fetch "$WEB_POD" cli http://127.0.0.1:8080/index.html)"
+  answer=$(fetch "$WEB_POD" cli http://127.0.0.1:8080/index.html)
+  echo "web (host PID $WEB) killed; cli\$ wget http://127.0.0.1:8080/   $answer"
   WEB2=$(run_web "hello again from web")
-  for _ in $(seq 40); do in_app "$WEB_POD" cli timeout 1 busybox wget -q -O /dev/null http://127.0.0.1:8080/index.html 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 40); do in_app "$WEB_POD" cli timeout 1 busybox wget -q -O /dev/null http://127.0.0.1:8080/index.html \
+    2>/dev/null && break; sleep 0.05; done
   echo "web restarted as host PID $WEB2"
-  echo "IP before: $before   after: $(ip_of "$WEB_POD" web)   pause: still PID $("$POD" pid "$WEB_POD"), netns inode $(inode "$PAUSE" net)"
+  echo "IP before: $before   after: $(ip_of "$WEB_POD" web)   pause: still PID $("$POD" pid "$WEB_POD"), \
+netns inode $(inode "$PAUSE" net)"
   echo "cli\$ wget -qO- http://127.0.0.1:8080/   $(fetch "$WEB_POD" cli http://127.0.0.1:8080/index.html)"
 } | show
 
@@ -130,10 +135,12 @@ say "9. pause, as PID 1, reaps an orphan"
   "$POD" run "$WEB_POD" debug --share-pid -- busybox sh -c 'busybox sleep 1 & exit 0' >/dev/null
   for _ in $(seq 40); do [[ -n $(children "$PAUSE") ]] && break; sleep 0.05; done
   orphan=$(children "$PAUSE")
-  echo "the orphan, host PID $orphan, is re-parented to: $(ps -o comm= -p "$(awk '/^PPid/ {print $2}' "/proc/$orphan/status")") (PID 1 in the pod)"
+  parent=$(ps -o comm= -p "$(awk '/^PPid/ {print $2}' "/proc/$orphan/status")")
+  echo "the orphan, host PID $orphan, is re-parented to: $parent (PID 1 in the pod)"
   ps -o pid,ppid,stat,comm -p "$PAUSE,$orphan"
   sleep 1.3
-  echo "a second later it has exited and pause has reaped it: $(test -e "/proc/$orphan" && echo "still there (!)" || echo "no process, no zombie")"
+  gone=$(test -e "/proc/$orphan" && echo "still there (!)" || echo "no process, no zombie")
+  echo "a second later it has exited and pause has reaped it: $gone"
 } | show
 
 say "10. A second pod on the same bridge: pod to pod works, localhost stays in its pod"

@@ -25,7 +25,8 @@ V6="$SUBNET6_BASE::/64"
 # Each section has its own bridge and its own /27 of the run's subnet: two bridges with
 # one subnet would leave the node's route to it on only one of them.
 SECTION=0
-next_subnet() { SECTION=$((SECTION + 1)); SUBNET="$SUBNET_BASE.$((SECTION * 32))/27"; GATEWAY="$SUBNET_BASE.$((SECTION * 32 + 1))"; }
+next_subnet() { \
+  SECTION=$((SECTION + 1)); SUBNET="$SUBNET_BASE.$((SECTION * 32))/27"; GATEWAY="$SUBNET_BASE.$((SECTION * 32 + 1))"; }
 # from_conf FILE NAME BRIDGE: conf/'s example on this run's bridge, subnet and dataDir.
 from_conf() {
   next_subnet
@@ -47,17 +48,20 @@ nothing_left() {
   ! nft list ruleset 2>/dev/null | grep -q "$2 $id eth0" || { echo "nftables entries"; return 1; }
   ! iptables-save 2>/dev/null | grep -q -- "$id" || { echo "iptables rules naming $id"; return 1; }
 }
-serve() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> "$WORK/made.pids"; sleep 0.3; }
+serve() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> \
+  "$WORK/made.pids"; sleep 0.3; }
 reach() { python3 "$REPO/netns-test/peer-client.py" "$@" >/dev/null 2>&1; }
 HP=$((20000 + RANDOM % 20000))
 ports_and_limits() {
-  printf '{"portMappings":[{"hostPort":%s,"containerPort":9000,"protocol":"tcp"}],"bandwidth":{"ingressRate":100000000,"ingressBurst":1000000,"egressRate":100000000,"egressBurst":1000000}}' "$1"
+  jq -nc --argjson port "$1" '{portMappings: [{hostPort: $port, containerPort: 9000, protocol: "tcp"}],
+    bandwidth: {ingressRate: 100000000, ingressBurst: 1000000, egressRate: 100000000, egressBurst: 1000000}}'
 }
 
 section "conf/10-podwire.conflist: bridge, gateway, loopback"
 from_conf 10-podwire.conflist basic$RUN_ID "$(new_bridge_name a)"
 new_netns basic >/dev/null
-expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-basic $CNITOOL add basic$RUN_ID /var/run/netns/pw$RUN_ID-basic > $WORK/basic.json"
+expect "ADD" bash -c \
+  "CNI_CONTAINERID=pw$RUN_ID-basic $CNITOOL add basic$RUN_ID /var/run/netns/pw$RUN_ID-basic > $WORK/basic.json"
 expect "lo is up in the pod (the reference loopback ran)" bash -c "ip -n pw$RUN_ID-basic link show lo | grep -q 'UP'"
 expect "CHECK" run check "basic$RUN_ID" basic
 expect "DEL" run del "basic$RUN_ID" basic
@@ -67,7 +71,8 @@ section "conf/20-podwire-full.conflist: masquerade, port mappings, bandwidth, lo
 from_conf 20-podwire-full.conflist full$RUN_ID "$(new_bridge_name b)"
 new_netns full >/dev/null
 export CAP_ARGS; CAP_ARGS=$(ports_and_limits $HP)
-expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-full $CNITOOL add full$RUN_ID /var/run/netns/pw$RUN_ID-full > $WORK/full.json"
+expect "ADD" bash -c \
+  "CNI_CONTAINERID=pw$RUN_ID-full $CNITOOL add full$RUN_ID /var/run/netns/pw$RUN_ID-full > $WORK/full.json"
 serve full 9000 0.0.0.0
 expect "the node reaches the pod through host port $HP" reach 127.0.0.1 $HP
 expect "the pod is masqueraded (its entry is in masq4)" bash -c "nft list set inet podwire masq4 | grep -q 'full eth0'"
@@ -82,9 +87,12 @@ section "conf/30-podwire-dualstack.conflist"
 from_conf 30-podwire-dualstack.conflist dual$RUN_ID "$(new_bridge_name c)"
 new_netns dual >/dev/null
 expect "ADD gives an IPv4 and an IPv6 address" \
-  bash -c "CNI_CONTAINERID=pw$RUN_ID-dual $CNITOOL add dual$RUN_ID /var/run/netns/pw$RUN_ID-dual > $WORK/dual.json && jq -e '.ips | length == 2' $WORK/dual.json"
+  bash -c \
+    "CNI_CONTAINERID=pw$RUN_ID-dual $CNITOOL add dual$RUN_ID /var/run/netns/pw$RUN_ID-dual > $WORK/dual.json && jq -e \
+    '.ips | length == 2' $WORK/dual.json"
 expect "the pod has a default route for each family" \
-  bash -c "ip -n pw$RUN_ID-dual route show default | grep -q via && ip -n pw$RUN_ID-dual -6 route show default | grep -q via"
+  bash -c \
+    "ip -n pw$RUN_ID-dual route show default | grep -q via && ip -n pw$RUN_ID-dual -6 route show default | grep -q via"
 expect "CHECK" run check "dual$RUN_ID" dual
 expect "DEL" run del "dual$RUN_ID" dual
 expect "nothing left" nothing_left dual "dual$RUN_ID"
@@ -96,7 +104,8 @@ main_plugin() {
     '{type: $type, bridge: $br, isGateway: true, isDefaultGateway: true, hairpinMode: true,
       ipam: {type: "host-local", ranges: [[{subnet: $v4}]], dataDir: $data}}'
 }
-REFERENCE_TAIL='{"type":"bandwidth","capabilities":{"bandwidth":true}},{"type":"tuning","sysctl":{"net.core.somaxconn":"1234"}},{"type":"firewall"},{"type":"loopback"}'
+REFERENCE_TAIL='{"type":"bandwidth","capabilities":{"bandwidth":true}},'
+REFERENCE_TAIL+='{"type":"tuning","sysctl":{"net.core.somaxconn":"1234"}},{"type":"firewall"},{"type":"loopback"}'
 PORTMAP='{"type":"portmap","capabilities":{"portMappings":true},"snat":true}'
 BR=$(new_bridge_name d)
 next_subnet
@@ -104,18 +113,26 @@ write_conflist mix$RUN_ID "[$(main_plugin podwire "$BR"),$REFERENCE_TAIL]"
 write_conflist mixpm$RUN_ID "[$(main_plugin podwire "$BR"),$PORTMAP,$REFERENCE_TAIL]"
 new_netns mix >/dev/null
 export CAP_ARGS; CAP_ARGS=$(ports_and_limits $((HP + 1)))
-expect "ADD through all five" bash -c "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mix$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
+expect "ADD through all five" bash -c \
+  "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mix$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
 expect "the result holds podwire's three interfaces, the reference bandwidth's ifb, and the pod's address" \
-  bash -c "jq -e '(.interfaces | length) == 4 and .interfaces[2].sandbox != null and (.interfaces[3].name | startswith(\"bwp\")) and (.ips[0].address | startswith(\"$SUBNET_BASE.\"))' $WORK/mix.json"
-expect "the reference bandwidth shaped podwire's host end" bash -c "tc qdisc show dev $(host_veth_of pw$RUN_ID-mix eth0) root | grep -q tbf"
-expect "tuning set net.core.somaxconn in the pod" bash -c "[[ \$(ip netns exec pw$RUN_ID-mix sysctl -n net.core.somaxconn) == 1234 ]]"
-expect "the reference firewall admitted the pod's address" bash -c "iptables-save -t filter | grep -q 'CNI-FORWARD.*$(ip_of mix)'"
+  bash -c "jq -e '(.interfaces | length) == 4 and .interfaces[2].sandbox != null
+    and (.interfaces[3].name | startswith(\"bwp\"))
+    and (.ips[0].address | startswith(\"$SUBNET_BASE.\"))' $WORK/mix.json"
+expect "the reference bandwidth shaped podwire's host end" bash -c \
+  "tc qdisc show dev $(host_veth_of pw$RUN_ID-mix eth0) root | grep -q tbf"
+expect "tuning set net.core.somaxconn in the pod" bash -c \
+  "[[ \$(ip netns exec pw$RUN_ID-mix sysctl -n net.core.somaxconn) == 1234 ]]"
+expect "the reference firewall admitted the pod's address" bash -c \
+  "iptables-save -t filter | grep -q 'CNI-FORWARD.*$(ip_of mix)'"
 expect "CHECK through all five" run check "mix$RUN_ID" mix
 expect "DEL through all five, in reverse" run del "mix$RUN_ID" mix
-expect "nothing left: no lease, veth, ifb, nftables or iptables rule of the pod" nothing_left mix "mix$RUN_ID" "$(ip_of mix)"
+expect "nothing left: no lease, veth, ifb, nftables or iptables rule of the pod" nothing_left mix "mix$RUN_ID" \
+  "$(ip_of mix)"
 
 section "the same with the reference portmap after podwire"
-expect "ADD through all six" bash -c "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mixpm$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
+expect "ADD through all six" bash -c \
+  "CNI_CONTAINERID=pw$RUN_ID-mix $CNITOOL add mixpm$RUN_ID /var/run/netns/pw$RUN_ID-mix > $WORK/mix.json"
 serve mix 9000 0.0.0.0
 expect "the reference portmap forwards host port $((HP + 1)) to podwire's pod" reach "$GATEWAY" $((HP + 1))
 check_error=$(run check "mixpm$RUN_ID" mix 2>&1)
@@ -123,14 +140,17 @@ expect "CHECK fails only in the reference portmap 1.1.1, by its bug #819 (an IPv
   bash -c "grep -q 'could not check ipv6 dnat' <<< '$check_error'"
 expect "DEL through all six, in reverse" run del "mixpm$RUN_ID" mix
 refute "the host port is closed" reach "$GATEWAY" $((HP + 1))
-expect "nothing left: no lease, veth, ifb, nftables or iptables rule of the pod" nothing_left mix "mixpm$RUN_ID" "$(ip_of mix)"
+expect "nothing left: no lease, veth, ifb, nftables or iptables rule of the pod" nothing_left mix "mixpm$RUN_ID" \
+  "$(ip_of mix)"
 BR=$(new_bridge_name f)
 next_subnet
 write_conflist refpm$RUN_ID "[$(main_plugin bridge "$BR"),$PORTMAP,$REFERENCE_TAIL]"
 new_netns refpm >/dev/null
 run add "refpm$RUN_ID" refpm >/dev/null || fail "ADD through the reference bridge and portmap"
 expect "control: with the reference bridge in podwire's place, CHECK fails the same way" \
-  bash -c "run() { CNI_CONTAINERID=pw$RUN_ID-\$3 $CNITOOL \$1 \$2 /var/run/netns/pw$RUN_ID-\$3; }; run check refpm$RUN_ID refpm 2>&1 | grep -q 'could not check ipv6 dnat'"
+  bash -c \
+    "run() { CNI_CONTAINERID=pw$RUN_ID-\$3 $CNITOOL \$1 \$2 /var/run/netns/pw$RUN_ID-\$3; }; run check refpm$RUN_ID \
+    refpm 2>&1 | grep -q 'could not check ipv6 dnat'"
 run del "refpm$RUN_ID" refpm || fail "DEL through the reference bridge and portmap"
 unset CAP_ARGS
 
@@ -143,8 +163,10 @@ write_conflist ref$RUN_ID "$(jq -nc --arg br "$BR" --arg v4 "$SUBNET" --arg data
   {type: "podwire-portmap", capabilities: {portMappings: true}},
   {type: "loopback"}]')"
 new_netns ref >/dev/null
-export CAP_ARGS; CAP_ARGS=$(printf '{"portMappings":[{"hostPort":%s,"containerPort":9000,"protocol":"tcp"}]}' $((HP + 2)))
-expect "ADD" bash -c "CNI_CONTAINERID=pw$RUN_ID-ref $CNITOOL add ref$RUN_ID /var/run/netns/pw$RUN_ID-ref > $WORK/ref.json"
+export \
+  CAP_ARGS; CAP_ARGS=$(printf '{"portMappings":[{"hostPort":%s,"containerPort":9000,"protocol":"tcp"}]}' $((HP + 2)))
+expect "ADD" bash -c \
+  "CNI_CONTAINERID=pw$RUN_ID-ref $CNITOOL add ref$RUN_ID /var/run/netns/pw$RUN_ID-ref > $WORK/ref.json"
 expect "podwire-portmap passed the reference bridge's result on" \
   bash -c "jq -e '(.interfaces | length) == 3 and (.ips | length) == 1' $WORK/ref.json"
 serve ref 9000 0.0.0.0
@@ -156,6 +178,8 @@ expect "no nftables entry of the pod is left" bash -c "! nft list ruleset | grep
 expect "no lease is left" all_same "$(leases_in "$DATA/ref$RUN_ID")" ""
 unset CAP_ARGS
 refute "podwire-portmap with no prevResult is refused" bash -c \
-  "echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"podwire-portmap\"}' | CNI_COMMAND=ADD CNI_CONTAINERID=pw$RUN_ID-x CNI_NETNS=/var/run/netns/pw$RUN_ID-ref CNI_IFNAME=eth0 CNI_PATH=$CNI_PATH $WORK/bin/podwire-portmap | jq -e '.ips'"
+  "echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"podwire-portmap\"}' | CNI_COMMAND=ADD \
+    CNI_CONTAINERID=pw$RUN_ID-x CNI_NETNS=/var/run/netns/pw$RUN_ID-ref CNI_IFNAME=eth0 CNI_PATH=$CNI_PATH \
+    $WORK/bin/podwire-portmap | jq -e '.ips'"
 
 finish

@@ -74,7 +74,8 @@ EOF
 containerd --config "$CD/config.toml" > "$CD/containerd.log" 2>&1 &
 echo $! > "$CD/containerd.pid"
 for _ in $(seq 100); do cri version >/dev/null 2>&1 && break; sleep 0.1; done
-expect "containerd answers CRI Version on its private socket" bash -c "/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET version | grep -q '^containerd .* v1$'"
+expect "containerd answers CRI Version on its private socket" bash -c \
+  "/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET version | grep -q '^containerd .* v1$'"
 
 cp "$CD/tools/podwire-pause" "$CD/image/rootfs/"
 python3 "$REPO/netns-test/oci-image.py" "$CD/image/rootfs" "$IMAGE" /podwire-pause "$CD/image/pause.tar"
@@ -90,12 +91,17 @@ POD_IP=$(sandbox_status "$POD" .ip)
 expect "RunPodSandbox returns a 64-hex sandbox ID" bash -c "[[ '$POD' =~ ^[0-9a-f]{64}$ ]]"
 expect "PodSandboxStatus: ready, with an IPv4 address in podwire's subnet" \
   bash -c "[[ '$(sandbox_status "$POD" .state)' == SANDBOX_READY && '$POD_IP' == $SUBNET_BASE.* ]]"
-expect "the address is podwire's lease, held by the sandbox ID" bash -c "[[ '$(lease_holder "$LEASES" "$POD_IP")' == '$POD' ]]"
+expect "the address is podwire's lease, held by the sandbox ID" bash -c \
+  "[[ '$(lease_holder "$LEASES" "$POD_IP")' == '$POD' ]]"
 PAUSE=$(pause_pid "$POD")
-expect "the sandbox's process is podwire-pause" bash -c "[[ \$(tr '\\0' ' ' < /proc/$PAUSE/cmdline) == '/podwire-pause ' ]]"
+expect "the sandbox's process is podwire-pause" bash -c \
+  "[[ \$(tr '\\0' ' ' < /proc/$PAUSE/cmdline) == '/podwire-pause ' ]]"
 expect "inside the pod's netns: eth0 with that address, default route via podwire's gateway" \
-  bash -c "nsenter -t $PAUSE -n ip -4 -o addr show eth0 | grep -q ' $POD_IP/24 ' && nsenter -t $PAUSE -n ip route | grep -q 'default via $GATEWAY'"
-expect "the pod's loopback is up (containerd's loopback plugin call)" bash -c "nsenter -t $PAUSE -n ip -o link show lo | grep -q 'UP'"
+  bash -c \
+    "nsenter -t $PAUSE -n ip -4 -o addr show eth0 | grep -q ' $POD_IP/24 ' && nsenter -t $PAUSE -n ip route | grep -q \
+    'default via $GATEWAY'"
+expect "the pod's loopback is up (containerd's loopback plugin call)" bash -c \
+  "nsenter -t $PAUSE -n ip -o link show lo | grep -q 'UP'"
 expect "the host reaches the pod across the bridge" ping -c1 -W2 "$POD_IP"
 
 section "the sandbox's port mapping, passed by containerd in Go's field names"
@@ -103,16 +109,22 @@ echo "hello from a containerd pod" > "$CD/www/index.html"
 nsenter -t "$PAUSE" -n busybox httpd -f -p 80 -h "$CD/www" &
 echo $! >> "$WORK/made.pids"
 sleep 0.3
-expect "the host port answers on the host's loopback" bash -c "timeout 5 busybox wget -qO- http://127.0.0.1:$HOSTPORT/ | grep -q 'containerd pod'"
-expect "and on the host's bridge address" bash -c "timeout 5 busybox wget -qO- http://$GATEWAY:$HOSTPORT/ | grep -q 'containerd pod'"
-expect "podwire's table holds the mapping, named for the sandbox" bash -c "nft list table inet podwire | grep -q '$NETWORK $POD eth0'"
+expect "the host port answers on the host's loopback" bash -c \
+  "timeout 5 busybox wget -qO- http://127.0.0.1:$HOSTPORT/ | grep -q 'containerd pod'"
+expect "and on the host's bridge address" bash -c \
+  "timeout 5 busybox wget -qO- http://$GATEWAY:$HOSTPORT/ | grep -q 'containerd pod'"
+expect "podwire's table holds the mapping, named for the sandbox" bash -c \
+  "nft list table inet podwire | grep -q '$NETWORK $POD eth0'"
 
 section "StopPodSandbox and RemovePodSandbox release it"
 expect "StopPodSandbox succeeds" cri stop "$POD"
 expect "the sandbox is not ready and has no address" \
-  bash -c "/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET status $POD | jq -e '.state == \"SANDBOX_NOTREADY\" and .ip == \"\"'"
+  bash -c \
+    "/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET status $POD | jq -e \
+    '.state == \"SANDBOX_NOTREADY\" and .ip == \"\"'"
 expect "the lease is released" bash -c "[[ -z \$(leases_in $LEASES) ]]"
-expect "the port mapping is gone from podwire's table" bash -c "! nft list table inet podwire 2>/dev/null | grep -q '$NETWORK '"
+expect "the port mapping is gone from podwire's table" bash -c \
+  "! nft list table inet podwire 2>/dev/null | grep -q '$NETWORK '"
 refute "the host port no longer answers" bash -c "timeout 2 busybox wget -qO- http://127.0.0.1:$HOSTPORT/"
 expect "RemovePodSandbox succeeds" cri remove "$POD"
 refute "PodSandboxStatus no longer finds it" cri status "$POD"
@@ -123,7 +135,8 @@ section "a refused ADD: containerd cleans up after it"
 BAD=$(cri run "bad$RUN_ID" "uid-bad-$RUN_ID" default "$CD/logs" "$((HOSTPORT + 1)):0" 2>&1)
 echo "$BAD" | sed "s/^/        /"
 BAD_ID=$(grep -oE '[0-9a-f]{64}' <<< "$BAD" | head -1)
-expect "RunPodSandbox fails with podwire's message" grep -q "portMappings: containerPort 0 is not a port number" <<< "$BAD"
+expect "RunPodSandbox fails with podwire's message" grep -q "portMappings: containerPort 0 is not a port number" <<< \
+  "$BAD"
 expect "containerd's DEL after the failure succeeds: DEL does not read the refused mappings" \
   grep -q "info podwire: DEL containerID=$BAD_ID " "$CD/calls.log"
 refute "so containerd removed the failed sandbox itself" cri status "$BAD_ID"
@@ -133,13 +146,16 @@ section "what podwire logged"
 expect "one ADD line with the sandbox ID and address, and DEL lines, no errors but the refused ADD" \
   bash -c "grep -q 'info podwire: ADD containerID=$POD .* ips=$POD_IP/24' $CD/calls.log \
     && grep -q 'info podwire: DEL containerID=$POD ' $CD/calls.log \
-    && [[ \$(grep -c ' error podwire: ' $CD/calls.log) == 1 ]] && grep -q ' error podwire: ADD containerID=$BAD_ID ' $CD/calls.log"
+    && [[ \$(grep -c ' error podwire: ' $CD/calls.log) == 1 ]] \
+    && grep -q ' error podwire: ADD containerID=$BAD_ID ' $CD/calls.log"
 sed "s/^/        /" "$CD/calls.log"
 
 section "nothing left behind"
-expect "containerd lists no sandboxes" bash -c "[[ -z \$(/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET list) ]]"
+expect "containerd lists no sandboxes" bash -c \
+  "[[ -z \$(/usr/bin/python3 $REPO/netns-test/cri-client.py $SOCKET list) ]]"
 expect "no leases" bash -c "[[ -z \$(leases_in $LEASES) ]]"
 expect "no veth on the bridge" bash -c "[[ -z \$(ip -o link show master $BRIDGE 2>/dev/null) ]]"
-expect "no network namespaces from containerd" bash -c "[[ '$(ls /run/netns 2>/dev/null | grep '^cni-' | sort)' == '$NETNS_BEFORE' ]]"
+expect "no network namespaces from containerd" bash -c \
+  "[[ '$(ls /run/netns 2>/dev/null | grep '^cni-' | sort)' == '$NETNS_BEFORE' ]]"
 
 finish

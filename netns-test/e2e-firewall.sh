@@ -10,10 +10,14 @@ PLAIN=plain$RUN_ID
 OTHER=other$RUN_ID
 DATA="$WORK/data"
 V6NET="$SUBNET6_BASE:1::/64"
-pod_ipam() { printf '{"type":"host-local","ranges":[[{"subnet":"%s"}],[{"subnet":"%s"}]],"dataDir":"%s"}' "$1" "$2" "$DATA"; }
-write_conflist "$NET" "[{\"type\":\"podwire\",\"bridge\":\"$BR\",\"isDefaultGateway\":true,\"ipMasq\":true,\"hairpinMode\":true,\"capabilities\":{\"portMappings\":true},\"ipam\":$(pod_ipam "$SUBNET_BASE.0/25" "$V6NET")}]"
-write_conflist "$PLAIN" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"isDefaultGateway\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.128/26" "$SUBNET6_BASE:2::/64")}]"
-write_conflist "$OTHER" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"ipMasq\":true,\"ipam\":$(pod_ipam "$SUBNET_BASE.192/26" "$SUBNET6_BASE:3::/64")}]"
+pod_ipam() { printf '{"type":"host-local","ranges":[[{"subnet":"%s"}],[{"subnet":"%s"}]],"dataDir":"%s"}' "$1" "$2" \
+  "$DATA"; }
+write_conflist "$NET" "[{\"type\":\"podwire\",\"bridge\":\"$BR\",\"isDefaultGateway\":true,\"ipMasq\":true,\
+\"hairpinMode\":true,\"capabilities\":{\"portMappings\":true},\"ipam\":$(pod_ipam "$SUBNET_BASE.0/25" "$V6NET")}]"
+write_conflist "$PLAIN" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"isDefaultGateway\":true,\
+\"ipam\":$(pod_ipam "$SUBNET_BASE.128/26" "$SUBNET6_BASE:2::/64")}]"
+write_conflist "$OTHER" "[{\"type\":\"podwire\",\"bridge\":\"$BR_PLAIN\",\"ipMasq\":true,\
+\"ipam\":$(pod_ipam "$SUBNET_BASE.192/26" "$SUBNET6_BASE:3::/64")}]"
 
 # "The internet": a netns behind a veth from the host, in the benchmarking range
 # 198.18.0.0/15, with no route back to any pod subnet.
@@ -38,7 +42,8 @@ seen_by_peer() {
 # A pod's container ID is its netns name, unique to the run like every name here.
 id() { echo "pw$RUN_ID-$1"; }
 cni() { CNI_CONTAINERID=$(id "$3") "$CNITOOL" "$1" "$2" "/var/run/netns/$(id "$3")"; }
-serve_in() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> "$WORK/made.pids"; }
+serve_in() { ip netns exec "pw$RUN_ID-$1" python3 "$REPO/netns-test/peer-server.py" "${@:2}" & echo $! >> \
+  "$WORK/made.pids"; }
 add_pod() { # add_pod NETWORK NAME -> the pod's result JSON in $WORK/NAME.json
   new_netns "$2" >/dev/null
   host_veth_of "$(id "$2")" eth0 >/dev/null
@@ -47,11 +52,13 @@ add_pod() { # add_pod NETWORK NAME -> the pod's result JSON in $WORK/NAME.json
 ip_of() { jq -r ".ips[$2].address" "$WORK/$1.json" | cut -d/ -f1; }
 # elements SET TEXT: how many elements of a set (or map) carry TEXT in their comment.
 elements() {
-  { nft -j list set inet podwire "$1" 2>/dev/null || nft -j list map inet podwire "$1" 2>/dev/null; } | jq -r --arg c "$2" \
+  { nft -j list set inet podwire "$1" 2>/dev/null || nft -j list map inet podwire "$1" 2>/dev/null; } \
+    | jq -r --arg c "$2" \
     '[.nftables[] | (.set // .map) | select(.) | .elem // [] | .[] | (if type == "array" then .[0] else . end)
       | select(.elem.comment? // "" | contains($c))] | length'
 }
-rule_count() { nft -a list chain inet podwire postrouting 2>/dev/null | grep -v '^[[:space:]]*chain' | grep -c '# handle'; }
+rule_count() { nft -a list chain inet podwire postrouting 2>/dev/null | grep -v '^[[:space:]]*chain' \
+  | grep -c '# handle'; }
 
 section "masquerade towards the internet"
 sleep 0.2   # the peer binds
@@ -59,7 +66,8 @@ add_pod "$NET" a || fail "ADD a"
 add_pod "$NET" b || fail "ADD b"
 add_pod "$PLAIN" c || fail "ADD c (no ipMasq)"
 A=pw$RUN_ID-a B=pw$RUN_ID-b C=pw$RUN_ID-c
-expect "pod a reaches the internet's $PEER4, which sees the node's $HOST4" all_same "$(seen_by_peer "$A" "$PEER4")" "$HOST4"
+expect "pod a reaches the internet's $PEER4, which sees the node's $HOST4" all_same "$(seen_by_peer "$A" "$PEER4")" \
+  "$HOST4"
 expect "  and over IPv6 $PEER6, which sees $HOST6" all_same "$(seen_by_peer "$A" "$PEER6")" "$HOST6"
 refute "pod c, on a network without ipMasq, gets no answer (the internet has no route back)" seen_by_peer "$C" "$PEER4"
 ip netns exec "$B" python3 "$REPO/netns-test/peer-server.py" 9000 "$(ip_of b 0)" & echo $! >> "$WORK/made.pids"
@@ -69,7 +77,8 @@ expect "traffic inside the pod subnet is not masqueraded: pod b sees pod a's own
 
 section "one table, entries per pod"
 expect "podwire's table has 8 rules in postrouting, 4 per family" all_same "$(rule_count)" 8
-expect "masq4 holds one element per masqueraded pod, with its attachment as comment" all_same "$(elements masq4 "$NET ")" 2
+expect "masq4 holds one element per masqueraded pod, with its attachment as comment" all_same \
+  "$(elements masq4 "$NET ")" 2
 expect "  and masq6, podlocal4, podlocal6 as many" \
   all_same "$(elements masq6 "$NET ")$(elements podlocal4 "$NET ")$(elements podlocal6 "$NET ")" 222
 expect "pod c has no entries" all_same "$(elements masq4 "$PLAIN ")" 0
@@ -77,17 +86,22 @@ expect "CHECK passes for pod a" cni check "$NET" a
 
 section "DEL and GC remove exactly the pod's entries"
 expect "DEL pod a" cni del "$NET" a
-refute "nft list ruleset shows nothing of pod a (its network, container ID, ifname)" bash -c "nft list ruleset | grep -q '$NET $(id a) eth0'"
+refute "nft list ruleset shows nothing of pod a (its network, container ID, ifname)" bash -c \
+  "nft list ruleset | grep -q '$NET $(id a) eth0'"
 refute "  nor its addresses" bash -c "nft list ruleset | grep -qwF -e '$(ip_of a 0)' -e '$(ip_of a 1)'"
-expect "pod b's entries stay" all_same "$(elements masq4 "$NET $(id b) eth0")$(elements podlocal6 "$NET $(id b) eth0")" 11
+expect "pod b's entries stay" all_same \
+  "$(elements masq4 "$NET $(id b) eth0")$(elements podlocal6 "$NET $(id b) eth0")" 11
 expect "DEL with an empty CNI_NETNS removes pod b's entries" \
-  bash -c "CNI_CONTAINERID=$(id b) $CNITOOL del $NET '' && [[ \$(nft list ruleset | grep -c '$NET $(id b) eth0') == 0 ]]"
+  bash -c \
+    "CNI_CONTAINERID=$(id b) $CNITOOL del $NET '' && [[ \$(nft list ruleset | grep -c '$NET $(id b) eth0') == 0 ]]"
 add_pod "$OTHER" o || fail "ADD o (another network with ipMasq)"
 add_pod "$NET" d || fail "ADD d"
 add_pod "$NET" e || fail "ADD e"
-gc_config=$(jq -c --arg net "$NET" --arg e "$(id e)" '.plugins[0] + {cniVersion: "1.1.0", name: $net, "cni.dev/valid-attachments": [{containerID: $e, ifname: "eth0"}]}' "$NETCONFPATH/$NET.conflist")
+gc_config=$(jq -c --arg net "$NET" --arg e "$(id e)" '.plugins[0] + {cniVersion: "1.1.0", name: $net,
+  "cni.dev/valid-attachments": [{containerID: $e, ifname: "eth0"}]}' "$NETCONFPATH/$NET.conflist")
 expect "GC keeping only pod e" bash -c "echo '$gc_config' | CNI_COMMAND=GC CNI_PATH=$CNI_PATH $PODWIRE"
-expect "  removed pod d's entries and kept pod e's" all_same "$(elements masq4 "$NET $(id d) eth0")$(elements masq4 "$NET $(id e) eth0")" 01
+expect "  removed pod d's entries and kept pod e's" all_same \
+  "$(elements masq4 "$NET $(id d) eth0")$(elements masq4 "$NET $(id e) eth0")" 01
 expect "  and left another network's entries alone" all_same "$(elements masq4 "$OTHER $(id o) eth0")" 1
 cni del "$NET" e
 cni del "$OTHER" o
@@ -111,14 +125,16 @@ sleep 0.3
 expect "pod h100 answers on its host port" seen_by_peer host 127.0.0.1 $((BASE_PORT + 100))
 for n in $(seq 100); do cni del "$NET" "h$n" || fail "DEL h$n"; done
 expect "after 100 DELs: no element of this network is left" \
-  all_same "$(for s in masq4 masq6 podlocal4 podlocal6 hostports4 hostports6 hairpin4 hairpin6; do elements $s "$NET "; done | tr -d '\n')" 00000000
+  all_same "$(for s in masq4 masq6 podlocal4 podlocal6 hostports4 hostports6 hairpin4 hairpin6; do
+    elements $s "$NET "; done | tr -d '\n')" 00000000
 cni del "$PLAIN" c
 
 section "port mappings (the portMappings capability, served by podwire)"
 HP=$((20000 + RANDOM % 20000))
 ports() { printf '{"portMappings":[%s]}' "$1"; }
 mapping() { printf '{"hostPort":%s,"containerPort":%s,"protocol":"%s"%s}' "$1" "$2" "$3" "${4:+,\"hostIP\":\"$4\"}"; }
-CAP_ARGS=$(ports "$(mapping $HP 9000 tcp),$(mapping $HP 9000 udp),$(mapping $((HP + 1)) 9000 tcp 127.0.0.1)") add_pod "$NET" p \
+CAP_ARGS=$(ports "$(mapping $HP 9000 tcp),$(mapping $HP 9000 udp),$(mapping $((HP + 1)) 9000 tcp 127.0.0.1)") add_pod \
+  "$NET" p \
   || fail "ADD p with three port mappings"
 add_pod "$NET" q || fail "ADD q"
 P=pw$RUN_ID-p
@@ -136,10 +152,12 @@ GW=$(jq -r '.ips[0].gateway' "$WORK/p.json")
 expect "pod q reaches pod p through the host port (hairpin), masqueraded to the gateway $GW" \
   all_same "$(seen_by_peer "pw$RUN_ID-q" "$HOST4" $HP)" "$GW"
 expect "pod p reaches itself through its own host port" seen_by_peer "$P" "$HOST4" $HP
-expect "CHECK passes for pod p" env CAP_ARGS="$(ports "$(mapping $HP 9000 tcp)")" CNI_CONTAINERID="$(id p)" "$CNITOOL" check "$NET" "/var/run/netns/$P"
+expect "CHECK passes for pod p" env CAP_ARGS="$(ports "$(mapping $HP 9000 tcp)")" CNI_CONTAINERID="$(id p)" "$CNITOOL" \
+  check "$NET" "/var/run/netns/$P"
 conflict=$(CAP_ARGS=$(ports "$(mapping $HP 80 tcp)") add_pod "$NET" r 2>&1)
 expect "a second pod asking for host port $HP/tcp is refused, naming the port and its holder" \
-  bash -c "grep -q 'host port \*:$HP/tcp is already mapped' <<< '$conflict' && grep -q '$NET $(id p) eth0' <<< '$conflict'"
+  bash -c \
+    "grep -q 'host port \*:$HP/tcp is already mapped' <<< '$conflict' && grep -q '$NET $(id p) eth0' <<< '$conflict'"
 refute "  and leaves nothing: no veth" ip link show "$(host_veth_of "$(id r)" eth0)"
 # A lease's first line is the container ID and a CR; pod q's shows the check can find one.
 lease_files_of() { grep -lxF "$1"$'\r' "$DATA/$NET"/* 2>/dev/null | wc -l; }

@@ -18,11 +18,13 @@ expect "podwire-ipam and podwire-portmap are links to it" \
   bash -c "[[ \$(readlink $BIN/podwire-ipam) == podwire && \$(readlink $BIN/podwire-portmap) == podwire ]]"
 expect "the installed plugin answers --version with podwire's version" \
   bash -c "$BIN/podwire --version | grep -qx 'podwire [0-9.]*: .*'"
-expect "the installed IPAM link answers as podwire-ipam" bash -c "$BIN/podwire-ipam --version | grep -q '^podwire-ipam '"
+expect "the installed IPAM link answers as podwire-ipam" bash -c \
+  "$BIN/podwire-ipam --version | grep -q '^podwire-ipam '"
 expect "the installed plugin answers VERSION like any CNI plugin" \
   bash -c "CNI_COMMAND=VERSION $BIN/podwire </dev/null | jq -e '.supportedVersions | index(\"1.1.0\")'"
 expect "podwire-pause is in the tools dir and runs" bash -c "$TOOLS/podwire-pause --version | grep -q '^podwire-pause '"
-expect "podwire-leases is in the tools dir and runs" bash -c "$TOOLS/podwire-leases --version | grep -q '^podwire-leases '"
+expect "podwire-leases is in the tools dir and runs" bash -c \
+  "$TOOLS/podwire-leases --version | grep -q '^podwire-leases '"
 expect "the example conflist is in the conf dir, as shipped" cmp "$EXAMPLE" "$installed_conf"
 expect "the conflist is readable by all, writable by root only" bash -c "[[ \$(stat -c %a $installed_conf) == 644 ]]"
 
@@ -33,7 +35,8 @@ output=$("$INSTALL" "${DIRS[@]}" 2>&1)
 expect "install.sh succeeds" test $? -eq 0
 expect "it says it kept the changed conflist and how to replace it" grep -q "kept .*--force" <<< "$output"
 expect "the user's conflist is untouched" cmp "$WORK/users.conflist" "$installed_conf"
-expect "--force replaces it with the example" bash -c "'$INSTALL' ${DIRS[*]} --force >/dev/null && cmp '$EXAMPLE' '$installed_conf'"
+expect "--force replaces it with the example" bash -c \
+  "'$INSTALL' ${DIRS[*]} --force >/dev/null && cmp '$EXAMPLE' '$installed_conf'"
 
 section "a user's own file of the conflist's name, before any install"
 rm -rf "$ROOT"; mkdir -p "$CONF"
@@ -44,7 +47,8 @@ expect "the user's file is still theirs" grep -q '"my"' "$installed_conf"
 section "uninstall"
 echo "not podwire's" > "$BIN/bridge"
 expect "uninstall succeeds" bash -c "'$INSTALL' --uninstall ${DIRS[*]} > $WORK/uninstall.out"
-expect "the plugin and its links are gone" bash -c "[[ ! -e $BIN/podwire && ! -L $BIN/podwire-ipam && ! -L $BIN/podwire-portmap ]]"
+expect "the plugin and its links are gone" bash -c \
+  "[[ ! -e $BIN/podwire && ! -L $BIN/podwire-ipam && ! -L $BIN/podwire-portmap ]]"
 expect "the tools are gone" bash -c "[[ ! -e $TOOLS/podwire-pause && ! -e $TOOLS/podwire-leases ]]"
 expect "other plugins in the bin dir are untouched" grep -q "not podwire's" "$BIN/bridge"
 expect "a conflist that is not podwire's example stays, and uninstall says so" \

@@ -18,10 +18,12 @@ section "a route the kernel refuses"
 out=$(echo "$conf" | CNI_COMMAND=ADD CNI_CONTAINERID=k1 CNI_NETNS=$P CNI_IFNAME=eth0 "$PODWIRE"); status=$?
 msg=$(jq -r .msg <<< "$out")
 expect "ADD fails: $msg" test "$status" -ne 0
-expect "the CNI error carries the kernel's words" grep -q "Network is unreachable: Nexthop has invalid gateway" <<< "$msg"
+expect "the CNI error carries the kernel's words" grep -q "Network is unreachable: Nexthop has invalid gateway" <<< \
+  "$msg"
 expect "and names the request" grep -q "add route 10.9.0.0/16 via 192.0.2.1" <<< "$msg"
 expect "no host end is left" bash -c "! ip link show $(host_veth_of k1 eth0) 2>/dev/null"
 expect "no lease is left" test -z "$(leases_in "$STORE/$NETWORK" 2>/dev/null)"
-expect "DEL afterwards succeeds" bash -c "echo '$conf' | CNI_COMMAND=DEL CNI_CONTAINERID=k1 CNI_NETNS=$P CNI_IFNAME=eth0 $PODWIRE"
+expect "DEL afterwards succeeds" bash -c \
+  "echo '$conf' | CNI_COMMAND=DEL CNI_CONTAINERID=k1 CNI_NETNS=$P CNI_IFNAME=eth0 $PODWIRE"
 
 finish

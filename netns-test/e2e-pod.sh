@@ -65,7 +65,8 @@ PAUSE1=$("$POD" pid "$P1")
 IP1=$(jq -r '.ips[0].address' "$WORK/p1.json"); IP1=${IP1%/*}
 MAC1=$(jq -r '.interfaces[] | select(.sandbox != null and .sandbox != "") | .mac' "$WORK/p1.json")
 expect "the pod's netns is named for runtimes and ip netns" netns_named "$P1"
-expect "the named netns is pause's" all_same "$(ip netns exec "$P1" readlink /proc/self/ns/net)" "$(ns_of "$PAUSE1" net)"
+expect "the named netns is pause's" all_same "$(ip netns exec "$P1" readlink /proc/self/ns/net)" \
+  "$(ns_of "$PAUSE1" net)"
 expect "pause is PID 1 of the pod's PID namespace" is_pid1 "$PAUSE1"
 expect "podwire ADD gave the pod $IP1, in the run's subnet" test "${IP1%.*}" = "$SUBNET_BASE"
 expect "and the MAC of its eth0, $MAC1" test -n "$MAC1"
@@ -77,7 +78,8 @@ web_command=(busybox sh -c 'echo "hello from web" > /tmp/index.html
 WEB1=$("$POD" run "$P1" web -- "${web_command[@]}")
 CLI1=$("$POD" run "$P1" cli -- busybox sleep 100000)
 for ns in net ipc uts; do
-  expect "pause, web and cli share one $ns namespace" all_same "$(ns_of "$PAUSE1" $ns)" "$(ns_of "$WEB1" $ns)" "$(ns_of "$CLI1" $ns)"
+  expect "pause, web and cli share one $ns namespace" all_same "$(ns_of "$PAUSE1" $ns)" "$(ns_of "$WEB1" $ns)" \
+    "$(ns_of "$CLI1" $ns)"
   expect "  which is not the host's" all_different "$(ns_of "$PAUSE1" $ns)" "$(ns_of $$ $ns)"
 done
 expect "pause, web, cli and the host each have their own mnt namespace" \
@@ -110,7 +112,8 @@ expect "web runs again as a new process ($WEB1 -> $WEB1B)" all_different "$WEB1"
 expect "  with the same IP, $IP1" all_same "$(addr_in "$P1" web)" "$IP1/24"
 expect "  and the same MAC" all_same "$(mac_in "$P1" web)" "$MAC1"
 expect "pause is the same process" all_same "$("$POD" pid "$P1")" "$PAUSE1"
-expect "  holding the same net namespace, which web joined again" all_same "$(ns_of "$WEB1B" net)" "$(ns_of "$PAUSE1" net)"
+expect "  holding the same net namespace, which web joined again" all_same "$(ns_of "$WEB1B" net)" \
+  "$(ns_of "$PAUSE1" net)"
 expect "cli reaches the restarted web on localhost" eventually fetch "$P1" cli http://127.0.0.1:8080/index.html
 expect "the store still holds one lease, $IP1" all_same "$(leases_in "$WORK/data/podwire")" "$IP1"
 
@@ -145,11 +148,13 @@ expect "  and net namespaces" all_different "$(ns_of "$PEER" net)" "$(ns_of "$PA
 expect "pod two reaches pod one's web at $IP1:8081" fetch "$P2" peer "http://$IP1:8081/index.html"
 expect "pod one's cli pings pod two" in_app "$P1" cli busybox ping -c1 -W2 "$IP2"
 refute "pod two's localhost:8080 is its own: nothing listens there" fetch "$P2" peer http://127.0.0.1:8080/index.html
-refute "pod one's localhost-only port 8080 is not reachable from pod two at $IP1:8080" fetch "$P2" peer "http://$IP1:8080/index.html"
+refute "pod one's localhost-only port 8080 is not reachable from pod two at $IP1:8080" fetch "$P2" peer \
+  "http://$IP1:8080/index.html"
 
 section "teardown: apps, then CNI DEL, then pause"
 net1=$(ns_of "$PAUSE1" net)
-expect "pod.sh delete $P1 reports that pause exited 0 on SIGTERM" all_same "$("$POD" delete "$P1")" "pause exited with status 0"
+expect "pod.sh delete $P1 reports that pause exited 0 on SIGTERM" all_same "$("$POD" delete "$P1")" \
+  "pause exited with status 0"
 refute "no netns named $P1 is left" netns_named "$P1"
 refute "no host veth $VETH1 is left" ip link show "$VETH1"
 expect "pod one's lease is released; pod two's stays" all_same "$(leases_in "$WORK/data/podwire")" "$IP2"
@@ -164,6 +169,8 @@ expect "no lease and no pod state is left" all_same "$(leases_in "$WORK/data/pod
 section "the pod demo"
 expect "netns-test/demo-pod.sh runs to the end" bash -c "$REPO/netns-test/demo-pod.sh > $WORK/demo.out 2>&1"
 expect "  and tells every part of the story" bash -c "[[ \$(grep -cE '^[0-9]+\. ' $WORK/demo.out) == 11 ]]"
-refute "  and leaves no netns, bridge or temp dir" bash -c "ip netns list | grep -q demo- || ip -o link show type bridge | grep -q pwdemo || ls -d /tmp/podwire-demo-* 2>/dev/null | grep -q ."
+refute "  and leaves no netns, bridge or temp dir" bash -c \
+  "ip netns list | grep -q demo- || ip -o link show type bridge | grep -q pwdemo || ls -d /tmp/podwire-demo-* \
+  2>/dev/null | grep -q ."
 
 finish

@@ -23,14 +23,16 @@ binary="$scratch/release/podwire"
 ns=$(new_netns order)
 bridge=$(new_bridge_name o)
 host_veth_of "order$RUN_ID" eth0 >/dev/null
-config=$(jq -nc --arg b "$bridge" --arg d "$WORK/data" --arg s4 "$SUBNET_BASE.0/24" --arg s6 "$SUBNET6_BASE::/64" --arg n "order$RUN_ID" '
+config=$(jq -nc --arg b "$bridge" --arg d "$WORK/data" --arg s4 "$SUBNET_BASE.0/24" --arg s6 "$SUBNET6_BASE::/64" \
+  --arg n "order$RUN_ID" '
   {cniVersion: "1.0.0", name: $n, type: "podwire", bridge: $b, isGateway: true, isDefaultGateway: true, ipMasq: true,
    runtimeConfig: {portMappings: [{hostPort: 40000, containerPort: 80, protocol: "tcp"}]},
    ipam: {type: "host-local", dataDir: $d, ranges: [[{subnet: $s4}], [{subnet: $s6}]]}}')
 
 profiled() { # profiled COMMAND: one call under callgrind, its function names in first-seen order
   echo "$config" | CNI_COMMAND=$1 CNI_CONTAINERID="order$RUN_ID" CNI_NETNS="$ns" CNI_IFNAME=eth0 \
-    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg.$1" "$binary" >"$WORK/out.$1" 2>"$WORK/err.$1" \
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg.$1" "$binary" >"$WORK/out.$1" \
+      2>"$WORK/err.$1" \
     || { echo "$1 failed:" >&2; cat "$WORK/out.$1" "$WORK/err.$1" >&2; exit 1; }
   # Sorted within a call, for diffs that show what changed; the calls stay in order, so
   # what VERSION runs comes first.

@@ -32,7 +32,8 @@ if $uninstall; then
   [[ -f "$bin_dir/podwire" ]] && rm -f "$bin_dir/podwire" && echo "removed $bin_dir/podwire"
   for link in "${links[@]}"; do
     # Only our links: a file of that name that is not a link to podwire is someone else's.
-    [[ -L "$bin_dir/$link" && $(readlink "$bin_dir/$link") == podwire ]] && rm -f "$bin_dir/$link" && echo "removed $bin_dir/$link"
+    [[ -L "$bin_dir/$link" && $(readlink "$bin_dir/$link") == podwire ]] && rm -f "$bin_dir/$link" \
+      && echo "removed $bin_dir/$link"
   done
   for tool in "${tools[@]}"; do
     if [[ -f "$tools_dir/$tool" ]] && "$tools_dir/$tool" --version 2>/dev/null | grep -q '^podwire'; then

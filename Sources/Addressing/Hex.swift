@@ -4,7 +4,9 @@ extension Sequence<UInt8> {
     /// on every call, and the generic path costs more than the rest of naming a veth.
     @inlinable
     public func hexString(separator: UInt8? = nil) -> String {
-        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10 }
+        func digit(_ nibble: UInt8) -> UInt8 {
+            nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
         var text: [UInt8] = []
         text.reserveCapacity(underestimatedCount * 3)
         for byte in self {

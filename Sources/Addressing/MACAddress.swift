@@ -23,7 +23,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
         for pair in 0..<6 {
             let at = pair * 3
             guard pair == 5 || characters[at + 2] == UInt8(ascii: ":"),
-                  let high = characters[at].hexDigitValue, let low = characters[at + 1].hexDigitValue else { return nil }
+                  let high = characters[at].hexDigitValue,
+                      let low = characters[at + 1].hexDigitValue else { return nil }
             bytes.append(high << 4 | low)
         }
         self.bytes = bytes

@@ -49,7 +49,8 @@ public struct CNIError: Error, Equatable, Sendable, CustomStringConvertible {
 extension CNIError {
     /// The error JSON of the specification, in the version the config asked for.
     public func encoded(cniVersion: String) -> [UInt8] {
-        var members: [String: JSONValue] = ["cniVersion": .string(cniVersion), "code": .number(Double(code)), "msg": .string(msg)]
+        var members: [String: JSONValue] = ["cniVersion": .string(cniVersion), "code": .number(Double(code)),
+                                            "msg": .string(msg)]
         if !details.isEmpty { members["details"] = .string(details) }
         return JSONWriter.write(.object(members))
     }

@@ -14,8 +14,9 @@ public enum CNIVersion: String, CaseIterable, Comparable, Sendable {
     public static func parse(_ text: String) throws(CNIError) -> CNIVersion {
         guard let version = CNIVersion(rawValue: text) else {
             let shown = text.isEmpty ? "an empty cniVersion (0.1.0)" : "\"\(text)\""
+            let supported = supportedList.joined(separator: ", ")
             throw CNIError(CNIError.incompatibleVersion,
-                           "incompatible CNI version: config has \(shown), podwire supports \(supportedList.joined(separator: ", "))")
+                           "incompatible CNI version: config has \(shown), podwire supports \(supported)")
         }
         return version
     }

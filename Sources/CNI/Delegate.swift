@@ -39,7 +39,8 @@ public struct Delegate: Sendable {
             let output = try Syscall.pipe()
             let pid: pid_t
             do {
-                pid = try Syscall.spawn(path, arguments: [path], environment: envp, stdin: input.read, stdout: output.write)
+                pid = try Syscall.spawn(path, arguments: [path], environment: envp, stdin: input.read,
+                                        stdout: output.write)
             } catch {
                 [input.read, input.write, output.read, output.write].forEach(Syscall.close)
                 throw error

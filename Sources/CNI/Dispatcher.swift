@@ -66,7 +66,9 @@ public enum Dispatcher {
         var reportedVersion = CNIVersion.latest.rawValue
         do {
             guard let command = Command(rawValue: commandText) else {
-                throw CNIError.environment("unknown CNI_COMMAND \"\(commandText.prefix(32))\": expected one of \(Command.allCases.map(\.rawValue).joined(separator: ", "))")
+                let known = Command.allCases.map(\.rawValue).joined(separator: ", ")
+                let shown = commandText.prefix(32)
+                throw CNIError.environment("unknown CNI_COMMAND \"\(shown)\": expected one of \(known)")
             }
             if command == .version {
                 return Outcome(stdout: versionInfo.withUTF8Buffer { Array($0) }, stderr: "", exitCode: 0)
@@ -76,14 +78,17 @@ public enum Dispatcher {
             let config = stdin()
             let document = Result { () throws(CNIError) in try JSONNode.document(config, what: "network config") }
             let header = Result { () throws(CNIError) in try ConfigHeader(try document.get()) }
-            if let peeked = try? header.get(), CNIVersion(rawValue: peeked.cniVersion) != nil { reportedVersion = peeked.cniVersion }
+            if let peeked = try? header.get(), CNIVersion(rawValue: peeked.cniVersion) != nil {
+                reportedVersion = peeked.cniVersion
+            }
             let environment = try CNIEnvironment(command: command, variables: variables)
             if config.isEmpty {
                 throw CNIError(CNIError.decodingFailure, "no network config on stdin")
             }
             let version = try CNIVersion.parse(try header.get().cniVersion)
             try requireVersion(version, allows: command)
-            let call = Call(environment: environment, config: config, document: try document.get(), header: try header.get(),
+            let call = Call(environment: environment, config: config, document: try document.get(),
+                            header: try header.get(),
                             version: version, variables: variables)
 
             switch command {
@@ -99,7 +104,8 @@ public enum Dispatcher {
             return Outcome(stdout: [], stderr: "", exitCode: 0)
         } catch {
             let cniError = error as? CNIError ?? CNIError(CNIError.generic, "\(error)")
-            return Outcome(stdout: cniError.encoded(cniVersion: reportedVersion), stderr: "", exitCode: 1, error: cniError)
+            return Outcome(stdout: cniError.encoded(cniVersion: reportedVersion),
+                           stderr: "", exitCode: 1, error: cniError)
         }
     }
 
@@ -112,9 +118,12 @@ public enum Dispatcher {
     private static func requireVersion(_ version: CNIVersion, allows command: Command) throws(CNIError) {
         switch command {
         case .check where !version.allowsCheck:
-            throw CNIError(CNIError.incompatibleVersion, "config version \(version.rawValue) does not allow CHECK (0.4.0 or later needed)")
+            throw CNIError(CNIError.incompatibleVersion,
+                           "config version \(version.rawValue) does not allow CHECK (0.4.0 or later needed)")
         case .status where !version.allowsStatusAndGC, .gc where !version.allowsStatusAndGC:
-            throw CNIError(CNIError.incompatibleVersion, "config version \(version.rawValue) does not allow \(command.rawValue) (1.1.0 or later needed)")
+            throw CNIError(CNIError.incompatibleVersion,
+                           "config version \(version.rawValue) does not allow \(command.rawValue) "
+                               + "(1.1.0 or later needed)")
         default:
             break
         }

@@ -27,7 +27,8 @@ public struct CNIArgs: Equatable, Sendable {
         if !ignoreUnknown {
             let unknown = values.keys.filter { !Self.knownKeys.contains($0) }.sorted()
             if !unknown.isEmpty {
-                throw CNIError.environment("CNI_ARGS: unknown keys \(unknown.joined(separator: ", ")) (add IgnoreUnknown=1 to allow them)")
+                let keys = unknown.joined(separator: ", ")
+                throw CNIError.environment("CNI_ARGS: unknown keys \(keys) (add IgnoreUnknown=1 to allow them)")
             }
         }
         self.values = values
@@ -81,7 +82,8 @@ public struct CNIEnvironment: Sendable {
             throw CNIError.environment("required environment variables missing: \(missing.joined(separator: ", "))")
         }
         guard Names.isSafeIdentifier(containerID) else {
-            throw CNIError.environment("CNI_CONTAINERID has invalid characters or is too long: it must start with a letter or digit and hold only letters, digits, _, . and - (at most 1024)")
+            throw CNIError.environment("CNI_CONTAINERID has invalid characters or is too long: it must start with "
+                                       + "a letter or digit and hold only letters, digits, _, . and - (at most 1024)")
         }
         if let problem = Names.interfaceNameProblem(ifname) {
             throw CNIError.environment("CNI_IFNAME \(problem)")

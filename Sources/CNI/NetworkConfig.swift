@@ -19,7 +19,8 @@ public struct ConfigHeader: Sendable {
         guard Names.isSafeIdentifier(name, maxLength: 255) else {
             throw CNIError.config(name.isEmpty
                 ? "network config has no name"
-                : "network name \"\(name.prefix(64))\" is invalid: it must start with a letter or digit and hold only letters, digits, _, . and - (at most 255)")
+                : "network name \"\(name.prefix(64))\" is invalid: it must start with a letter or digit "
+                    + "and hold only letters, digits, _, . and - (at most 255)")
         }
         return name
     }
@@ -32,7 +33,8 @@ public struct DNS: Equatable, Sendable {
     public var search: [String]?
     public var options: [String]?
 
-    public init(nameservers: [String]? = nil, domain: String? = nil, search: [String]? = nil, options: [String]? = nil) {
+    public init(nameservers: [String]? = nil, domain: String? = nil, search: [String]? = nil,
+                options: [String]? = nil) {
         self.nameservers = nameservers
         self.domain = domain
         self.search = search

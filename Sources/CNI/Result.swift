@@ -118,8 +118,9 @@ extension CNIResult {
     public init(_ node: JSONNode) throws(CNIError) {
         if let version = try node.string("cniVersion"), !version.isEmpty { _ = try CNIVersion.parse(version) }
         let interfaces = try (node.list("interfaces") ?? []).map { (entry) throws(CNIError) in
-            Interface(name: try entry.required("name").string(), mac: try entry.string("mac"), mtu: try entry.int("mtu"),
-                      sandbox: try entry.string("sandbox"), socketPath: try entry.string("socketPath"),
+            Interface(name: try entry.required("name").string(), mac: try entry.string("mac"),
+                      mtu: try entry.int("mtu"), sandbox: try entry.string("sandbox"),
+                      socketPath: try entry.string("socketPath"),
                       pciID: try entry.string("pciID"))
         }
         var ips: [IPConfig] = []
@@ -127,24 +128,30 @@ extension CNIResult {
             let addressNode = try entry.required("address")
             let text = try addressNode.string()
             guard let address = IPNetwork(text) else {
-                throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(addressNode.path) \"\(text.prefix(64))\" is not an address/prefix")
+                throw CNIError(CNIError.decodingFailure,
+                               "invalid \(node.what): \(addressNode.path) \"\(text.prefix(64))\" "
+                                   + "is not an address/prefix")
             }
             var gateway: IPAddress?
             if let gatewayNode = try entry.field("gateway") {
                 let text = try gatewayNode.string()
                 guard let parsed = IPAddress(text), parsed.family == address.family else {
-                    throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(gatewayNode.path) \"\(text.prefix(64))\" is not an address of the same family")
+                    throw CNIError(CNIError.decodingFailure,
+                                   "invalid \(node.what): \(gatewayNode.path) \"\(text.prefix(64))\" "
+                                       + "is not an address of the same family")
                 }
                 gateway = parsed
             }
             let slot = try entry.int("interface")
             if let slot, !interfaces.indices.contains(slot) {
-                throw CNIError(CNIError.decodingFailure, "invalid \(node.what): \(entry.path).interface \(slot) is not an index into interfaces")
+                throw CNIError(CNIError.decodingFailure,
+                               "invalid \(node.what): \(entry.path).interface \(slot) is not an index into interfaces")
             }
             ips.append(IPConfig(address: address, gateway: gateway, interface: slot))
         }
         let routes = try (node.list("routes") ?? []).map { (entry) throws(CNIError) in try Route(entry) }
-        self.init(interfaces: interfaces, ips: ips, routes: routes, dns: try node.object("dns").map { (dns) throws(CNIError) in try DNS(dns) } ?? DNS())
+        self.init(interfaces: interfaces, ips: ips, routes: routes,
+                  dns: try node.object("dns").map { (dns) throws(CNIError) in try DNS(dns) } ?? DNS())
     }
 }
 
@@ -177,7 +184,8 @@ extension CNIResult.Route {
     public var json: JSONValue {
         var members: [String: JSONValue] = ["dst": .string(dst.description)]
         members["gw"] = gw.map { .string($0.description) }
-        for (key, value) in [("mtu", mtu), ("advmss", advmss), ("priority", priority), ("table", table), ("scope", scope)] {
+        let numbers = [("mtu", mtu), ("advmss", advmss), ("priority", priority), ("table", table), ("scope", scope)]
+        for (key, value) in numbers {
             members[key] = value.map { .number(Double($0)) }
         }
         return .object(members)

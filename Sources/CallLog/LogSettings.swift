@@ -16,7 +16,8 @@ struct LogSettings {
         guard config.count >= 7, contains(config, Array("logFile".utf8)) else { return nil }
         guard let document = try? JSONNode.document(config, what: "log settings"),
               let logFile = try? document.string("logFile") else { return nil }
-        return LogSettings(logFile: logFile, logLevel: try? document.string("logLevel"), name: try? document.string("name"))
+        return LogSettings(logFile: logFile,
+                           logLevel: try? document.string("logLevel"), name: try? document.string("name"))
     }
 
     static let defaultLevel = Logger.Level.info
@@ -26,7 +27,8 @@ struct LogSettings {
         guard let logLevel else { return (Self.defaultLevel, nil) }
         if let level = Logger.Level(rawValue: logLevel.lowercased()) { return (level, nil) }
         let known = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-        return (Self.defaultLevel, "logLevel \"\(logLevel.prefix(32))\" is not one of \(known); using \(Self.defaultLevel.rawValue)")
+        return (Self.defaultLevel,
+                "logLevel \"\(logLevel.prefix(32))\" is not one of \(known); using \(Self.defaultLevel.rawValue)")
     }
 
     private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

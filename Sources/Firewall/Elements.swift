@@ -9,7 +9,8 @@ enum Elements {
 
     /// Pod address . pod subnet, as a range over the second field.
     static func podLocal(_ entry: PodFirewall.Masquerade, comment: String) -> Element {
-        Element(key: entry.address.bytes + entry.subnet.first.bytes, keyEnd: entry.address.bytes + entry.subnet.last.bytes,
+        Element(key: entry.address.bytes + entry.subnet.first.bytes,
+                keyEnd: entry.address.bytes + entry.subnet.last.bytes,
                 comment: comment)
     }
 

@@ -145,7 +145,8 @@ public struct JSONParser {
             var scalar = try hex4()
             if (0xD800..<0xDC00).contains(scalar) {
                 // A high surrogate counts only with its low half; alone it is U+FFFD, as in Go.
-                if bytes.count - position >= 6, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                if bytes.count - position >= 6,
+                    bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
                     let mark = position
                     position += 2
                     let low = try hex4()

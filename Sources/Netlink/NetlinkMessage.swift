@@ -22,18 +22,6 @@ public struct NetlinkMessage: ~Copyable {
         append(raw: header)
     }
 
-    /// A request a library packed (libnl's traffic-control objects): its bytes, whole, with
-    /// its `nlmsghdr` first. The socket sets the sequence number and flags as for any other.
-    public init(_ operation: String, packed: UnsafeRawBufferPointer) {
-        self.operation = operation
-        bytes = Array(packed)
-        bytes.replaceSubrange(8..<16, with: repeatElement(0, count: 8))
-        // libnl adds NLM_F_REQUEST when it sends, not when it packs; without it the kernel
-        // takes the message for a reply and drops it.
-        bytes[6] |= UInt8(NLM_F_REQUEST)
-        pad()
-    }
-
     public var length: Int { bytes.count }
 
     // MARK: attributes

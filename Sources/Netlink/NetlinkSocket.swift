@@ -200,7 +200,8 @@ private final class Recorder {
                 replies.append(reply(NLMSG_DONE, header, code: 0))
             } else if flags & NLM_F_ACK != 0 {
                 replies.append(reply(NLMSG_ERROR, header, code: 0))
-            } else if Int32(header.nlmsg_type) == NFNL_MSG_BATCH_BEGIN || Int32(header.nlmsg_type) == NFNL_MSG_BATCH_END {
+            } else if Int32(header.nlmsg_type) == NFNL_MSG_BATCH_BEGIN ||
+                Int32(header.nlmsg_type) == NFNL_MSG_BATCH_END {
                 // A batch's BEGIN and END, which alone ask for no answer (a route request of
                 // the same numbers, RTM_NEWLINK and RTM_DELLINK, always asks for an ack).
             } else {

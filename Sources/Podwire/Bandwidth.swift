@@ -31,7 +31,8 @@ struct BandwidthLimits: Equatable {
         }
         // tbf takes bytes per second as a 32-bit signed value through libnl: about 17 Gbit/s.
         guard rate / 8 <= UInt64(Int32.max) else {
-            throw CNIError.config("bandwidth: \(direction)Rate \(rate) bit/s is more than podwire can shape (17 Gbit/s)")
+            throw CNIError.config("bandwidth: \(direction)Rate \(rate) bit/s is more than podwire can shape "
+                                  + "(17 Gbit/s)")
         }
         guard burst / 8 < UInt64(UInt32.max) else {
             throw CNIError.config("bandwidth: \(direction)Burst \(burst) bits is more than 4 GB")

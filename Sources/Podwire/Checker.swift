@@ -36,7 +36,8 @@ struct Checker {
             throw mismatch("interface \(plan.containerIfname) does not exist in \(plan.netnsPath)")
         }
         if let mac = declared.mac, let want = MACAddress(mac), link.mac != want {
-            throw mismatch("\(plan.containerIfname) has MAC \(link.mac?.description ?? "none"), prevResult says \(want)")
+            let mac = link.mac?.description ?? "none"
+            throw mismatch("\(plan.containerIfname) has MAC \(mac), prevResult says \(want)")
         }
         let live = try pod.addresses(link: link.index)
         for ip in expected.ips where ip.interface == slot && !live.contains(ip.address) {
@@ -49,7 +50,8 @@ struct Checker {
                     $0.destination == route.dst.network && (route.gw == nil || $0.gateway == route.gw)
                 }
                 if !found {
-                    throw mismatch("route to \(route.dst)\(route.gw.map { " via \($0)" } ?? "") is missing in \(plan.netnsPath)")
+                    let via = route.gw.map { " via \($0)" } ?? ""
+                    throw mismatch("route to \(route.dst)\(via) is missing in \(plan.netnsPath)")
                 }
             }
         }

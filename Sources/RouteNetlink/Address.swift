@@ -8,7 +8,8 @@ import Netlink
 extension NetlinkSocket where Family == RouteFamily {
     /// Adds `address` (with its prefix) to the link. Duplicate address detection is skipped
     /// unless asked for, so an IPv6 address is usable at once instead of after a second or more.
-    public func addAddress(_ address: IPNetwork, link index: Int32, detectDuplicates: Bool = false) throws(NetlinkError) {
+    public func addAddress(_ address: IPNetwork, link index: Int32,
+                           detectDuplicates: Bool = false) throws(NetlinkError) {
         let flags = address.family == .v6 && !detectDuplicates ? UInt8(IFA_F_NODAD) : 0
         var message = addressMessage("add address \(address) to link \(index)", RTM_NEWADDR,
                                      flags: createExclusive, address, link: index, addressFlags: flags)

@@ -25,7 +25,8 @@ public struct SyscallError: Error, Equatable, Sendable, CustomStringConvertible 
 public enum Syscall {
     /// Runs `body` until it stops failing with EINTR; throws on any other failure.
     @discardableResult
-    static func retrying<T: BinaryInteger>(_ call: String, _ subject: String = "", _ body: () -> T) throws(SyscallError) -> T {
+    static func retrying<T: BinaryInteger>(_ call: String, _ subject: String = "",
+                                           _ body: () -> T) throws(SyscallError) -> T {
         while true {
             let result = body()
             if result >= 0 { return result }
@@ -38,7 +39,8 @@ public enum Syscall {
         try retrying("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
 
-    public static func openat(_ directory: Int32, _ name: String, _ flags: Int32, mode: mode_t = 0) throws(SyscallError) -> Int32 {
+    public static func openat(_ directory: Int32, _ name: String, _ flags: Int32,
+                              mode: mode_t = 0) throws(SyscallError) -> Int32 {
         try retrying("open", name) { Glibc.openat(directory, name, flags | O_CLOEXEC, mode) }
     }
 
@@ -48,13 +50,16 @@ public enum Syscall {
         _ = Glibc.close(fd)
     }
 
-    public static func readAll(_ fd: Int32, limit: Int = 1 << 24, subject: String = "") throws(SyscallError) -> [UInt8] {
+    public static func readAll(_ fd: Int32, limit: Int = 1 << 24,
+                               subject: String = "") throws(SyscallError) -> [UInt8] {
         var result: [UInt8] = []
         // Small: every page of it the process touches costs a fault, and what podwire reads
         // (a config, a sysctl, a lease) is rarely more than a page.
         var chunk = [UInt8](repeating: 0, count: min(limit + 1, 4096))
         while true {
-            let count = try retrying("read", subject) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            let count = try retrying("read", subject) {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            }
             if count == 0 { return result }
             result.append(contentsOf: chunk[..<count])
             if result.count > limit { throw SyscallError("read", subject, errno: EFBIG) }
@@ -67,10 +72,13 @@ public enum Syscall {
         }.get()
     }
 
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, subject: String = "") throws(SyscallError) {
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer,
+                                subject: String = "") throws(SyscallError) {
         var offset = 0
         while offset < bytes.count {
-            offset += try retrying("write", subject) { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
+            offset += try retrying("write", subject) {
+                Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            }
         }
     }
 
@@ -91,8 +99,10 @@ public enum Syscall {
     }
 
     /// Renames within one directory; with `replacing: false`, EEXIST instead of replacing `to`.
-    public static func renameat(_ directory: Int32, _ from: String, _ to: String, replacing: Bool = true) throws(SyscallError) {
-        try retrying("rename", to) { CLinux.renameat2(directory, from, directory, to, replacing ? 0 : podwire_RENAME_NOREPLACE) }
+    public static func renameat(_ directory: Int32, _ from: String, _ to: String,
+                                replacing: Bool = true) throws(SyscallError) {
+        let flags = replacing ? 0 : podwire_RENAME_NOREPLACE
+        try retrying("rename", to) { CLinux.renameat2(directory, from, directory, to, flags) }
     }
 
     public static func setSocketOption(_ fd: Int32, level: Int32, option: Int32, value: Int32) throws(SyscallError) {
@@ -128,7 +138,9 @@ public enum Syscall {
         while filled < count {
             filled += try bytes.withUnsafeMutableBytes { buffer in
                 Result { () throws(SyscallError) in
-                    try retrying("getrandom") { Int(CLinux.getrandom(buffer.baseAddress! + filled, UInt(count - filled), 0)) }
+                    try retrying("getrandom") {
+                        Int(CLinux.getrandom(buffer.baseAddress! + filled, UInt(count - filled), 0))
+                    }
                 }
             }.get()
         }

@@ -31,7 +31,8 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
         precondition((try? JSONParser.parse(JSONWriter.write(value))) == value, "JSON round trip")
     case .networkConfig:
         for command in [Command.add, .del, .check] {
-            guard let call = try? Call(environment: environment(command), config: payload, version: .v1_1_0) else { return }
+            guard let call = try? Call(environment: environment(command), config: payload,
+                                       version: .v1_1_0) else { return }
             _ = try? BridgePlan(call: call)
             _ = try? HostLocalConfig(call)
         }
@@ -53,8 +54,12 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
         for command in Command.allCases { _ = try? CNIEnvironment(command: command, variables: variables) }
     case .addresses:
         // Whatever parses prints as text that parses to the same thing.
-        if let address = IPAddress(text) { precondition(IPAddress(address.description) == address, "address round trip") }
-        if let network = IPNetwork(text) { precondition(IPNetwork(network.description) == network, "prefix round trip") }
+        if let address = IPAddress(text) {
+            precondition(IPAddress(address.description) == address, "address round trip")
+        }
+        if let network = IPNetwork(text) {
+            precondition(IPNetwork(network.description) == network, "prefix round trip")
+        }
         if let mac = MACAddress(text) { precondition(MACAddress(mac.description) == mac, "MAC round trip") }
         _ = parseRequestedIP(text)
     case .portMap:
@@ -78,7 +83,8 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 #if PODWIRE_FUZZ
 @_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+func runDriver(_ argc: UnsafeMutablePointer<CInt>,
+               _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
                _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
 @_cdecl("podwire_fuzz_main")

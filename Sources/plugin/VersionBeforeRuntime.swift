@@ -10,12 +10,15 @@ import Syscall
 // went to them. Nothing of Swift is initialised yet, so it calls only what needs none of it:
 // C, and Syscall.writeAll over a constant buffer.
 @used @section(".init_array.00101")
-let answerVersionBeforeRuntime: @convention(c) (Int32, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-                                               UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Void = answerVersion
+let answerVersionBeforeRuntime: @convention(c) (Int32, Arguments, Arguments) -> Void = answerVersion
 
-private func answerVersion(_: Int32, _: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-                           _: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+/// argv and envp, as the C runtime hands them to an `.init_array` function.
+typealias Arguments = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+
+private func answerVersion(_: Int32, _: Arguments, _: Arguments) {
     guard let command = getenv("CNI_COMMAND"), strcmp(command, "VERSION") == 0 else { return }
-    let written: Bool = Dispatcher.versionInfo.withUTF8Buffer { (try? Syscall.writeAll(1, UnsafeRawBufferPointer($0))) != nil }
+    let written: Bool = Dispatcher.versionInfo.withUTF8Buffer {
+        (try? Syscall.writeAll(1, UnsafeRawBufferPointer($0))) != nil
+    }
     _exit(written ? 0 : 1)
 }

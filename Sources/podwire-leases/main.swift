@@ -53,15 +53,19 @@ struct PodwireLeases: ParsableCommand {
             print(String(decoding: JSONWriter.write(list), as: UTF8.self))
             return
         }
-        let header = Row(ip: "IP", containerID: "CONTAINER", ifname: "IFNAME", hostVeth: "HOST VETH", hostVethExists: true)
+        let header = Row(ip: "IP", containerID: "CONTAINER", ifname: "IFNAME", hostVeth: "HOST VETH",
+                         hostVethExists: true)
         let widths = (rows + [header]).reduce(into: (0, 0, 0)) { w, row in
             w = (max(w.0, row.ip.count), max(w.1, min(row.containerID.count, 64)), max(w.2, row.ifname.count))
         }
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
         print("\(pad("IP", widths.0))  \(pad("CONTAINER", widths.1))  \(pad("IFNAME", widths.2))  HOST VETH")
         for row in rows {
             let state = row.hostVeth.isEmpty ? "-" : row.hostVeth + (row.hostVethExists ? "" : " (missing)")
-            print("\(pad(row.ip, widths.0))  \(pad(String(row.containerID.prefix(64)), widths.1))  \(pad(row.ifname, widths.2))  \(state)")
+            let container = pad(String(row.containerID.prefix(64)), widths.1)
+            print("\(pad(row.ip, widths.0))  \(container)  \(pad(row.ifname, widths.2))  \(state)")
         }
         print("\(rows.count) leases")
     }

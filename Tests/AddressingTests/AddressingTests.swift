@@ -45,7 +45,8 @@ import Testing
         #expect(IPNetwork("0.0.0.0/0")!.contains(IPAddress("8.8.8.8")!))
     }
 
-    @Test(arguments: ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "fd00::/129", "10.0.0.0/2a", "10.0.0.0/24/1"])
+    @Test(arguments: ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "fd00::/129", "10.0.0.0/2a",
+                      "10.0.0.0/24/1"])
     func rejectsMalformedPrefixes(_ text: String) {
         #expect(IPNetwork(text) == nil)
     }

@@ -30,7 +30,8 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
 }
 
 @Suite struct EnvironmentTests {
-    let complete = ["CNI_CONTAINERID": "abc", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/a:/b"]
+    let complete = ["CNI_CONTAINERID": "abc", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+                    "CNI_PATH": "/a:/b"]
 
     @Test func readsTheVariables() throws {
         let env = try CNIEnvironment(command: .add, variables: complete)
@@ -62,7 +63,9 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
     func refusesContainerIDsThatCouldEscapeAPath(_ id: String) {
         var env = complete
         env["CNI_CONTAINERID"] = id
-        #expect(throws: CNIError.environment("CNI_CONTAINERID has invalid characters or is too long: it must start with a letter or digit and hold only letters, digits, _, . and - (at most 1024)")) {
+        #expect(throws: CNIError.environment("CNI_CONTAINERID has invalid characters or is too long: it must start "
+                                             + "with a letter or digit and hold only letters, digits, _, . and - "
+                                             + "(at most 1024)")) {
             try CNIEnvironment(command: .add, variables: env)
         }
     }
@@ -86,7 +89,8 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
 @Suite struct ResultTests {
     let result = CNIResult(
         interfaces: [CNIResult.Interface(name: "cni0", mac: "0a:00:00:00:00:01"),
-                     CNIResult.Interface(name: "eth0", mac: "0a:00:00:00:00:02", mtu: 1500, sandbox: "/var/run/netns/p")],
+                     CNIResult.Interface(name: "eth0", mac: "0a:00:00:00:00:02", mtu: 1500,
+                                         sandbox: "/var/run/netns/p")],
         ips: [CNIResult.IPConfig(address: IPNetwork("10.0.0.2/24")!, gateway: IPAddress("10.0.0.1"), interface: 1),
               CNIResult.IPConfig(address: IPNetwork("fd00::2/64")!, gateway: IPAddress("fd00::1"), interface: 1)],
         routes: [CNIResult.Route(dst: IPNetwork("0.0.0.0/0")!, gw: IPAddress("10.0.0.1"), mtu: 1400)],
@@ -140,7 +144,9 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
 @Suite struct DispatcherTests {
     struct Recorder: Plugin {
         var about: String { "test plugin" }
-        func add(_ call: Call) throws -> CNIResult { CNIResult(ips: [CNIResult.IPConfig(address: IPNetwork("10.0.0.2/24")!)]) }
+        func add(_ call: Call) throws -> CNIResult {
+            CNIResult(ips: [CNIResult.IPConfig(address: IPNetwork("10.0.0.2/24")!)])
+        }
         func del(_ call: Call) throws {}
         func check(_ call: Call) throws {}
         func status(_ call: Call) throws { throw CNIError(50, "not ready") }
@@ -167,7 +173,8 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
 
     @Test func versionListsTheSupportedVersions() {
         let outcome = run("VERSION", "")
-        #expect(decodeObject(outcome.stdout)["supportedVersions"] == .array(CNIVersion.supportedList.map { .string($0) }))
+        let supported = JSONValue.array(CNIVersion.supportedList.map { .string($0) })
+        #expect(decodeObject(outcome.stdout)["supportedVersions"] == supported)
         #expect(decodeObject(outcome.stdout)["cniVersion"] == .string(CNIVersion.latest.rawValue))
     }
 
@@ -199,7 +206,8 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
 }
 
 @Suite struct JSONNodeTests {
-    func document(_ text: String) throws(CNIError) -> JSONNode { try JSONNode.document(Array(text.utf8), what: "network config") }
+    func document(_ text: String) throws(CNIError) -> JSONNode { try JSONNode.document(Array(text.utf8),
+                                                                                       what: "network config") }
 
     @Test func matchesKeysAsGoDoesExactFirstThenIgnoringCase() throws {
         let config = try document(#"{"HostPort":8080,"Gateway":"10.0.0.9","gateway":"10.0.0.1"}"#)
@@ -221,9 +229,12 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
             Issue.record("read a number as a string")
         } catch {
             #expect(error.code == 6)
-            #expect(error.msg == "cannot decode network config: ipam.ranges[0][0].subnet must be a string, not a number")
+            #expect(error.msg
+                    == "cannot decode network config: ipam.ranges[0][0].subnet must be a string, not a number")
         }
-        #expect(throws: CNIError(6, "cannot decode network config: mtu must be a whole number in range")) { try config.int("mtu") }
+        #expect(throws: CNIError(6, "cannot decode network config: mtu must be a whole number in range")) {
+            try config.int("mtu")
+        }
     }
 
     @Test func namesAMissingKeyWithCode7() throws {

@@ -10,7 +10,9 @@ import Logging
 /// A plugin whose ADD gives one address and whose DEL fails, so both lines can be seen.
 private struct Scripted: Plugin {
     var about: String { "scripted" }
-    func add(_ call: Call) throws -> CNIResult { CNIResult(ips: [CNIResult.IPConfig(address: IPNetwork("10.85.0.7/16")!)]) }
+    func add(_ call: Call) throws -> CNIResult {
+        CNIResult(ips: [CNIResult.IPConfig(address: IPNetwork("10.85.0.7/16")!)])
+    }
     func del(_ call: Call) throws { throw CNIError(CNIError.tryAgainLater, "store busy", details: "lock held") }
     func check(_ call: Call) throws {}
     func status(_ call: Call) throws {}
@@ -27,7 +29,8 @@ private final class Scratch {
     deinit {
         if let directory = opendir(path) {
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 },
+                                                                              as: UTF8.self) }
                 if name != "." && name != ".." { unlink("\(path)/\(name)") }
             }
             closedir(directory)
@@ -76,7 +79,8 @@ private final class Scratch {
         try #require(lines.count == 1)
         let line = lines[0]
         #expect(line.contains(" info podwire: ADD "))
-        for field in ["containerID=c0ffee", "ifname=eth0", "netns=/var/run/netns/pod", "network=podnet", "ips=10.85.0.7/16"] {
+        for field in ["containerID=c0ffee", "ifname=eth0", "netns=/var/run/netns/pod", "network=podnet",
+                      "ips=10.85.0.7/16"] {
             #expect(line.contains(field), "\(field) in \(line)")
         }
         #expect(line.contains("durationMs="))
@@ -127,7 +131,8 @@ private final class Scratch {
     }
 
     @Test func aHostileContainerIDCannotForgeALine() {
-        _ = run("ADD", config: #","logFile":"\#(scratch.log)""#, containerID: "x\n2026-01-01T00:00:00.000Z info podwire: DEL")
+        _ = run("ADD", config: #","logFile":"\#(scratch.log)""#,
+                containerID: "x\n2026-01-01T00:00:00.000Z info podwire: DEL")
         let lines = scratch.lines(of: scratch.log)
         #expect(lines.count == 1)
         #expect(lines.first?.contains(#"containerID="x\n2026"#) == true)

@@ -26,7 +26,8 @@ private let pod = PortTarget(mapping: PortMapping(hostPort: 8080, containerPort:
         var onLoopback = pod
         onLoopback.mapping.hostIP = IPAddress("127.0.0.1")
         let loopbackKey = Elements.portKey(onLoopback.mapping)
-        #expect(Elements.conflict(pod, set: "hostaddrports4", key: loopbackKey), "any address takes the loopback one too")
+        #expect(Elements.conflict(pod,
+                                  set: "hostaddrports4", key: loopbackKey), "any address takes the loopback one too")
         #expect(Elements.conflict(onLoopback, set: "hostaddrports4", key: loopbackKey))
         var elsewhere = onLoopback
         elsewhere.mapping.hostIP = IPAddress("192.0.2.1")
@@ -37,7 +38,8 @@ private let pod = PortTarget(mapping: PortMapping(hostPort: 8080, containerPort:
         let elements = Elements.hairpin([pod, pod], comment: "c")
         #expect(elements.count == 2, "one pair per pod address, not per mapping")
         #expect(elements[0].key == [10, 1, 0, 0, 10, 1, 0, 5] && elements[0].keyEnd == [10, 1, 0, 255, 10, 1, 0, 5])
-        #expect(elements[1].key == [127, 0, 0, 0, 10, 1, 0, 5] && elements[1].keyEnd == [127, 255, 255, 255, 10, 1, 0, 5])
+        #expect(elements[1].key == [127, 0, 0, 0, 10, 1, 0, 5] && elements[1].keyEnd == [127, 255, 255, 255, 10, 1, 0,
+                                                                                         5])
     }
 
     @Test func commentsRoundTripThroughNftsUserdata() {

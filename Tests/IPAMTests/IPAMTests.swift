@@ -28,7 +28,8 @@ final class TemporaryDirectory {
         defer { closedir(dir) }
         var names: Set<String> = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 },
+                                                                          as: UTF8.self) }
             if name != "." && name != ".." { names.insert(name) }
         }
         return names
@@ -36,7 +37,8 @@ final class TemporaryDirectory {
 }
 
 func config(_ ipam: String, extra: String = "", args: String = "", dataDir: String) throws -> HostLocalConfig {
-    let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","ipam":{"type":"host-local","dataDir":"\#(dataDir)",\#(ipam)}\#(extra)}"#
+    let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire","#
+        + #""ipam":{"type":"host-local","dataDir":"\#(dataDir)",\#(ipam)}\#(extra)}"#
     let bytes = Array(text.utf8)
     let document = try JSONNode.document(bytes, what: "network config")
     return try HostLocalConfig(netconf: document, header: try ConfigHeader(document), args: try CNIArgs(parsing: args))
@@ -58,8 +60,12 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         }
         #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.5/24")!) }.contains("host bits"))
         #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/31")!) }.contains("too small"))
-        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/24")!, gateway: IPAddress("10.9.9.1")) }.contains("gateway 10.9.9.1 is not in subnet"))
-        #expect(message { _ = try AddressRange(subnet: IPNetwork("10.1.2.0/24")!, rangeStart: IPAddress("10.1.2.50"), rangeEnd: IPAddress("10.1.2.10")) }.contains("after rangeEnd"))
+        let subnet = IPNetwork("10.1.2.0/24")!
+        #expect(message { _ = try AddressRange(subnet: subnet, gateway: IPAddress("10.9.9.1")) }
+            .contains("gateway 10.9.9.1 is not in subnet"))
+        #expect(message {
+            _ = try AddressRange(subnet: subnet, rangeStart: IPAddress("10.1.2.50"), rangeEnd: IPAddress("10.1.2.10"))
+        }.contains("after rangeEnd"))
     }
 
     @Test func refusesOverlapsInsideAndAcrossRangeSets() throws {
@@ -83,11 +89,13 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let old = try config(#""subnet":"10.5.0.0/24","rangeStart":"10.5.0.100""#, dataDir: dir.path)
         #expect(old.rangeSets.first?.ranges.first?.rangeStart.description == "10.5.0.100")
         let overridden = try config(#""subnet":"10.5.0.0/24""#,
-                                    extra: #","runtimeConfig":{"ipRanges":[[{"subnet":"10.6.0.0/24"}]]}"#, dataDir: dir.path)
+                                    extra: #","runtimeConfig":{"ipRanges":[[{"subnet":"10.6.0.0/24"}]]}"#,
+                                    dataDir: dir.path)
         #expect(overridden.rangeSets.map(\.description) == ["10.6.0.1-10.6.0.254"])
         // containerd's go-cni sends Go's field names; the reference reads them.
         let fromGo = try config(#""subnet":"10.5.0.0/24""#,
-                                extra: #","runtimeConfig":{"ipRanges":[[{"Subnet":"10.7.0.0/24","RangeStart":"10.7.0.10","RangeEnd":"","Gateway":""}]]}"#,
+                                extra: #","runtimeConfig":{"ipRanges":[[{"Subnet":"10.7.0.0/24","#
+                                    + #""RangeStart":"10.7.0.10","RangeEnd":"","Gateway":""}]]}"#,
                                 dataDir: dir.path)
         #expect(fromGo.rangeSets.map(\.description) == ["10.7.0.10-10.7.0.254"])
     }
@@ -105,9 +113,11 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
     @Test func walksRoundRobinSkippingTheGateway() throws {
         let set = try RangeSet([try AddressRange(subnet: IPNetwork("10.0.0.0/29")!)])
         var fresh = RoundRobin(set: set, after: nil)
-        #expect(Array(IteratorSequence(fresh)).map(\.description) == ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"])
+        #expect(Array(IteratorSequence(fresh)).map(\.description)
+                == ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"])
         fresh = RoundRobin(set: set, after: IPAddress("10.0.0.4"))
-        #expect(Array(IteratorSequence(fresh)).map(\.description) == ["10.0.0.5", "10.0.0.6", "10.0.0.2", "10.0.0.3", "10.0.0.4"])
+        #expect(Array(IteratorSequence(fresh)).map(\.description)
+                == ["10.0.0.5", "10.0.0.6", "10.0.0.2", "10.0.0.3", "10.0.0.4"])
     }
 }
 
@@ -131,7 +141,8 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let dir = TemporaryDirectory()
         system("printf 'nameserver 10.0.0.53\\n' > '\(dir.path)/resolv.conf'")
         let withDNS = try config(#""subnet":"10.1.0.0/24","resolvConf":"\#(dir.path)/resolv.conf""#, dataDir: dir.path)
-        #expect(try HostLocal(config: withDNS).allocate(containerID: "a", ifname: "eth0").dns.nameservers == ["10.0.0.53"])
+        let dns = try HostLocal(config: withDNS).allocate(containerID: "a", ifname: "eth0").dns
+        #expect(dns.nameservers == ["10.0.0.53"])
         do {
             _ = try config(#""subnet":"10.1.0.0/24","resolvConf":"/nonexistent/resolv.conf""#, dataDir: dir.path)
             Issue.record("read a resolv.conf that does not exist")
@@ -184,13 +195,15 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
             #expect(error.msg.contains("no IP addresses available in range set 10.2.0.1-10.2.0.6"))
         }
         try ipam.release(containerID: "c2", ifname: "eth0")
-        #expect(try ipam.allocate(containerID: "c5", ifname: "eth0").ips.first?.address.address.description == "10.2.0.4")
+        let fifth = try ipam.allocate(containerID: "c5", ifname: "eth0")
+        #expect(fifth.ips.first?.address.address.description == "10.2.0.4")
     }
 
     @Test func honoursARequestedAddressAndRefusesATakenOne() throws {
         let dir = TemporaryDirectory()
         let wanted = try config(#""subnet":"10.3.0.0/24""#, args: "IP=10.3.0.50", dataDir: dir.path)
-        #expect(try HostLocal(config: wanted).allocate(containerID: "a", ifname: "eth0").ips.first?.address.address.description == "10.3.0.50")
+        let requested = try HostLocal(config: wanted).allocate(containerID: "a", ifname: "eth0")
+        #expect(requested.ips.first?.address.address.description == "10.3.0.50")
         #expect(throws: CNIError.self) { try HostLocal(config: wanted).allocate(containerID: "b", ifname: "eth0") }
         #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.3.0.50"])
     }
@@ -210,7 +223,8 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
 
     @Test func givesOneAddressPerRangeSetForDualStack() throws {
         let dir = TemporaryDirectory()
-        let ipam = HostLocal(config: try config(#""ranges":[[{"subnet":"10.4.0.0/24"}],[{"subnet":"fd04::/64"}]]"#, dataDir: dir.path))
+        let ipam = HostLocal(config: try config(#""ranges":[[{"subnet":"10.4.0.0/24"}],[{"subnet":"fd04::/64"}]]"#,
+                                                dataDir: dir.path))
         let result = try ipam.allocate(containerID: "a", ifname: "eth0")
         #expect(result.ips.map(\.address.description) == ["10.4.0.2/24", "fd04::2/64"])
         #expect(dir.contents("net1/last_reserved_ip.1") == "fd04::2")
@@ -341,7 +355,8 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let dir = TemporaryDirectory()
         let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/28""#, dataDir: dir.path))
         _ = try ipam.allocate(containerID: "crashed", ifname: "eth0")
-        system("ln '\(dir.path)/net1/10.1.0.2' '\(dir.path)/net1/.podwire-lease'; printf 10.1.0.14 > '\(dir.path)/net1/last_reserved_ip.0'")
+        let store = "\(dir.path)/net1"
+        system("ln '\(store)/10.1.0.2' '\(store)/.podwire-lease'; printf 10.1.0.14 > '\(store)/last_reserved_ip.0'")
         let result = try ipam.allocate(containerID: "next", ifname: "eth0")
         #expect(result.ips.first?.address.address.description == "10.1.0.3")
         #expect(dir.contents("net1/10.1.0.2") == "crashed\r\neth0")

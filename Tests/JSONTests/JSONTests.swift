@@ -42,7 +42,8 @@ private func written(_ value: JSONValue) -> String { String(decoding: JSONWriter
     }
 
     @Test func stopsAtADepthNoConfigReaches() throws {
-        let deep = String(repeating: "[", count: JSONParser.maximumDepth + 1) + String(repeating: "]", count: JSONParser.maximumDepth + 1)
+        let depth = JSONParser.maximumDepth + 1
+        let deep = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
         #expect(throws: JSONSyntaxError.self) { try parse(deep) }
         let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         _ = try parse(fine)
@@ -63,7 +64,8 @@ private func written(_ value: JSONValue) -> String { String(decoding: JSONWriter
     }
 
     @Test func readsBackWhatItWrites() throws {
-        let value = JSONValue.object(["x": .array([.null, .bool(true), .string("\u{7f}\"\\/"), .object([:])]), "y": .number(0.25)])
+        let value = JSONValue.object(["x": .array([.null, .bool(true), .string("\u{7f}\"\\/"), .object([:])]),
+                                      "y": .number(0.25)])
         #expect(try JSONParser.parse(JSONWriter.write(value)) == value)
     }
 }

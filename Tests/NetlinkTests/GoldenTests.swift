@@ -75,8 +75,9 @@ struct GoldenTests {
 
     @Test func ifbAndVxlan() throws {
         try expectSame(sent { try $0.addIFB(named: "ifb0") }.first, "ifb-add", header: Self.link)
-        for (name, vni, local, mtu, mac) in [("vx0", UInt32(7), "192.168.50.1", 1450, "02:00:00:00:00:05"),
-                                             ("vx6", 8, "fd50::1", nil, nil)] as [(String, UInt32, String, Int?, String?)] {
+        let devices: [(String, UInt32, String, Int?, String?)] = [("vx0", 7, "192.168.50.1", 1450, "02:00:00:00:00:05"),
+                                                                   ("vx6", 8, "fd50::1", nil, nil)]
+        for (name, vni, local, mtu, mac) in devices {
             let reference = try Reference(name == "vx0" ? "vxlan-add" : "vxlan6-add")
             let underlay = reference.u32(at: [IFLA_LINKINFO, IFLA_INFO_DATA, IFLA_VXLAN_LINK], familyHeader: Self.link)
             let device = VXLANDevice(name: name, vni: vni, local: IPAddress(local)!,
@@ -129,7 +130,8 @@ struct GoldenTests {
     @Test func routes() throws {
         let bridge = Int32(try Reference("route-add-gateway").u32(at: [Int(RTA_OIF.rawValue)],
                                                                   familyHeader: Self.route) ?? 0)
-        let gateway = RouteEntry(destination: IPNetwork("10.2.0.0/24")!, gateway: IPAddress("10.1.0.9"), linkIndex: bridge)
+        let gateway = RouteEntry(destination: IPNetwork("10.2.0.0/24")!, gateway: IPAddress("10.1.0.9"),
+                                 linkIndex: bridge)
         try expectSame(sent { try $0.addRoute(gateway) }.first, "route-add-gateway", header: Self.route)
         let onLink = RouteEntry(destination: IPNetwork("10.3.0.0/24")!, gateway: nil, linkIndex: bridge)
         try expectSame(sent { try $0.addRoute(onLink) }.first, "route-add-link", header: Self.route)

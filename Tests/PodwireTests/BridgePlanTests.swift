@@ -2,7 +2,8 @@ import Testing
 import CNI
 @testable import Podwire
 
-private func plan(_ keys: String, args: String = "", ifname: String = "eth0", id: String = "ctr1") throws -> BridgePlan {
+private func plan(_ keys: String,
+                  args: String = "", ifname: String = "eth0", id: String = "ctr1") throws -> BridgePlan {
     let text = #"{"cniVersion":"1.0.0","name":"net1","type":"podwire"\#(keys)}"#
     let environment = try CNIEnvironment(command: .add, variables: [
         "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/p", "CNI_IFNAME": ifname, "CNI_ARGS": args,
@@ -68,8 +69,11 @@ private func code(_ body: () throws -> Void) -> Int? {
 
     @Test func takesTheMACFromRuntimeConfigOverArgsOverCNIArgs() throws {
         #expect(try plan("", args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:01")
-        #expect(try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}}"#, args: "MAC=0a:00:00:00:00:01").mac?.description == "0a:00:00:00:00:02")
-        #expect(try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}},"runtimeConfig":{"mac":"0a:00:00:00:00:03"}"#).mac?.description == "0a:00:00:00:00:03")
+        let fromArgs = try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}}"#, args: "MAC=0a:00:00:00:00:01")
+        #expect(fromArgs.mac?.description == "0a:00:00:00:00:02")
+        let fromRuntime = try plan(#","args":{"cni":{"mac":"0a:00:00:00:00:02"}},"#
+                                   + #""runtimeConfig":{"mac":"0a:00:00:00:00:03"}"#)
+        #expect(fromRuntime.mac?.description == "0a:00:00:00:00:03")
         #expect(code { _ = try plan(#","runtimeConfig":{"mac":"01:00:5e:00:00:01"}"#) } == 7)
     }
 

@@ -18,7 +18,9 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
 
 @Suite struct PortMappingConfigTests {
     @Test func readsMappingsAsTheReferencePortmapDoes() throws {
-        let p = try plan(#"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"127.0.0.1"},{"hostPort":9,"containerPort":9,"hostIP":"0.0.0.0"}]}"#)
+        let p = try plan(#"{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},"#
+                         + #"{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"127.0.0.1"},"#
+                         + #"{"hostPort":9,"containerPort":9,"hostIP":"0.0.0.0"}]}"#)
         #expect(p.ports == [
             PortMapping(hostPort: 8080, containerPort: 80, proto: .tcp, hostIP: nil),
             PortMapping(hostPort: 53, containerPort: 53, proto: .udp, hostIP: IPAddress("127.0.0.1")),
@@ -28,7 +30,8 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
 
     @Test func refusesBadMappingsWithCode7() {
         for bad in [#"{"hostPort":0,"containerPort":80}"#, #"{"hostPort":80,"containerPort":70000}"#,
-                    #"{"hostPort":80,"containerPort":80,"protocol":"icmp"}"#, #"{"hostPort":80,"containerPort":80,"hostIP":"nowhere"}"#,
+                    #"{"hostPort":80,"containerPort":80,"protocol":"icmp"}"#,
+                    #"{"hostPort":80,"containerPort":80,"hostIP":"nowhere"}"#,
                     #"{"containerPort":80}"#] {
             let failure = message { _ = try plan(#"{"portMappings":[\#(bad)]}"#) }
             #expect(failure?.code == 7, "\(bad)")
@@ -39,14 +42,16 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
     /// containerd's go-cni marshals structs without JSON tags; Go plugins match keys
     /// case-insensitively, so the reference reads these, and so must podwire.
     @Test func readsTheGoFieldNamesContainerdSends() throws {
-        let p = try plan(#"{"portMappings":[{"HostPort":18080,"ContainerPort":80,"Protocol":"tcp","HostIP":""}],"bandwidth":{"IngressRate":8000000,"IngressBurst":80000,"EgressRate":0,"EgressBurst":0}}"#)
+        let p = try plan(#"{"portMappings":[{"HostPort":18080,"ContainerPort":80,"Protocol":"tcp","HostIP":""}],"#
+                         + #""bandwidth":{"IngressRate":8000000,"IngressBurst":80000,"EgressRate":0,"EgressBurst":0}}"#)
         #expect(p.ports == [PortMapping(hostPort: 18080, containerPort: 80, proto: .tcp, hostIP: nil)])
         #expect(p.bandwidth?.ingress != nil)
         #expect(p.bandwidth?.egress == nil)
     }
 
     @Test func bindsEachMappingToThePodAddressesOfItsFamily() throws {
-        let ips = [CNIResult.IPConfig(address: IPNetwork("10.1.0.5/24")!), CNIResult.IPConfig(address: IPNetwork("fd00::5/64")!)]
+        let ips = [CNIResult.IPConfig(address: IPNetwork("10.1.0.5/24")!),
+                   CNIResult.IPConfig(address: IPNetwork("fd00::5/64")!)]
         let any = PortMapping(hostPort: 80, containerPort: 80, proto: .tcp, hostIP: nil)
         let v6Only = PortMapping(hostPort: 81, containerPort: 81, proto: .tcp, hostIP: IPAddress("fd00::1"))
         let targets = PortMappingsConfig.targets([any, v6Only], for: ips)
@@ -57,7 +62,8 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
 
 @Suite struct BandwidthConfigTests {
     @Test func convertsBitsToTheReferenceTokenBucket() throws {
-        let p = try plan(#"{"bandwidth":{"ingressRate":8000000,"ingressBurst":800000,"egressRate":16000000,"egressBurst":80000}}"#)
+        let p = try plan(#"{"bandwidth":{"ingressRate":8000000,"ingressBurst":800000,"#
+                         + #""egressRate":16000000,"egressBurst":80000}}"#)
         // 1 MB/s, a 100 kB burst, and a queue of 25 ms at the rate plus the burst.
         #expect(p.bandwidth?.ingress?.rate == 1_000_000)
         #expect(p.bandwidth?.ingress?.burst == 100_000)
