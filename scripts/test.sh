@@ -17,13 +17,15 @@ if ((stale * 5 <= total)); then passed=$((passed + 1)); else failed=$((failed + 
 log=$(mktemp)
 
 echo "== unit tests"
-swift test 2>&1 | tee "$log" | grep -E '✘|error:|Test run with' || true
-status=${PIPESTATUS[0]}
-units=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
-if [[ $status -eq 0 && ${units:-0} -gt 0 ]] && grep -qE 'Test run with [0-9]+ tests? .*passed' "$log"; then
+# grep -a: the log is text, but a compiler's quote of a source line may hold any byte.
+swift test >"$log" 2>&1
+status=$?
+grep -aE '✘|error:|Test run with' "$log" || true
+units=$(grep -aoE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
+if [[ $status -eq 0 && ${units:-0} -gt 0 ]] && grep -aqE 'Test run with [0-9]+ tests? .*passed' "$log"; then
   passed=$((passed + units))
 else
-  grep -E '✘' "$log" | head -40
+  grep -aE '✘|error:' "$log" | head -40
   echo "unit tests: swift test exited $status after ${units:-no} tests"
   failed=$((failed + ${units:-1}))
 fi
@@ -46,7 +48,7 @@ for test in netns-test/e2e-*.sh "netns-test/bench.sh --quick" "scripts/fuzz.sh 6
   # shellcheck disable=SC2086
   timeout --kill-after=60 1800 bash $test 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
-  summary=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  summary=$(grep -aE '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   if [[ -z "$summary" ]]; then
     echo "$test ended without a summary line (exit status $status)"
     failed=$((failed + 1))

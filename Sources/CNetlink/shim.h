@@ -1,5 +1,11 @@
 // The kernel's netlink headers, as Swift imports them. Declarations only: nothing here adds
 // logic, and nothing is linked.
+//
+// glibc's socket headers come first: linux/libc-compat.h then leaves out the kernel's own
+// copies of struct in_addr and the like, which would clash with Glibc's in any module that
+// imports both.
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if.h>
