@@ -7,12 +7,19 @@ let package = Package(
         .executable(name: "podwire", targets: ["podwire"]),
         .executable(name: "podwire-leases", targets: ["podwire-leases"]),
         .executable(name: "podwire-pause", targets: ["podwire-pause"]),
+        .executable(name: "podwire-node", targets: ["podwire-node"]),
     ],
     dependencies: [
         // Only the human-facing lease view uses it; the plugin binary stays free of it.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The call log's API; podwire's own handler writes the file.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // The node agent's etcd client: etcd's v3 JSON gateway over HTTP/1.1, with TLS.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The node daemon's start, graceful shutdown and signals.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
@@ -45,6 +52,26 @@ let package = Package(
         // One log line per call, when the network config asks for it.
         .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"], path: "Sources/plugin"),
+        // The cluster's state: its config, node records, subnet allocation. No I/O.
+        .target(name: "Cluster", dependencies: ["Addressing", "JSON"]),
+        // etcd v3 through its JSON gateway: keys, transactions, leases, watches, endpoints, TLS.
+        .target(name: "Etcd", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // The node agent: what the kernel should hold for the cluster, and making it so.
+        .target(name: "NodeAgent", dependencies: [
+            "Cluster", "Etcd", "RouteNetlink", "Addressing", "JSON", "Syscall",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "podwire-node", dependencies: [
+            "NodeAgent", "Cluster", "Etcd", "RouteNetlink", "Addressing",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(name: "podwire-leases", dependencies: [
             "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -75,6 +102,8 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "NetfilterNetlink", "Addressing"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "NodeAgent", "RouteNetlink", "Addressing"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
         .testTarget(name: "NetlinkTests", dependencies: [
             "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "Host", "Addressing", "CNetlink", "Syscall",

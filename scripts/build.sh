@@ -3,6 +3,7 @@
 #   .build/release/podwire           the plugin, release mode, statically linked
 #   .build/release/podwire-leases    the lease view for operators
 #   .build/release/podwire-pause     the pod's pause program (Embedded Swift, static)
+#   .build/release/podwire-node      the node daemon and its CLI (cluster networking)
 #   netns-test/bin/podwire-cnitool   the libcni client the end-to-end tests drive
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ swift build -c release --product podwire-pause >"$log" 2>&1 || { cat "$log" >&2;
 grep -E "warning:|error:" "$log" | grep -v "argument unused during compilation: '-pie'" || true
 # The operators' lease view: a human command, so start-up time does not matter here.
 swift build -c release --product podwire-leases >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+# The node daemon: long-running, built on the ecosystem's packages (async-http-client,
+# service-lifecycle), not static.
+swift build -c release --product podwire-node >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 
 export GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS=
 export GOCACHE="${GOCACHE:-$PWD/.build-go/cache}"

@@ -17,6 +17,7 @@ packages=(
   podman runc catatonit conmon uidmap           # the podman end-to-end test (CNI backend)
   containerd python3-grpcio                     # the containerd test and its CRI client
   valgrind                                      # profiling: netns-test/order-file.sh
+  etcd-server etcd-client openssl               # the cluster's store, and certificates for its TLS tests
 )
 
 missing=()

@@ -7,11 +7,13 @@ import NetfilterNetlink
 enum Elements {
     typealias Element = NFTables.Element
 
-    /// Pod address . pod subnet, as a range over the second field.
-    static func podLocal(_ entry: PodFirewall.Masquerade, comment: String) -> Element {
-        Element(key: entry.address.bytes + entry.subnet.first.bytes,
-                keyEnd: entry.address.bytes + entry.subnet.last.bytes,
-                comment: comment)
+    /// Pod address . destination network, as a range over the second field: the pod's subnet,
+    /// and each network its traffic is not masqueraded to.
+    static func podLocal(_ entry: PodFirewall.Masquerade, comment: String) -> [Element] {
+        entry.keepsSource.map { network in
+            Element(key: entry.address.bytes + network.first.bytes, keyEnd: entry.address.bytes + network.last.bytes,
+                    comment: comment)
+        }
     }
 
     /// Client range . pod address, once per pod address: the pod's own subnet (hairpin) and,

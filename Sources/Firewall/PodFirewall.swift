@@ -28,13 +28,28 @@ public enum PodFirewall {
     }
 
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
-    /// the reference bridge's `ipMasq` does.
+    /// the reference bridge's `ipMasq` does, except towards `exempt` destinations: the rest
+    /// of the cluster, which must see the pod's own address.
     public struct Masquerade: Sendable {
         public var address: IPAddress
         public var subnet: IPNetwork
-        public init(address: IPAddress, subnet: IPNetwork) {
+        public var exempt: [IPNetwork]
+        public init(address: IPAddress, subnet: IPNetwork, exempt: [IPNetwork] = []) {
             self.address = address
             self.subnet = subnet
+            self.exempt = exempt
+        }
+
+        /// Where the pod's traffic keeps its source: its subnet and the exempt networks of
+        /// its family, a network inside another left out (the set refuses overlapping ranges).
+        var keepsSource: [IPNetwork] {
+            let networks = [subnet] + exempt.filter { $0.family == address.family }
+            return networks.enumerated().filter { index, network in
+                !networks.enumerated().contains { other, wider in
+                    other != index && wider.prefixLength <= network.prefixLength && wider.contains(network.first)
+                        && (wider.prefixLength < network.prefixLength || other < index)
+                }
+            }.map(\.element)
         }
     }
 
@@ -110,7 +125,7 @@ public enum PodFirewall {
             own.append((SetName.masquerade(family), masq.map {
                 NFTables.Element(key: $0.address.bytes, comment: label)
             }))
-            own.append((SetName.local(family), masq.map { Elements.podLocal($0, comment: label) }))
+            own.append((SetName.local(family), masq.flatMap { Elements.podLocal($0, comment: label) }))
             if hairpin {
                 own.append((SetName.hairpin(family), Elements.hairpin(ports.filter { $0.podAddress.family == family },
                                                                       comment: label)))

@@ -36,6 +36,9 @@ struct BridgePlan {
     var macSpoofCheck: Bool
     /// Masquerade the pod's traffic that leaves its subnet, through podwire's nftables table.
     var masquerade: Bool
+    /// Destinations masquerade leaves alone (`noMasqueradeDestinations`): the cluster's pod
+    /// networks, so that pods on other nodes see this pod's own address.
+    var noMasqueradeDestinations: [IPNetwork]
     /// The `portMappings` capability, served by podwire's nftables table.
     var ports: [PortMapping]
     /// The `bandwidth` capability, shaped with tc on the host end and an ifb.
@@ -85,6 +88,7 @@ struct BridgePlan {
         }
         detectDuplicates = try config.bool("enabledad") ?? false
         masquerade = try config.bool("ipMasq") ?? false
+        noMasqueradeDestinations = try Self.networks(config.list("noMasqueradeDestinations") ?? [])
         let runtimeConfig = try config.object("runtimeConfig")
         ports = try PortMappingsConfig.mappings(runtimeConfig?.list("portMappings"))
         bandwidth = try BandwidthLimits(runtimeConfig?.object("bandwidth"))
@@ -144,6 +148,19 @@ struct BridgePlan {
 }
 
 extension BridgePlan {
+    /// A list of network address/prefix strings (`10.244.0.0/16`), each checked.
+    static func networks(_ entries: [JSONNode]) throws(CNIError) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        for entry in entries {
+            let text = try entry.string()
+            guard let network = IPNetwork(text), network.isNetworkAddress else {
+                throw entry.invalid("\"\(text.prefix(64))\" is not a network address/prefix")
+            }
+            networks.append(network)
+        }
+        return networks
+    }
+
     /// `vlanTrunk`: entries of `id`, or of `minID` and `maxID` together, each 1-4094, as the
     /// reference reads them; merged into ranges in order.
     static func trunk(_ entries: [JSONNode]) throws(CNIError) -> [ClosedRange<UInt16>] {

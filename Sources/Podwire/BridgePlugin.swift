@@ -154,7 +154,10 @@ public struct BridgePlugin: Plugin {
 
     private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
         let masquerade = plan.masquerade
-            ? ips.map { PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network) } : []
+            ? ips.map {
+                PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network,
+                                       exempt: plan.noMasqueradeDestinations)
+            } : []
         let targets = PortMappingsConfig.targets(plan.ports, for: ips)
         if targets.contains(where: { $0.podAddress.family == .v4 }) {
             try HostSide.routeLocalnet(on: plan.bridgeName)

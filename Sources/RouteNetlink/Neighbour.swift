@@ -8,7 +8,7 @@ import Netlink
 /// A static neighbour (`ip neigh replace IP lladdr MAC dev D nud permanent`), or a bridge
 /// forwarding entry on a VXLAN device (`bridge fdb append MAC dev D dst IP self permanent`):
 /// the two halves of reaching a peer's VTEP without learning.
-public struct Neighbour: Equatable, Sendable {
+public struct Neighbour: Hashable, Sendable {
     public enum Kind: Sendable {
         /// An IP neighbour: `address` answers to `mac` on the link.
         case neighbour

@@ -6,7 +6,7 @@ import CNetlink
 import Netlink
 
 /// A route of the main table, as podwire reads and writes them.
-public struct RouteEntry: Equatable, Sendable {
+public struct RouteEntry: Hashable, Sendable {
     public var destination: IPNetwork
     public var gateway: IPAddress?
     public var linkIndex: Int32
@@ -44,6 +44,23 @@ extension NetlinkSocket where Family == RouteFamily {
         }
     }
 
+    /// The route the kernel would take to `address` (`ip route get ADDRESS`); nil when there is
+    /// none. A route without a gateway means the address is on that link.
+    public func route(to address: IPAddress) throws(NetlinkError) -> RouteEntry? {
+        let header = rtmsg(rtm_family: UInt8(address.family.addressFamily), rtm_dst_len: UInt8(address.family.bitWidth),
+                           rtm_src_len: 0, rtm_tos: 0, rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0,
+                           rtm_flags: 0)
+        var message = NetlinkMessage("look up the route to \(address)", type: UInt16(RTM_GETROUTE), header: header)
+        message.put(RTA_DST, bytes: address.bytes)
+        var found: RouteEntry?
+        do {
+            try get(message) { reply throws(NetlinkError) in found = RouteEntry(lookup: reply) }
+        } catch where error.errno == ENETUNREACH || error.errno == EHOSTUNREACH {
+            return nil
+        }
+        return found
+    }
+
     /// The main table's routes of one family, each with its first next hop.
     public func routes(family: IPAddress.Family) throws(NetlinkError) -> [RouteEntry] {
         let header = rtmsg(rtm_family: UInt8(family.addressFamily), rtm_dst_len: 0, rtm_src_len: 0, rtm_tos: 0,
@@ -77,6 +94,18 @@ extension NetlinkSocket where Family == RouteFamily {
 }
 
 extension RouteEntry {
+    /// The answer to a lookup: the route to one address, whatever table it came from.
+    init?(lookup reply: NetlinkReply) {
+        guard reply.type == UInt16(RTM_NEWROUTE), let info = reply.header(rtmsg.self) else { return nil }
+        let attributes = reply.attributes(after: rtmsg.self)
+        guard let destination = attributes[RTA_DST].flatMap({ IPAddress(bytes: $0.bytes) })
+                .flatMap({ IPNetwork(address: $0, prefixLength: Int(info.rtm_dst_len)) }),
+              let link = attributes[RTA_OIF]?.u32 else { return nil }
+        self.init(destination: destination, gateway: attributes[RTA_GATEWAY].flatMap { IPAddress(bytes: $0.bytes) },
+                  linkIndex: Int32(bitPattern: link), protocolNumber: info.rtm_protocol,
+                  onLink: info.rtm_flags & UInt32(RTNH_F_ONLINK) != 0)
+    }
+
     /// A unicast route of the main table from an RTM_NEWROUTE reply; nil for anything else.
     init?(_ reply: NetlinkReply) {
         guard reply.type == UInt16(RTM_NEWROUTE), let info = reply.header(rtmsg.self),

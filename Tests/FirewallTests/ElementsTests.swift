@@ -7,6 +7,25 @@ private let pod = PortTarget(mapping: PortMapping(hostPort: 8080, containerPort:
                              podAddress: IPAddress("10.1.0.5")!, subnet: IPNetwork("10.1.0.0/24")!)
 
 @Suite struct ElementsTests {
+    @Test func podLocalCoversTheSubnetAndTheNetworksLeftUnmasqueraded() {
+        let entry = PodFirewall.Masquerade(address: IPAddress("10.244.3.5")!, subnet: IPNetwork("10.244.3.0/24")!,
+                                           exempt: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd44::/48")!,
+                                                    IPNetwork("192.168.0.0/16")!, IPNetwork("192.168.1.0/24")!])
+        // The subnet lies inside the cluster network, and 192.168.1.0/24 inside 192.168.0.0/16:
+        // the set refuses overlapping ranges, so only the wider ones stay; the IPv6 one is
+        // another family's.
+        #expect(entry.keepsSource.map(\.description) == ["10.244.0.0/16", "192.168.0.0/16"])
+        let elements = Elements.podLocal(entry, comment: "c")
+        #expect(elements.count == 2)
+        #expect(elements[0].key == [10, 244, 3, 5, 10, 244, 0, 0])
+        #expect(elements[0].keyEnd == [10, 244, 3, 5, 10, 244, 255, 255])
+        let plain = PodFirewall.Masquerade(address: IPAddress("10.1.0.5")!, subnet: IPNetwork("10.1.0.0/24")!)
+        #expect(plain.keepsSource == [IPNetwork("10.1.0.0/24")!])
+        let twice = PodFirewall.Masquerade(address: IPAddress("10.1.0.5")!, subnet: IPNetwork("10.1.0.0/24")!,
+                                           exempt: [IPNetwork("10.1.0.0/24")!])
+        #expect(twice.keepsSource == [IPNetwork("10.1.0.0/24")!])
+    }
+
     @Test func portKeysAndValuesArePaddedTo32BitFields() {
         let element = Elements.portMap(pod, comment: "net ctr eth0")
         #expect(element.key == [6, 0, 0, 0, 0x1f, 0x90, 0, 0])

@@ -41,6 +41,15 @@ private func code(_ body: () throws -> Void) -> Int? {
         #expect(code { _ = try plan(#","ipam":[]"#) } == 6)
     }
 
+    @Test func readsTheNetworksMasqueradeLeavesAlone() throws {
+        let networks = #","noMasqueradeDestinations":["10.244.0.0/16","fd44::/48"]"#
+        #expect(try plan(networks).noMasqueradeDestinations.map(\.description) == ["10.244.0.0/16", "fd44::/48"])
+        #expect(try plan("").noMasqueradeDestinations.isEmpty)
+        #expect(code { _ = try plan(#","noMasqueradeDestinations":["10.244.0.1/16"]"#) } == 7)
+        #expect(code { _ = try plan(#","noMasqueradeDestinations":["nowhere"]"#) } == 7)
+        #expect(code { _ = try plan(#","noMasqueradeDestinations":"10.244.0.0/16""#) } == 6)
+    }
+
     @Test func readsTheReferenceKeysForPortsAndVLANs() throws {
         let p = try plan(#","macspoofchk":true,"portIsolation":true,"preserveDefaultVlan":true,"#
             + #""vlanTrunk":[{"id":7},{"minID":3,"maxID":5},{"id":9},{"minID":8,"maxID":8}]"#)

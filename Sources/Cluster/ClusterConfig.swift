@@ -1,0 +1,111 @@
+import Addressing
+import JSON
+
+/// The cluster's own settings, one document for every node (`/podwire/config` in etcd): the
+/// pod networks, how large a node's share of each is, and how nodes reach each other.
+public struct ClusterConfig: Equatable, Sendable {
+    /// The cluster CIDRs: at most one IPv4 and one IPv6 network.
+    public var networks: [IPNetwork]
+    /// The prefix length of a node's subnet, per family.
+    public var subnetLength4: Int
+    public var subnetLength6: Int
+    public var backend: Backend
+    /// The VXLAN network identifier and UDP port nodes that are not neighbours use.
+    public var vni: UInt32
+    public var port: UInt16
+
+    public enum Backend: String, Sendable {
+        /// A direct route to a peer on the same link, VXLAN to any other (flannel's DirectRouting).
+        case auto
+        /// Direct routes only: a peer that is not on-link is reported, not reached.
+        case direct
+        /// VXLAN to every peer.
+        case vxlan
+    }
+
+    public init(networks: [IPNetwork], subnetLength4: Int = 24, subnetLength6: Int = 64, backend: Backend = .auto,
+                vni: UInt32 = 4096, port: UInt16 = 4789) {
+        self.networks = networks
+        self.subnetLength4 = subnetLength4
+        self.subnetLength6 = subnetLength6
+        self.backend = backend
+        self.vni = vni
+        self.port = port
+    }
+
+    public func subnetLength(_ family: IPAddress.Family) -> Int { family == .v4 ? subnetLength4 : subnetLength6 }
+
+    public func network(_ family: IPAddress.Family) -> IPNetwork? { networks.first { $0.family == family } }
+
+    /// Reads and checks the document; every problem is named.
+    public init(json bytes: some Collection<UInt8>) throws(ClusterError) {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw .invalid("cluster config: \(error)")
+        }
+        guard case .object = document else { throw .invalid("cluster config: must be an object") }
+        func string(_ key: String) throws(ClusterError) -> String? {
+            guard let value = document[key] else { return nil }
+            guard let text = value.stringValue else { throw .invalid("cluster config: \(key) must be a string") }
+            return text
+        }
+        func integer(_ key: String, in range: ClosedRange<Int>) throws(ClusterError) -> Int? {
+            guard let value = document[key] else { return nil }
+            guard case .number(let number) = value, number.rounded() == number, range.contains(Int(number)) else {
+                throw .invalid("cluster config: \(key) must be a whole number from \(range.lowerBound) to "
+                               + "\(range.upperBound)")
+            }
+            return Int(number)
+        }
+        var networks: [IPNetwork] = []
+        for key in ["network4", "network6"] {
+            guard let text = try string(key) else { continue }
+            guard let network = IPNetwork(text), network.isNetworkAddress,
+                  network.family == (key == "network4" ? .v4 : .v6) else {
+                throw .invalid("cluster config: \(key) \"\(text.prefix(64))\" is not an "
+                               + "\(key == "network4" ? "IPv4" : "IPv6") network address/prefix")
+            }
+            networks.append(network)
+        }
+        guard !networks.isEmpty else { throw .invalid("cluster config: network4 or network6 is needed") }
+        let backendText = try string("backend") ?? "auto"
+        guard let backend = Backend(rawValue: backendText) else {
+            throw .invalid("cluster config: backend \"\(backendText.prefix(32))\" is not auto, direct or vxlan")
+        }
+        self.init(networks: networks,
+                  subnetLength4: try integer("subnetLength4", in: 8...30) ?? 24,
+                  subnetLength6: try integer("subnetLength6", in: 48...120) ?? 64,
+                  backend: backend,
+                  vni: UInt32(try integer("vni", in: 1...16_777_215) ?? 4096),
+                  port: UInt16(try integer("port", in: 1...65535) ?? 4789))
+        for network in networks where subnetLength(network.family) < network.prefixLength {
+            throw .invalid("cluster config: subnetLength\(network.family.cniVersionDigit) "
+                           + "\(subnetLength(network.family)) is shorter than \(network)'s prefix")
+        }
+    }
+
+    public var json: String {
+        var members: [String: JSONValue] = [
+            "subnetLength4": .number(Double(subnetLength4)), "subnetLength6": .number(Double(subnetLength6)),
+            "backend": .string(backend.rawValue), "vni": .number(Double(vni)), "port": .number(Double(port)),
+        ]
+        for network in networks { members["network\(network.family.cniVersionDigit)"] = .string("\(network)") }
+        return String(decoding: JSONWriter.write(.object(members)), as: UTF8.self)
+    }
+}
+
+/// What is wrong with the cluster's state or with a request about it.
+public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(String)
+    /// Every subnet of the network is held by some node.
+    case exhausted(IPNetwork)
+
+    public var description: String {
+        switch self {
+        case let .invalid(why): why
+        case let .exhausted(network): "every subnet of \(network) is held by a node"
+        }
+    }
+}

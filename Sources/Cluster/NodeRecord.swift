@@ -1,0 +1,108 @@
+import Addressing
+import JSON
+
+/// A node as the cluster knows it (`/podwire/nodes/NAME`): where it is on the underlay, its
+/// VXLAN endpoint's MAC, and the pod subnets it holds. It stays until an operator removes
+/// the node, so a node keeps its subnets across restarts and reboots.
+public struct NodeRecord: Equatable, Sendable {
+    public var name: String
+    /// Underlay addresses, at most one per family: peers reach the node's pods through them.
+    public var addresses: [IPAddress]
+    public var vtepMAC: MACAddress
+    public var subnets: [IPNetwork]
+
+    public init(name: String, addresses: [IPAddress], vtepMAC: MACAddress, subnets: [IPNetwork]) {
+        self.name = name
+        self.addresses = addresses
+        self.vtepMAC = vtepMAC
+        self.subnets = subnets
+    }
+
+    public func address(_ family: IPAddress.Family) -> IPAddress? { addresses.first { $0.family == family } }
+    public func subnet(_ family: IPAddress.Family) -> IPNetwork? { subnets.first { $0.family == family } }
+
+    public init(json bytes: some Collection<UInt8>) throws(ClusterError) {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw .invalid("node record: \(error)")
+        }
+        guard let name = document["name"]?.stringValue, NodeRecord.isValidName(name) else {
+            throw .invalid("node record: name is missing or not a valid node name")
+        }
+        func strings(_ key: String) throws(ClusterError) -> [String] {
+            guard case .array(let items) = document[key] ?? .array([]) else {
+                throw .invalid("node record \(name): \(key) must be a list")
+            }
+            var result: [String] = []
+            for item in items {
+                guard let text = item.stringValue else {
+                    throw .invalid("node record \(name): \(key) holds a non-string")
+                }
+                result.append(text)
+            }
+            return result
+        }
+        var addresses: [IPAddress] = []
+        for text in try strings("addresses") {
+            guard let address = IPAddress(text) else {
+                throw .invalid("node record \(name): \"\(text.prefix(64))\" is not an address")
+            }
+            addresses.append(address)
+        }
+        var subnets: [IPNetwork] = []
+        for text in try strings("subnets") {
+            guard let subnet = IPNetwork(text), subnet.isNetworkAddress else {
+                throw .invalid("node record \(name): \"\(text.prefix(64))\" is not a network address/prefix")
+            }
+            subnets.append(subnet)
+        }
+        guard let macText = document["vtepMAC"]?.stringValue, let mac = MACAddress(macText) else {
+            throw .invalid("node record \(name): vtepMAC is missing or not a MAC address")
+        }
+        self.init(name: name, addresses: addresses, vtepMAC: mac, subnets: subnets)
+    }
+
+    public var json: String {
+        let object: JSONValue = .object([
+            "name": .string(name),
+            "addresses": .array(addresses.map { .string("\($0)") }),
+            "vtepMAC": .string("\(vtepMAC)"),
+            "subnets": .array(subnets.map { .string("\($0)") }),
+        ])
+        return String(decoding: JSONWriter.write(object), as: UTF8.self)
+    }
+
+    /// A DNS label or dotted name as Kubernetes allows for a node: lower-case letters, digits,
+    /// `-` and `.`, at most 253 bytes, starting and ending with a letter or digit.
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...253).contains(bytes.count) else { return false }
+        func alphanumeric(_ byte: UInt8) -> Bool { (0x61...0x7a).contains(byte) || (0x30...0x39).contains(byte) }
+        guard alphanumeric(bytes.first!), alphanumeric(bytes.last!) else { return false }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+    }
+}
+
+/// Where the cluster's state lives in the store.
+public enum ClusterKeys {
+    public static let root = "/podwire/"
+    public static let config = root + "config"
+    public static let nodes = root + "nodes/"
+    public static let subnets = root + "subnets/"
+    public static let alive = root + "alive/"
+
+    public static func node(_ name: String) -> String { nodes + name }
+    public static func alive(_ name: String) -> String { alive + name }
+
+    /// One key per subnet, created only if absent: two nodes can never hold one subnet.
+    public static func subnet(_ subnet: IPNetwork) -> String {
+        subnets + "\(subnet.first)-\(subnet.prefixLength)".replacingColons
+    }
+}
+
+extension String {
+    /// IPv6 addresses in keys: `:` reads badly in etcdctl's output, so it becomes `_`.
+    var replacingColons: String { String(map { $0 == ":" ? "_" : $0 }) }
+}

@@ -1,0 +1,214 @@
+import Addressing
+import Cluster
+import Etcd
+import Foundation
+import Logging
+import RouteNetlink
+import ServiceLifecycle
+import Syscall
+
+/// What a node's daemon is told on its command line.
+public struct NodeOptions: Sendable {
+    public var name: String
+    /// The link towards the other nodes; its addresses are the node's underlay addresses.
+    public var underlay: String
+    /// The conflist the daemon writes for the runtime, with the node's subnets in it.
+    public var conflist: String?
+    public var bridge: String
+    /// Seconds a node's liveness lasts without a renewal.
+    public var livenessTTL: Int
+    /// Seconds between reconciliations when nothing else triggers one.
+    public var resync: Int
+
+    public init(name: String, underlay: String, conflist: String?, bridge: String = "podwire0", livenessTTL: Int = 10,
+                resync: Int = 60) {
+        self.name = name
+        self.underlay = underlay
+        self.conflist = conflist
+        self.bridge = bridge
+        self.livenessTTL = livenessTTL
+        self.resync = resync
+    }
+}
+
+/// The node agent: registers the node, keeps its liveness, watches its peers and keeps the
+/// kernel's routes to them in line, from scratch on every trigger (start, a change of peers,
+/// a watch that lists again, a timer). It stops on SIGTERM and leaves the data path as it is,
+/// so pods keep talking while it restarts.
+public final class NodeDaemon: Service, Sendable {
+    let options: NodeOptions
+    let store: any ClusterStore
+    let logger: Logger
+
+    public init(options: NodeOptions, store: any ClusterStore, logger: Logger) {
+        self.options = options
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let config = try await retrying("read the cluster config") { try await self.store.config() }
+        let socket = try RouteSocket()
+        guard let underlay = try socket.link(named: options.underlay) else {
+            throw ClusterError.invalid("no underlay link \(options.underlay)")
+        }
+        let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
+        let record = try await retrying("register") {
+            try await self.store.register(name: self.options.name, addresses: addresses,
+                                          vtepMAC: Self.vtepMAC(self.options.name), config: config)
+        }
+        logger.info("registered", metadata: ["subnets": "\(record.subnets.map(\.description))",
+                                             "addresses": "\(addresses.map(\.description))"])
+        let vxlan = config.backend == .direct ? nil
+            : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay)
+        if let path = options.conflist {
+            let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
+            let mtu = underlay.mtu - overhead
+            try Conflist.write(Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu), to: path)
+        }
+        let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger)
+
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.keepAlive() }
+            group.addTask { try await self.follow(state) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(self.options.resync))
+                    try state.reconcile(because: "timer")
+                }
+            }
+            try await gracefulShutdown()
+            group.cancelAll()
+        }
+        logger.info("stopped; the data path stays as it is")
+    }
+
+    /// The peers from a listing, then from the watch that goes on from its revision; a watch
+    /// refused for compaction, or broken, lists again.
+    private func follow(_ state: PeerState) async throws {
+        while !Task.isCancelled {
+            do {
+                let (records, revision) = try await store.nodes()
+                try state.replace(records, because: "list")
+                for try await change in store.watchNodes(from: revision + 1) {
+                    try state.apply(change)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("watch ended, listing again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func keepAlive() async throws {
+        var lease: Int64?
+        while !Task.isCancelled {
+            do {
+                if let current = lease, try await store.renew(lease: current) {
+                } else {
+                    lease = try await store.announce(name: options.name, ttl: options.livenessTTL)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("cannot renew liveness", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: .seconds(max(1, options.livenessTTL / 3)))
+        }
+    }
+
+    private func retrying<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        while true {
+            do {
+                return try await body()
+            } catch let error as ClusterError {
+                throw error
+            } catch {
+                logger.warning("cannot \(what) yet, trying again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Global unicast addresses of the underlay link, one per family.
+    static func underlayAddresses(_ networks: [IPNetwork]) -> [IPAddress] {
+        var result: [IPAddress] = []
+        for family in [IPAddress.Family.v4, .v6] {
+            if let address = networks.first(where: { $0.family == family && !$0.address.isLinkLocal })?.address {
+                result.append(address)
+            }
+        }
+        return result
+    }
+
+    /// A locally administered MAC derived from the node's name: the same after every restart,
+    /// so peers' neighbour entries stay right.
+    public static func vtepMAC(_ name: String) -> MACAddress {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let bytes = withUnsafeBytes(of: hash.littleEndian) { Array($0.prefix(6)) }
+        return MACAddress.locallyAdministered(randomBytes: bytes)!
+    }
+}
+
+extension IPAddress {
+    /// fe80::/10 and 169.254.0.0/16: no other node can reach this node there.
+    var isLinkLocal: Bool {
+        let bytes = self.bytes
+        return family == .v4 ? bytes[0] == 169 && bytes[1] == 254 : bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80
+    }
+}
+
+/// The peers as last seen, and the reconciliation of the kernel against them, one at a time.
+final class PeerState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peers: [String: NodeRecord] = [:]
+    private let node: NodeRecord
+    private let config: ClusterConfig
+    private let socket: RouteSocket
+    private let vxlan: Int32?
+    private let logger: Logger
+
+    init(node: NodeRecord, config: ClusterConfig, socket: RouteSocket, vxlan: Int32?, logger: Logger) {
+        self.node = node
+        self.config = config
+        self.socket = socket
+        self.vxlan = vxlan
+        self.logger = logger
+    }
+
+    func replace(_ records: [NodeRecord], because reason: String) throws {
+        try lock.withLock {
+            peers = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+            try reconcileLocked(because: reason)
+        }
+    }
+
+    func apply(_ change: NodeChange) throws {
+        try lock.withLock {
+            switch change {
+            case let .updated(record): peers[record.name] = record
+            case let .removed(name): peers[name] = nil
+            }
+            try reconcileLocked(because: "watch")
+        }
+    }
+
+    func reconcile(because reason: String) throws {
+        try lock.withLock { try reconcileLocked(because: reason) }
+    }
+
+    private func reconcileLocked(because reason: String) throws {
+        let plan = DataPathPlan.make(node: node, peers: Array(peers.values), config: config, onLink: { address in
+            guard let route = try? self.socket.route(to: address), route.gateway == nil else { return nil }
+            return route.linkIndex
+        }, vxlan: vxlan)
+        let outcome = try Reconciler(socket: socket).apply(plan, vxlan: vxlan)
+        if !outcome.isQuiet {
+            logger.info("reconciled", metadata: ["reason": "\(reason)", "added": "\(outcome.added)",
+                                                 "removed": "\(outcome.removed)", "peers": "\(peers.count - 1)"])
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Addressing
+import ArgumentParser
+import Cluster
+import Etcd
+import Logging
+import NodeAgent
+import RouteNetlink
+import ServiceLifecycle
+
+@main
+struct PodwireNode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "podwire-node",
+        abstract: "Connects the pods of every node: subnets leased in etcd, routes and VXLAN to peers.",
+        subcommands: [Run.self, SetConfig.self, Nodes.self, Remove.self])
+}
+
+/// Where etcd is, as every subcommand is told.
+struct EtcdOptions: ParsableArguments {
+    @Option(help: "etcd client URLs, comma-separated; tried in turn.")
+    var endpoints: String = "http://127.0.0.1:2379"
+    @Option(help: "CA certificate that signed etcd's.") var cacert: String?
+    @Option(help: "Client certificate, for etcd's --client-cert-auth.") var cert: String?
+    @Option(help: "The client certificate's key.") var key: String?
+
+    func store() throws -> EtcdClusterStore {
+        let urls = endpoints.split(separator: ",").map(String.init)
+        return EtcdClusterStore(client: try EtcdClient(EtcdEndpoints(urls, caFile: cacert, certificateFile: cert,
+                                                                     keyFile: key)))
+    }
+}
+
+/// Runs `body` with the store, and shuts its client down whatever happens.
+func withStore<T>(_ options: EtcdOptions, _ body: (EtcdClusterStore) async throws -> T) async throws -> T {
+    let store = try options.store()
+    do {
+        let result = try await body(store)
+        try await store.client.shutdown()
+        return result
+    } catch {
+        try? await store.client.shutdown()
+        throw error
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Runs the node's daemon until SIGTERM.")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "This node's name.") var name: String
+    @Option(help: "The link towards the other nodes.") var underlay: String
+    @Option(help: "Where to write the node's conflist.") var conflist: String?
+    @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
+    @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
+
+    func run() async throws {
+        var logger = Logger(label: "podwire-node")
+        logger[metadataKey: "node"] = "\(name)"
+        try await withStore(etcd) { store in
+            let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
+                                                         bridge: bridge, resync: resync),
+                                    store: store, logger: logger)
+            let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        }
+    }
+}
+
+struct SetConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Sets the cluster's config.")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "The config, as JSON: {\"network4\":\"10.244.0.0/16\",\"network6\":\"fd44::/48\",…}")
+    var json: String
+
+    func run() async throws {
+        let config = try ClusterConfig(json: Array(json.utf8))
+        try await withStore(etcd) { try await $0.setConfig(config) }
+        print(config.json)
+    }
+}
+
+struct Nodes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lists the nodes, their subnets and liveness.")
+    @OptionGroup var etcd: EtcdOptions
+
+    func run() async throws {
+        try await withStore(etcd) { store in
+            let (records, _) = try await store.nodes()
+            let alive = try await store.alive()
+            for record in records {
+                print("\(record.name)  \(record.subnets.map(\.description).joined(separator: ","))  "
+                      + "\(record.addresses.map(\.description).joined(separator: ","))  "
+                      + (alive.contains(record.name) ? "alive" : "not alive"))
+            }
+        }
+    }
+}
+
+struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forgets a node: its subnets return to the pool, and every node drops its routes.")
+    @OptionGroup var etcd: EtcdOptions
+    @Argument(help: "The node's name.") var name: String
+
+    func run() async throws {
+        try await withStore(etcd) { try await $0.remove(name: name) }
+    }
+}
