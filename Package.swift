@@ -62,7 +62,7 @@ let package = Package(
         ]),
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
-            "Cluster", "Etcd", "RouteNetlink", "Addressing", "JSON", "Syscall",
+            "Cluster", "Etcd", "Netlink", "RouteNetlink", "Addressing", "JSON", "Syscall",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "NetfilterNetlink", "Addressing"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "NodeAgent", "RouteNetlink", "Addressing"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "NodeAgent", "Cluster", "Addressing"]),
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
         .testTarget(name: "NetlinkTests", dependencies: [
             "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "Host", "Addressing", "CNetlink", "Syscall",

@@ -143,4 +143,83 @@ answer=$(in_ns pod4 python3 "$REPO/netns-test/peer-client.py" 198.18.0.2 9000 2>
 expect "a pod reaches an address outside the cluster, masqueraded as its node ($answer)" \
   test "$answer" == "${UNDERLAY4[4]}"
 
+section "the pod MTU leaves room for VXLAN"
+mtu=$(in_ns pod1 cat /sys/class/net/eth0/mtu)
+expect "the pods' MTU is the underlay's 1500 less VXLAN's 50: $mtu" test "$mtu" == 1450
+expect "a DF ping of the largest size it allows (1422 bytes of payload) crosses VXLAN, pod 1 to pod 4" \
+  in_ns pod1 ping -M do -s 1422 -c 1 -W 2 "${POD4[4]}"
+refute "one byte more does not" in_ns pod1 ping -M do -s 1423 -c 1 -W 2 "${POD4[4]}"
+
+asks() { # asks FROM TO: pod FROM gets pod TO's name over HTTP, IPv4
+  [[ $(in_ns "pod$1" python3 "$REPO/netns-test/hostname-client.py" http "${POD4[$2]}" 8083 2>&1) == "pod$2 "* ]]
+}
+log_lines() { wc -l < "$WORK/daemon$1.log"; }
+wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND is, within SECONDS
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS >= deadline)) && return 1; sleep 0.1; done
+}
+routes_of() { ip -n "pw$RUN_ID-n$1" route show proto 112 | sort; ip -n "pw$RUN_ID-n$1" -6 route show proto 112 | sort; }
+
+section "a daemon killed and restarted"
+before=$(subnet4 3) routes_before=$(routes_of 3)
+kill -9 "$(cat "$WORK/daemon3.pid")"
+expect "while it is down, node 3's pod still reaches node 1's" asks 3 1
+expect "  and node 4's" asks 3 4
+lines=$(log_lines 3)
+start_daemon 3
+wait_for 10 grep -q "registered" <(tail -n +"$((lines + 1))" "$WORK/daemon3.log")
+sleep 2
+expect "it keeps its subnet ($before)" test "$(subnet4 3)" == "$before"
+expect "its routes are the ones it had" test "$(routes_of 3)" == "$routes_before"
+refute "and it changed nothing in the kernel on the way" grep -q "reconciled" \
+  <(tail -n +"$((lines + 1))" "$WORK/daemon3.log")
+
+section "one etcd member stopped"
+kill "$(cat "$WORK/etcd3.pid")"; sleep 0.5
+expect "the nodes are still listed, from the two members left" \
+  bash -c "[[ \$(ip netns exec pw$RUN_ID-n1 $NODE_BIN nodes --endpoints $ENDPOINTS | wc -l) == 5 ]]"
+expect "pods still reach each other" asks 5 2
+start_etcd 3 existing
+
+section "all of etcd stopped"
+for n in 1 2 3; do kill "$(cat "$WORK/etcd$n.pid")"; done
+sleep 1
+expect "existing pods keep talking, across VXLAN too" asks 1 4
+ns=$(new_netns pod6); in_ns pod6 ip link set lo up
+expect "a new pod on node 2 still gets an address" bash -c "ip netns exec pw$RUN_ID-n2 env CNI_PATH=$CNI_PATH \
+  NETCONFPATH=$WORK/n2/net.d CNI_CACHEDIR=$WORK/n2/cache CNI_CONTAINERID=pod6$RUN_ID $CNITOOL add podwire $ns \
+  > $WORK/pod6.json"
+pod6=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod6.json")
+expect "and reaches pod 4 ($pod6)" in_ns pod6 python3 "$REPO/netns-test/hostname-client.py" http "${POD4[4]}" 8083
+for n in 1 2 3; do start_etcd $n existing; done
+expect "etcd back: every daemon announces itself again within 15 s" wait_for 15 bash -c \
+  "ip netns exec pw$RUN_ID-n1 $NODE_BIN nodes --endpoints $ENDPOINTS 2>/dev/null | grep -c ' alive$' | grep -qx 5"
+
+section "a forced compaction, then a node removed"
+revision=$(etcdctl_n endpoint status -w json | jq '.[0].Status.header.revision')
+expect "etcd compacts its history up to revision $revision" etcdctl_n compact "$revision" --physical
+kill "$(cat "$WORK/daemon5.pid")"
+gone=$(subnet4 5)
+start=$(date +%s%N)
+expect "podwire-node remove node5" node 1 remove node5
+no_route_to_5() { for n in 1 2 3 4; do routes_of $n | grep -q "^$gone " && return 1; done; return 0; }
+wait_for 10 no_route_to_5
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+within_5s() { no_route_to_5 && ((took < 5000)); }
+expect "every node dropped its routes to node 5's $gone within 5 s (in $took ms)" within_5s
+expect "and the other pods still reach each other" asks 4 1
+
+section "a link flap"
+ip -n "pw$RUN_ID-n1" link set eth0 down
+refute "with node 1's underlay down, its direct route to node 2 is gone" \
+  bash -c "ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 'via ${UNDERLAY4[2]}'"
+ip -n "pw$RUN_ID-n1" link set eth0 up
+# The node's own network config puts its default routes back, as it would on a real node.
+ip -n "pw$RUN_ID-n1" route replace default via 192.168.10.254
+ip -n "pw$RUN_ID-n1" -6 route replace default via fd10::254 2>/dev/null
+expect "back up, it returns within 5 s" wait_for 5 bash -c \
+  "ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 'via ${UNDERLAY4[2]}' || { tail -3 $WORK/daemon1.log; false; }"
+expect "and pod 1 reaches pod 2 again" asks 1 2
+expect "  and pod 4" asks 1 4
+
 finish

@@ -20,6 +20,7 @@ public protocol NetlinkFamily {
 public final class NetlinkSocket<Family: NetlinkFamily> {
     private let descriptor: Int32
     private var sequence: UInt32 = 1
+    private var isBound = false
     /// The kernel fills a dump's datagrams to 32 KiB at most; one read into 64 KiB takes
     /// each whole, and a larger one is reported rather than cut.
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
@@ -72,6 +73,27 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
     public func dump(_ message: consuming NetlinkMessage,
                      _ body: (NetlinkReply) throws(NetlinkError) -> Void) throws(NetlinkError) {
         try exchange(message, flags: NLM_F_DUMP, body)
+    }
+
+    /// Joins the multicast group `group` (RTNLGRP_LINK, …): the kernel then sends this socket
+    /// a notification of every change of that kind.
+    public func subscribe(to group: UInt32) throws(NetlinkError) {
+        do {
+            if !isBound { try Syscall.bindNetlink(descriptor) }
+            isBound = true
+            try Syscall.setSocketOption(descriptor, level: SOL_NETLINK, option: NETLINK_ADD_MEMBERSHIP,
+                                        value: Int32(group))
+        } catch {
+            throw NetlinkError("join netlink group \(group)", errno: error.errno)
+        }
+    }
+
+    /// Waits for the next datagram of notifications and hands each message to `body`; for a
+    /// socket that only listens. A notification carries the sequence number and port of the
+    /// request that caused it, so none is checked. A reader that fell behind gets ENOBUFS:
+    /// notifications were lost, and what they said must be read afresh.
+    public func notifications(_ body: (NetlinkReply) throws(NetlinkError) -> Void) throws(NetlinkError) {
+        try receive { _, reply throws(NetlinkError) in try body(reply) }
     }
 
     /// Sends a batch in one write and waits for an acknowledgement of each of its requests;

@@ -3,6 +3,7 @@ import Cluster
 import Etcd
 import Foundation
 import Logging
+import Netlink
 import RouteNetlink
 import ServiceLifecycle
 import Syscall
@@ -74,9 +75,10 @@ public final class NodeDaemon: Service, Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(self.options.resync))
-                    try state.reconcile(because: "timer")
+                    await state.reconcile(because: "timer")
                 }
             }
+            group.addTask { await self.followLinks(state) }
             try await gracefulShutdown()
             group.cancelAll()
         }
@@ -89,9 +91,9 @@ public final class NodeDaemon: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let (records, revision) = try await store.nodes()
-                try state.replace(records, because: "list")
+                await state.replace(records, because: "list")
                 for try await change in store.watchNodes(from: revision + 1) {
-                    try state.apply(change)
+                    await state.apply(change)
                 }
             } catch is CancellationError {
                 return
@@ -99,6 +101,38 @@ public final class NodeDaemon: Service, Sendable {
                 logger.warning("watch ended, listing again", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// Routes through a link go when it goes down; when the underlay or the VXLAN device comes
+    /// back up, they are put back. Notifications lost to a full socket buffer count as one.
+    private func followLinks(_ state: PeerState) async {
+        let underlay = options.underlay
+        let (events, continuation) = AsyncStream.makeStream(of: String.self)
+        let thread = Thread {
+            let socket: RouteSocket
+            do {
+                socket = try RouteSocket.linkEvents()
+            } catch {
+                continuation.finish()
+                return
+            }
+            while true {
+                do {
+                    for event in try socket.nextLinkEvents() where !event.removed && event.link.isUp {
+                        continuation.yield(event.link.name)
+                    }
+                } catch let error as NetlinkError where error.errno == ENOBUFS {
+                    continuation.yield(underlay)
+                } catch {
+                    continuation.finish()
+                    return
+                }
+            }
+        }
+        thread.start()
+        for await name in events where name == underlay || name == VXLANEndpoint.name {
+            await state.reconcile(because: "link \(name) up")
         }
     }
 
@@ -179,25 +213,34 @@ final class PeerState: @unchecked Sendable {
         self.logger = logger
     }
 
-    func replace(_ records: [NodeRecord], because reason: String) throws {
-        try lock.withLock {
-            peers = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
-            try reconcileLocked(because: reason)
-        }
+    func replace(_ records: [NodeRecord], because reason: String) async {
+        lock.withLock { peers = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { $1 }) }
+        await reconcile(because: reason)
     }
 
-    func apply(_ change: NodeChange) throws {
-        try lock.withLock {
+    func apply(_ change: NodeChange) async {
+        lock.withLock {
             switch change {
             case let .updated(record): peers[record.name] = record
             case let .removed(name): peers[name] = nil
             }
-            try reconcileLocked(because: "watch")
         }
+        await reconcile(because: "watch")
     }
 
-    func reconcile(because reason: String) throws {
-        try lock.withLock { try reconcileLocked(because: reason) }
+    /// One pass; a pass the kernel refuses (a gateway not yet reachable while a link comes
+    /// up) is tried again a second later, a few times, then left to the next trigger.
+    func reconcile(because reason: String) async {
+        for attempt in 1...5 {
+            do {
+                try lock.withLock { try reconcileLocked(because: reason) }
+                return
+            } catch {
+                logger.warning("reconciliation failed", metadata: ["reason": "\(reason)", "attempt": "\(attempt)",
+                                                                   "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     private func reconcileLocked(because reason: String) throws {

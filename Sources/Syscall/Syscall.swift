@@ -118,6 +118,18 @@ public enum Syscall {
         return try retrying("socket(AF_NETLINK)") { Glibc.socket(AF_NETLINK, type, `protocol`) }
     }
 
+    /// Binds a netlink socket to a port the kernel picks. A socket that only listens must be
+    /// bound: the kernel sends its notifications to no socket of port 0.
+    public static func bindNetlink(_ fd: Int32) throws(SyscallError) {
+        // struct sockaddr_nl: family, padding, port id, groups.
+        var address = (UInt16(AF_NETLINK), UInt16(0), UInt32(0), UInt32(0))
+        try retrying("bind(AF_NETLINK)") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, 12) }
+            }
+        }
+    }
+
     /// Sends one datagram to the kernel (netlink port 0).
     public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, subject: String = "") throws(SyscallError) {
         let sent = try retrying("send", subject) { Glibc.send(fd, bytes.baseAddress, bytes.count, 0) }

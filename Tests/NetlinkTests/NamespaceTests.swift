@@ -138,6 +138,17 @@ struct NamespaceTests {
         #expect(try socket.neighbours(.forwarding, link: device.index).isEmpty)
     }
 
+    /// A socket subscribed to link changes is told when a link comes up and when it goes.
+    @Test(.timeLimit(.minutes(1))) func linkEvents() throws {
+        let events = try namespace.perform { try RouteSocket.linkEvents() }
+        let link = try underlay("u0")
+        try socket.setUp(link: link.index)
+        var seen: [(link: Link, removed: Bool)] = []
+        while !seen.contains(where: { $0.link.name == "u0" && $0.link.isUp }) { seen += try events.nextLinkEvents() }
+        try socket.deleteLink(named: "u0")
+        while !seen.contains(where: { $0.link.name == "u0" && $0.removed }) { seen += try events.nextLinkEvents() }
+    }
+
     /// The kernel's own words for a refusal reach the error: a gateway that is not on any link.
     @Test func extendedAcknowledgement() throws {
         let link = try underlay("u0")
