@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // The node daemon's start, graceful shutdown and signals.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The node daemon's figures, on /metrics in Prometheus' format.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
@@ -65,6 +68,10 @@ let package = Package(
             "Cluster", "Etcd", "Netlink", "RouteNetlink", "Addressing", "JSON", "Syscall",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .executableTarget(name: "podwire-node", dependencies: [
             "NodeAgent", "Cluster", "Etcd", "RouteNetlink", "Addressing",

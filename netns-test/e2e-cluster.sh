@@ -135,6 +135,17 @@ expect "node 1 reaches node 2's pods by a direct route (same segment)" \
 expect "node 1 reaches node 4's pods over VXLAN (behind the router)" \
   bash -c "ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 'dev podwire.vx onlink'"
 
+section "the daemon's status"
+status() { in_ns "n$1" python3 -c "import urllib.request, sys
+try: print(urllib.request.urlopen('http://127.0.0.1:9750$2', timeout=2).read().decode())
+except Exception as e: print(e); sys.exit(1)"; }
+expect "/healthz answers ok" bash -c "[[ \$($(declare -f status in_ns); RUN_ID=$RUN_ID status 1 /healthz) == ok ]]"
+metrics=$(status 1 /metrics)
+expect "/metrics counts 4 peers" grep -qx "podwire_peers 4.0\|podwire_peers 4" <<< "$metrics"
+expect "  and the routes programmed, reconcile runs, and lease renewals" bash -c "grep -q '^podwire_routes_programmed ' \
+  <<< '$metrics' && grep -q '^podwire_reconcile_runs_total ' <<< '$metrics' && grep -q 'podwire_lease_renewals_total' \
+  <<< '$metrics'"
+
 section "traffic leaving the cluster"
 in_ns outside python3 "$REPO/netns-test/peer-server.py" 9000 198.18.0.2 >/dev/null 2>&1 &
 remember_pid $!

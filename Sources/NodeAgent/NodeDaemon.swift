@@ -40,11 +40,16 @@ public final class NodeDaemon: Service, Sendable {
     let options: NodeOptions
     let store: any ClusterStore
     let logger: Logger
+    let metrics: NodeMetrics
+    let health: Health
 
-    public init(options: NodeOptions, store: any ClusterStore, logger: Logger) {
+    public init(options: NodeOptions, store: any ClusterStore, logger: Logger, metrics: NodeMetrics = NodeMetrics(),
+                health: Health = Health()) {
         self.options = options
         self.store = store
         self.logger = logger
+        self.metrics = metrics
+        self.health = health
     }
 
     public func run() async throws {
@@ -58,6 +63,7 @@ public final class NodeDaemon: Service, Sendable {
             try await self.store.register(name: self.options.name, addresses: addresses,
                                           vtepMAC: Self.vtepMAC(self.options.name), config: config)
         }
+        health.markRegistered()
         logger.info("registered", metadata: ["subnets": "\(record.subnets.map(\.description))",
                                              "addresses": "\(addresses.map(\.description))"])
         let vxlan = config.backend == .direct ? nil
@@ -67,7 +73,8 @@ public final class NodeDaemon: Service, Sendable {
             let mtu = underlay.mtu - overhead
             try Conflist.write(Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu), to: path)
         }
-        let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger)
+        let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger,
+                              metrics: metrics, health: health)
 
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.keepAlive() }
@@ -98,6 +105,7 @@ public final class NodeDaemon: Service, Sendable {
             } catch is CancellationError {
                 return
             } catch {
+                metrics.etcdErrors.increment()
                 logger.warning("watch ended, listing again", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .seconds(1))
             }
@@ -141,12 +149,14 @@ public final class NodeDaemon: Service, Sendable {
         while !Task.isCancelled {
             do {
                 if let current = lease, try await store.renew(lease: current) {
+                    metrics.leaseRenewals.increment()
                 } else {
                     lease = try await store.announce(name: options.name, ttl: options.livenessTTL)
                 }
             } catch is CancellationError {
                 return
             } catch {
+                metrics.etcdErrors.increment()
                 logger.warning("cannot renew liveness", metadata: ["error": "\(error)"])
             }
             try await Task.sleep(for: .seconds(max(1, options.livenessTTL / 3)))
@@ -160,6 +170,7 @@ public final class NodeDaemon: Service, Sendable {
             } catch let error as ClusterError {
                 throw error
             } catch {
+                metrics.etcdErrors.increment()
                 logger.warning("cannot \(what) yet, trying again", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .seconds(1))
             }
@@ -204,13 +215,18 @@ final class PeerState: @unchecked Sendable {
     private let socket: RouteSocket
     private let vxlan: Int32?
     private let logger: Logger
+    private let metrics: NodeMetrics
+    private let health: Health
 
-    init(node: NodeRecord, config: ClusterConfig, socket: RouteSocket, vxlan: Int32?, logger: Logger) {
+    init(node: NodeRecord, config: ClusterConfig, socket: RouteSocket, vxlan: Int32?, logger: Logger,
+         metrics: NodeMetrics, health: Health) {
         self.node = node
         self.config = config
         self.socket = socket
         self.vxlan = vxlan
         self.logger = logger
+        self.metrics = metrics
+        self.health = health
     }
 
     func replace(_ records: [NodeRecord], because reason: String) async {
@@ -234,8 +250,10 @@ final class PeerState: @unchecked Sendable {
         for attempt in 1...5 {
             do {
                 try lock.withLock { try reconcileLocked(because: reason) }
+                health.markReconciled(true)
                 return
             } catch {
+                health.markReconciled(false)
                 logger.warning("reconciliation failed", metadata: ["reason": "\(reason)", "attempt": "\(attempt)",
                                                                    "error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
@@ -244,11 +262,20 @@ final class PeerState: @unchecked Sendable {
     }
 
     private func reconcileLocked(because reason: String) throws {
+        let start = ContinuousClock.now
+        defer {
+            metrics.reconciles.increment()
+            let elapsed = start.duration(to: .now).components
+            metrics.reconcileDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000
+                                                        + elapsed.attoseconds / 1_000_000_000)
+        }
         let plan = DataPathPlan.make(node: node, peers: Array(peers.values), config: config, onLink: { address in
             guard let route = try? self.socket.route(to: address), route.gateway == nil else { return nil }
             return route.linkIndex
         }, vxlan: vxlan)
         let outcome = try Reconciler(socket: socket).apply(plan, vxlan: vxlan)
+        metrics.peers.record(peers.keys.filter { $0 != node.name }.count)
+        metrics.routes.record(plan.routes.count)
         if !outcome.isQuiet {
             logger.info("reconciled", metadata: ["reason": "\(reason)", "added": "\(outcome.added)",
                                                  "removed": "\(outcome.removed)", "peers": "\(peers.count - 1)"])

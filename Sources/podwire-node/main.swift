@@ -5,6 +5,7 @@ import Etcd
 import Logging
 import NodeAgent
 import RouteNetlink
+import Foundation
 import ServiceLifecycle
 
 @main
@@ -51,15 +52,24 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Where to write the node's conflist.") var conflist: String?
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
     @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
+    @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
 
     func run() async throws {
         var logger = Logger(label: "podwire-node")
         logger[metadataKey: "node"] = "\(name)"
+        guard let colon = statusAddress.lastIndex(of: ":"),
+              let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
+            throw ValidationError("--status-address must be HOST:PORT")
+        }
+        let host = String(statusAddress[..<colon]).trimmingCharacters(in: ["[", "]"])
         try await withStore(etcd) { store in
+            let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
                                                          bridge: bridge, resync: resync),
-                                    store: store, logger: logger)
-            let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                                    store: store, logger: logger, metrics: metrics, health: health)
+            let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
+            let group = ServiceGroup(services: [daemon, status], gracefulShutdownSignals: [.sigterm, .sigint],
+                                     logger: logger)
             try await group.run()
         }
     }
