@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .executableTarget(name: "podwire-node", dependencies: [
-            "NodeAgent", "Cluster", "Etcd", "RouteNetlink", "Addressing",
+            "NodeAgent", "Cluster", "Etcd", "RouteNetlink", "Addressing", "Podwire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

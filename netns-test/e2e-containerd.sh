@@ -38,7 +38,8 @@ cri() { /usr/bin/python3 "$REPO/netns-test/cri-client.py" "$SOCKET" "$@"; }
 
 section "setup: podwire installed, containerd started with its CRI plugin on it"
 expect "scripts/install.sh puts podwire in containerd's CNI bin dir" \
-  "$REPO/scripts/install.sh" --bin-dir "$CD/bin" --conf-dir "$CD/installed-conf" --tools-dir "$CD/tools"
+  "$REPO/scripts/install.sh" --bin-dir "$CD/bin" --conf-dir "$CD/installed-conf" --tools-dir "$CD/tools" \
+  --unit-dir "$CD/units" --defaults-dir "$CD/defaults"
 # containerd 1.6 takes one bin dir, and sets up the pod's loopback with the loopback plugin
 # from it, as on a node whose /opt/cni/bin has the reference plugins beside podwire.
 ln -s "$REFERENCE_DIR/loopback" "$CD/bin/loopback"

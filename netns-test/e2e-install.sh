@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 INSTALL="$REPO/scripts/install.sh"
 ROOT="$WORK/root"
 BIN="$ROOT/opt/cni/bin" CONF="$ROOT/etc/cni/net.d" TOOLS="$ROOT/usr/local/bin"
-DIRS=(--bin-dir "$BIN" --conf-dir "$CONF" --tools-dir "$TOOLS")
+UNITS="$ROOT/etc/systemd/system" DEFAULTS="$ROOT/etc/default"
+DIRS=(--bin-dir "$BIN" --conf-dir "$CONF" --tools-dir "$TOOLS" --unit-dir "$UNITS" --defaults-dir "$DEFAULTS")
 EXAMPLE="$REPO/conf/10-podwire.conflist"
 installed_conf="$CONF/10-podwire.conflist"
 
@@ -25,6 +26,10 @@ expect "the installed plugin answers VERSION like any CNI plugin" \
 expect "podwire-pause is in the tools dir and runs" bash -c "$TOOLS/podwire-pause --version | grep -q '^podwire-pause '"
 expect "podwire-leases is in the tools dir and runs" bash -c \
   "$TOOLS/podwire-leases --version | grep -q '^podwire-leases '"
+expect "podwire-node is in the tools dir and runs" bash -c "$TOOLS/podwire-node --version | grep -q '^podwire-node '"
+expect "its systemd unit and settings are installed, as shipped" bash -c \
+  "cmp $REPO/conf/podwire-node.service $UNITS/podwire-node.service && cmp $REPO/conf/podwire-node.default \
+  $DEFAULTS/podwire-node"
 expect "the example conflist is in the conf dir, as shipped" cmp "$EXAMPLE" "$installed_conf"
 expect "the conflist is readable by all, writable by root only" bash -c "[[ \$(stat -c %a $installed_conf) == 644 ]]"
 
@@ -49,7 +54,10 @@ echo "not podwire's" > "$BIN/bridge"
 expect "uninstall succeeds" bash -c "'$INSTALL' --uninstall ${DIRS[*]} > $WORK/uninstall.out"
 expect "the plugin and its links are gone" bash -c \
   "[[ ! -e $BIN/podwire && ! -L $BIN/podwire-ipam && ! -L $BIN/podwire-portmap ]]"
-expect "the tools are gone" bash -c "[[ ! -e $TOOLS/podwire-pause && ! -e $TOOLS/podwire-leases ]]"
+expect "the tools are gone" bash -c \
+  "[[ ! -e $TOOLS/podwire-pause && ! -e $TOOLS/podwire-leases && ! -e $TOOLS/podwire-node ]]"
+expect "and the unit and its unchanged settings" bash -c \
+  "[[ ! -e $UNITS/podwire-node.service && ! -e $DEFAULTS/podwire-node ]]"
 expect "other plugins in the bin dir are untouched" grep -q "not podwire's" "$BIN/bridge"
 expect "a conflist that is not podwire's example stays, and uninstall says so" \
   bash -c "grep -q '\"my\"' $installed_conf && grep -q 'kept $installed_conf' $WORK/uninstall.out"

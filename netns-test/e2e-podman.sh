@@ -32,7 +32,7 @@ trap podman_cleanup EXIT
 section "setup: podwire installed, podman configured for it"
 expect "scripts/install.sh puts podwire and podwire-pause in private directories" \
   "$REPO/scripts/install.sh" --bin-dir "$PM/installed/bin" --conf-dir "$PM/installed/net.d" --tools-dir \
-    "$PM/installed/tools"
+    "$PM/installed/tools" --unit-dir "$PM/installed/units" --defaults-dir "$PM/installed/defaults"
 
 # In front of the installed plugin, a recorder notes each call's command, container ID,
 # CNI_ARGS and exit status, for the protocol checks; the call itself is podwire's.

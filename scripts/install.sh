@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Installs podwire where runtimes look for CNI plugins, or removes it.
 #
-#   scripts/install.sh [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR] [--force]
-#   scripts/install.sh --uninstall [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR]
+#   scripts/install.sh [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR] [--unit-dir DIR]
+#                      [--defaults-dir DIR] [--force]
+#   scripts/install.sh --uninstall [the same directories]
 #
 # The plugins (podwire, and podwire-ipam and podwire-portmap, links to it) go to --bin-dir,
 # default /opt/cni/bin; the example conflist to --conf-dir, default /etc/cni/net.d; the pause
-# program and the lease view (podwire-pause, podwire-leases) to --tools-dir, default
-# /usr/local/bin. A conflist that exists is never overwritten unless --force is given, and
-# --uninstall removes it only while it is unchanged; it removes only files podwire put there.
+# program, the lease view and the node agent (podwire-pause, podwire-leases, podwire-node) to
+# --tools-dir, default /usr/local/bin; the node agent's systemd unit to --unit-dir, default
+# /etc/systemd/system, and its settings to --defaults-dir, default /etc/default. A conflist
+# or settings file that exists is never overwritten unless --force is given, and --uninstall
+# removes one only while it is unchanged; it removes only files podwire put there. The unit
+# is not enabled: the node's settings come first (README, "Cluster").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin_dir=/opt/cni/bin conf_dir=/etc/cni/net.d tools_dir=/usr/local/bin force=false uninstall=false
+bin_dir=/opt/cni/bin conf_dir=/etc/cni/net.d tools_dir=/usr/local/bin unit_dir=/etc/systemd/system
+defaults_dir=/etc/default force=false uninstall=false
 while (($#)); do
   case $1 in
-    --bin-dir|--conf-dir|--tools-dir)
+    --bin-dir|--conf-dir|--tools-dir|--unit-dir|--defaults-dir)
       [[ $# -ge 2 && -n $2 ]] || { echo "$1 needs a directory" >&2; exit 2; }
       declare "$(echo "${1#--}" | tr - _)=$2"; shift 2 ;;
     --force) force=true; shift ;;
@@ -26,7 +31,9 @@ done
 conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
 links=(podwire-ipam podwire-portmap)
-tools=(podwire-pause podwire-leases)
+tools=(podwire-pause podwire-leases podwire-node)
+unit=conf/podwire-node.service target_unit="$unit_dir/podwire-node.service"
+defaults=conf/podwire-node.default target_defaults="$defaults_dir/podwire-node"
 
 if $uninstall; then
   [[ -f "$bin_dir/podwire" ]] && rm -f "$bin_dir/podwire" && echo "removed $bin_dir/podwire"
@@ -40,17 +47,19 @@ if $uninstall; then
       rm -f "$tools_dir/$tool" && echo "removed $tools_dir/$tool"
     fi
   done
-  if [[ -f "$target_conf" ]]; then
-    if cmp -s "$conflist" "$target_conf"; then rm -f "$target_conf" && echo "removed $target_conf"
-    else echo "kept $target_conf: it was changed since it was installed"; fi
-  fi
+  for pair in "$conflist:$target_conf" "$defaults:$target_defaults" "$unit:$target_unit"; do
+    shipped=${pair%%:*} placed=${pair#*:}
+    [[ -f "$placed" ]] || continue
+    if cmp -s "$shipped" "$placed"; then rm -f "$placed" && echo "removed $placed"
+    else echo "kept $placed: it was changed since it was installed"; fi
+  done
   exit 0
 fi
 
 for product in podwire "${tools[@]}"; do
   [[ -x .build/release/$product ]] || { scripts/build.sh; break; }
 done
-install -d -m 0755 "$bin_dir" "$conf_dir" "$tools_dir"
+install -d -m 0755 "$bin_dir" "$conf_dir" "$tools_dir" "$unit_dir" "$defaults_dir"
 # Install through a temporary name and rename: a runtime exec'ing the plugin meanwhile
 # sees the old binary or the new one, never a half-written file.
 place() {
@@ -66,10 +75,16 @@ for link in "${links[@]}"; do
   echo "installed $bin_dir/$link -> podwire"
 done
 for tool in "${tools[@]}"; do place "$tool" "$tools_dir"; done
-if [[ -e "$target_conf" ]] && ! $force; then
-  if cmp -s "$conflist" "$target_conf"; then echo "kept $target_conf (already this version)"
-  else echo "kept $target_conf: it exists and differs (--force replaces it)"; fi
-else
-  install -m 0644 "$conflist" "$target_conf"
-  echo "installed $target_conf"
-fi
+# Files an operator may edit: kept when they exist, unless --force.
+keep_or_install() { # keep_or_install SHIPPED TARGET
+  if [[ -e "$2" ]] && ! $force; then
+    if cmp -s "$1" "$2"; then echo "kept $2 (already this version)"
+    else echo "kept $2: it exists and differs (--force replaces it)"; fi
+  else
+    install -m 0644 "$1" "$2"
+    echo "installed $2"
+  fi
+}
+keep_or_install "$conflist" "$target_conf"
+keep_or_install "$unit" "$target_unit"
+keep_or_install "$defaults" "$target_defaults"

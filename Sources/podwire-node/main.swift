@@ -4,6 +4,7 @@ import Cluster
 import Etcd
 import Logging
 import NodeAgent
+import Podwire
 import RouteNetlink
 import Foundation
 import ServiceLifecycle
@@ -13,6 +14,7 @@ struct PodwireNode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "podwire-node",
         abstract: "Connects the pods of every node: subnets leased in etcd, routes and VXLAN to peers.",
+        version: "podwire-node \(PodwireVersion.string)",
         subcommands: [Run.self, SetConfig.self, Nodes.self, Remove.self])
 }
 
@@ -49,7 +51,8 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var etcd: EtcdOptions
     @Option(help: "This node's name.") var name: String
     @Option(help: "The link towards the other nodes.") var underlay: String
-    @Option(help: "Where to write the node's conflist.") var conflist: String?
+    @Option(help: "Where to write the node's conflist (the unit's: /etc/cni/net.d/05-podwire-node.conflist).")
+    var conflist: String?
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
     @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
     @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
