@@ -5,15 +5,18 @@ import JSON
 /// The network config the node's runtime reads: podwire with the node's subnets, its pods
 /// masqueraded towards everything but the cluster, and the portmap capability.
 public enum Conflist {
-    public static func make(node: NodeRecord, config: ClusterConfig, bridge: String, mtu: Int) -> String {
+    public static func make(node: NodeRecord, config: ClusterConfig, bridge: String, mtu: Int,
+                            dataDir: String? = nil) -> String {
         let ranges: [JSONValue] = node.subnets.map { .array([.object(["subnet": .string("\($0)")])]) }
+        var ipam: [String: JSONValue] = ["type": .string("host-local"), "ranges": .array(ranges)]
+        if let dataDir { ipam["dataDir"] = .string(dataDir) }
         let plugin: JSONValue = .object([
             "type": .string("podwire"), "bridge": .string(bridge), "isGateway": .bool(true),
             "isDefaultGateway": .bool(true), "ipMasq": .bool(true), "mtu": .number(Double(mtu)),
             "hairpinMode": .bool(true),
             "noMasqueradeDestinations": .array(config.networks.map { .string("\($0)") }),
             "capabilities": .object(["portMappings": .bool(true)]),
-            "ipam": .object(["type": .string("host-local"), "ranges": .array(ranges)]),
+            "ipam": .object(ipam),
         ])
         let conflist: JSONValue = .object([
             "cniVersion": .string("1.0.0"), "name": .string("podwire"), "plugins": .array([plugin]),

@@ -16,17 +16,20 @@ public struct NodeOptions: Sendable {
     /// The conflist the daemon writes for the runtime, with the node's subnets in it.
     public var conflist: String?
     public var bridge: String
+    /// The host-local store the conflist names; host-local's default when nil.
+    public var dataDir: String?
     /// Seconds a node's liveness lasts without a renewal.
     public var livenessTTL: Int
     /// Seconds between reconciliations when nothing else triggers one.
     public var resync: Int
 
-    public init(name: String, underlay: String, conflist: String?, bridge: String = "podwire0", livenessTTL: Int = 10,
-                resync: Int = 60) {
+    public init(name: String, underlay: String, conflist: String?, bridge: String = "podwire0", dataDir: String? = nil,
+                livenessTTL: Int = 10, resync: Int = 60) {
         self.name = name
         self.underlay = underlay
         self.conflist = conflist
         self.bridge = bridge
+        self.dataDir = dataDir
         self.livenessTTL = livenessTTL
         self.resync = resync
     }
@@ -71,7 +74,9 @@ public final class NodeDaemon: Service, Sendable {
         if let path = options.conflist {
             let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
             let mtu = underlay.mtu - overhead
-            try Conflist.write(Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu), to: path)
+            let content = Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu,
+                                        dataDir: options.dataDir)
+            try Conflist.write(content, to: path)
         }
         let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger,
                               metrics: metrics, health: health)

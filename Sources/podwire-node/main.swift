@@ -54,6 +54,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Where to write the node's conflist (the unit's: /etc/cni/net.d/05-podwire-node.conflist).")
     var conflist: String?
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
+    @Option(help: "The host-local store the conflist names (host-local's default if not given).")
+    var dataDir: String?
     @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
     @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
 
@@ -68,7 +70,7 @@ struct Run: AsyncParsableCommand {
         try await withStore(etcd) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
-                                                         bridge: bridge, resync: resync),
+                                                         bridge: bridge, dataDir: dataDir, resync: resync),
                                     store: store, logger: logger, metrics: metrics, health: health)
             let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
             let group = ServiceGroup(services: [daemon, status], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# A small cluster in network namespaces, for e2e-cluster.sh and the cluster demo (sourced
+# after lib.sh, which names and cleans up everything made here): nodes on two switched
+# segments joined by a router, an "outside" network behind the router, etcd members in some
+# nodes, a podwire-node daemon and a pod with a hostname server on each node.
+#
+#   cluster_underlay "1 2 3" "4 5"     nodes n1-n3 on segment A, n4-n5 on segment B
+#   cluster_etcd 1 2 3                  etcd members in those nodes; ENDPOINTS is set
+#   cluster_config JSON; start_daemon N; wait_for_conflist N; add_pod N
+NODE_BIN=${PODWIRE_NODE:-$REPO/.build/release/podwire-node}
+[[ -x $NODE_BIN ]] || { echo "no $NODE_BIN: scripts/build.sh builds it" >&2; exit 1; }
+command -v etcd >/dev/null || { echo "no etcd: scripts/install-deps.sh installs it" >&2; exit 1; }
+
+in_ns() { local ns=$1; shift; ip netns exec "pw$RUN_ID-$ns" "$@"; }
+remember_pid() { echo "$1" >> "$WORK/made.pids"; }
+declare -A UNDERLAY4 UNDERLAY6 SEGMENT POD4 POD6
+
+plug() { # plug NS SWITCH IFNAME: a veth from NS (as IFNAME) into the switch's bridge
+  local ns=$1 sw=$2 ifname=$3 port="p-$1"
+  ip link add "$port$RUN_ID" type veth peer name "x$RUN_ID$ns"
+  ip link set "$port$RUN_ID" netns "pw$RUN_ID-$sw"
+  ip link set "x$RUN_ID$ns" netns "pw$RUN_ID-$ns"
+  in_ns "$ns" ip link set "x$RUN_ID$ns" name "$ifname"
+  in_ns "$sw" ip link set "$port$RUN_ID" master br0 up
+  in_ns "$ns" ip link set "$ifname" up
+  in_ns "$ns" ip link set lo up
+}
+
+cluster_underlay() { # cluster_underlay "NODES ON A" "NODES ON B"
+  local n net4 net6 ns
+  for ns in swa swb router outside; do new_netns "$ns" >/dev/null; done
+  for n in $1 $2; do new_netns "n$n" >/dev/null; done
+  for sw in swa swb; do in_ns "$sw" ip link add br0 type bridge; in_ns "$sw" ip link set br0 up; done
+  for n in $1 $2; do
+    if [[ " $1 " == *" $n "* ]]; then SEGMENT[$n]=a net4=192.168.10 net6=fd10; else
+      SEGMENT[$n]=b net4=192.168.20 net6=fd20; fi
+    plug "n$n" "sw${SEGMENT[$n]}" eth0
+    UNDERLAY4[$n]=$net4.$n UNDERLAY6[$n]=$net6::$n
+    in_ns "n$n" ip addr add "${UNDERLAY4[$n]}/24" dev eth0
+    in_ns "n$n" ip addr add "${UNDERLAY6[$n]}/64" dev eth0 nodad
+    in_ns "n$n" ip route add default via "$net4.254"
+    in_ns "n$n" ip -6 route add default via "$net6::254"
+    in_ns "n$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  done
+  plug router swa eth-a; plug router swb eth-b
+  in_ns router ip addr add 192.168.10.254/24 dev eth-a; in_ns router ip addr add fd10::254/64 dev eth-a nodad
+  in_ns router ip addr add 192.168.20.254/24 dev eth-b; in_ns router ip addr add fd20::254/64 dev eth-b nodad
+  in_ns router sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  ip link add "o$RUN_ID" type veth peer name "r$RUN_ID"
+  ip link set "o$RUN_ID" netns "pw$RUN_ID-outside"; ip link set "r$RUN_ID" netns "pw$RUN_ID-router"
+  in_ns outside ip link set "o$RUN_ID" up; in_ns router ip link set "r$RUN_ID" up
+  in_ns outside ip addr add 198.18.0.2/24 dev "o$RUN_ID"; in_ns router ip addr add 198.18.0.1/24 dev "r$RUN_ID"
+  in_ns outside ip route add default via 198.18.0.1
+}
+
+cluster_etcd() { # cluster_etcd NODE...: one member in each, on its underlay address
+  local n urls=() peers=()
+  for n in "$@"; do urls+=("http://${UNDERLAY4[$n]}:2379"); peers+=("e$n=http://${UNDERLAY4[$n]}:2380"); done
+  ENDPOINTS=$(IFS=,; echo "${urls[*]}") MEMBERS=$(IFS=,; echo "${peers[*]}") ETCD_NODE=$1
+  for n in "$@"; do start_etcd "$n"; done
+  for _ in $(seq 100); do etcdctl_n endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+}
+start_etcd() { # start_etcd N [existing]
+  local n=$1
+  in_ns "n$n" etcd --name "e$n" --data-dir "$WORK/etcd$n" --log-level error \
+    --listen-client-urls "http://${UNDERLAY4[$n]}:2379" --advertise-client-urls "http://${UNDERLAY4[$n]}:2379" \
+    --listen-peer-urls "http://${UNDERLAY4[$n]}:2380" --initial-advertise-peer-urls "http://${UNDERLAY4[$n]}:2380" \
+    --initial-cluster "$MEMBERS" --initial-cluster-state "${2:-new}" >"$WORK/etcd$n.log" 2>&1 &
+  echo $! > "$WORK/etcd$n.pid"; remember_pid $!
+}
+etcdctl_n() { in_ns "n$ETCD_NODE" etcdctl --endpoints "$ENDPOINTS" "$@"; }
+
+node() { in_ns "n$1" "$NODE_BIN" "${@:2}" --endpoints "$ENDPOINTS"; }
+cluster_config() { node "$ETCD_NODE" config --json "$1" >/dev/null; }
+
+start_daemon() { # start_daemon N
+  mkdir -p "$WORK/n$1/net.d"
+  in_ns "n$1" "$NODE_BIN" run --name "node$1" --underlay eth0 --endpoints "$ENDPOINTS" \
+    --conflist "$WORK/n$1/net.d/10-podwire.conflist" --bridge "pwb$RUN_ID" --data-dir "$WORK/n$1/leases" \
+    >>"$WORK/daemon$1.log" 2>&1 &
+  echo $! > "$WORK/daemon$1.pid"; remember_pid $!
+}
+wait_for_conflist() {
+  for _ in $(seq 100); do [[ -s $WORK/n$1/net.d/10-podwire.conflist ]] && return 0; sleep 0.1; done
+  return 1
+}
+subnet4() { jq -r '.plugins[0].ipam.ranges[][0].subnet | select(contains("."))' "$WORK/n$1/net.d/10-podwire.conflist"; }
+
+add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a hostname server
+  local n=$1 ns
+  ns=$(new_netns "pod$n")
+  in_ns "pod$n" ip link set lo up   # a runtime's loopback plugin does this
+  in_ns "n$n" env CNI_PATH="$CNI_PATH" NETCONFPATH="$WORK/n$n/net.d" CNI_CACHEDIR="$WORK/n$n/cache" \
+    CNI_CONTAINERID="pod$n$RUN_ID" "$CNITOOL" add podwire "$ns" > "$WORK/pod$n.json" || return 1
+  POD4[$n]=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod$n.json")
+  POD6[$n]=$(jq -r '.ips[] | select(.address | contains(":")) | .address | split("/")[0]' "$WORK/pod$n.json")
+  in_ns "pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 "${POD4[$n]}" "${POD6[$n]}" \
+    >/dev/null 2>&1 &
+  remember_pid $!
+}
