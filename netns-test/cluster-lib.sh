@@ -13,7 +13,13 @@ command -v etcd >/dev/null || { echo "no etcd: scripts/install-deps.sh installs 
 
 in_ns() { local ns=$1; shift; ip netns exec "pw$RUN_ID-$ns" "$@"; }
 remember_pid() { echo "$1" >> "$WORK/made.pids"; }
+# Background processes are started with ip netns exec itself, which execs the command:
+# $! is then the process, not a subshell that would leave it behind when killed.
 declare -A UNDERLAY4 UNDERLAY6 SEGMENT POD4 POD6
+# etcd, stopping gracefully, waits for peers that may already be gone: its members get
+# SIGKILL at exit, before lib.sh's cleanup sends the rest SIGTERM.
+kill_etcd() { while read -r pid; do kill -9 "$pid" 2>/dev/null; done < <(cat "$WORK/made.etcd" 2>/dev/null); }
+trap 'kill_etcd; cleanup' EXIT
 
 plug() { # plug NS SWITCH IFNAME: a veth from NS (as IFNAME) into the switch's bridge
   local ns=$1 sw=$2 ifname=$3 port="p-$1"
@@ -62,11 +68,11 @@ cluster_etcd() { # cluster_etcd NODE...: one member in each, on its underlay add
 }
 start_etcd() { # start_etcd N [existing]
   local n=$1
-  in_ns "n$n" etcd --name "e$n" --data-dir "$WORK/etcd$n" --log-level error \
+  ip netns exec "pw$RUN_ID-n$n" etcd --name "e$n" --data-dir "$WORK/etcd$n" --log-level error \
     --listen-client-urls "http://${UNDERLAY4[$n]}:2379" --advertise-client-urls "http://${UNDERLAY4[$n]}:2379" \
     --listen-peer-urls "http://${UNDERLAY4[$n]}:2380" --initial-advertise-peer-urls "http://${UNDERLAY4[$n]}:2380" \
     --initial-cluster "$MEMBERS" --initial-cluster-state "${2:-new}" >"$WORK/etcd$n.log" 2>&1 &
-  echo $! > "$WORK/etcd$n.pid"; remember_pid $!
+  echo $! > "$WORK/etcd$n.pid"; echo $! >> "$WORK/made.etcd"
 }
 etcdctl_n() { in_ns "n$ETCD_NODE" etcdctl --endpoints "$ENDPOINTS" "$@"; }
 
@@ -75,7 +81,7 @@ cluster_config() { node "$ETCD_NODE" config --json "$1" >/dev/null; }
 
 start_daemon() { # start_daemon N
   mkdir -p "$WORK/n$1/net.d"
-  in_ns "n$1" "$NODE_BIN" run --name "node$1" --underlay eth0 --endpoints "$ENDPOINTS" \
+  ip netns exec "pw$RUN_ID-n$1" "$NODE_BIN" run --name "node$1" --underlay eth0 --endpoints "$ENDPOINTS" \
     --conflist "$WORK/n$1/net.d/10-podwire.conflist" --bridge "pwb$RUN_ID" --data-dir "$WORK/n$1/leases" \
     >>"$WORK/daemon$1.log" 2>&1 &
   echo $! > "$WORK/daemon$1.pid"; remember_pid $!
@@ -94,7 +100,7 @@ add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a ho
     CNI_CONTAINERID="pod$n$RUN_ID" "$CNITOOL" add podwire "$ns" > "$WORK/pod$n.json" || return 1
   POD4[$n]=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod$n.json")
   POD6[$n]=$(jq -r '.ips[] | select(.address | contains(":")) | .address | split("/")[0]' "$WORK/pod$n.json")
-  in_ns "pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 "${POD4[$n]}" "${POD6[$n]}" \
+  ip netns exec "pw$RUN_ID-pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 "${POD4[$n]}" "${POD6[$n]}" \
     >/dev/null 2>&1 &
   remember_pid $!
 }

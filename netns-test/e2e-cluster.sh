@@ -57,6 +57,17 @@ expect "node 1 reaches node 2's pods by a direct route (same segment)" \
 expect "node 1 reaches node 4's pods over VXLAN (behind the router)" \
   bash -c "ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 'dev podwire.vx onlink'"
 
+section "the CLI"
+status_out=$(node 1 status --name node1 2>&1)
+expect "podwire-node status on node 1 shows node 2 reached directly" grep -q "^node2 .* direct  alive" <<< "$status_out"
+expect "  node 4 over VXLAN" grep -q "^node4 .* vxlan  alive" <<< "$status_out"
+expect "  and no drift between etcd and the kernel" grep -q "^no drift" <<< "$status_out"
+ip -n "pw$RUN_ID-n1" route add 10.244.250.0/24 via "${UNDERLAY4[2]}" proto 112
+refute "a route of podwire's that etcd does not account for is drift (exit status 1)" node 1 status --name node1
+expect "  and named" bash -c "ip netns exec pw$RUN_ID-n1 $NODE_BIN status --name node1 --endpoints $ENDPOINTS \
+  | grep -q 'drift: extra route 10.244.250.0/24'"
+ip -n "pw$RUN_ID-n1" route del 10.244.250.0/24
+
 section "the daemon's status"
 status() { in_ns "n$1" python3 -c "import urllib.request, sys
 try: print(urllib.request.urlopen('http://127.0.0.1:9750$2', timeout=2).read().decode())
@@ -69,7 +80,7 @@ has_all() { for name in podwire_routes_programmed podwire_reconcile_runs_total p
 expect "  and the routes programmed, reconcile runs, and lease renewals" has_all
 
 section "traffic leaving the cluster"
-in_ns outside python3 "$REPO/netns-test/peer-server.py" 9000 198.18.0.2 >/dev/null 2>&1 &
+ip netns exec "pw$RUN_ID-outside" python3 "$REPO/netns-test/peer-server.py" 9000 198.18.0.2 >/dev/null 2>&1 &
 remember_pid $!
 sleep 0.3
 answer=$(in_ns pod4 python3 "$REPO/netns-test/peer-client.py" 198.18.0.2 9000 2>&1)
@@ -106,6 +117,16 @@ expect "it keeps its subnet ($before)" test "$(subnet4 3)" == "$before"
 expect "its routes are the ones it had" test "$(routes_of 3)" == "$routes_before"
 refute "and it changed nothing in the kernel on the way" grep -q "reconciled" \
   <(tail -n +"$((lines + 1))" "$WORK/daemon3.log")
+
+section "routes of a peer that left while the daemon was down"
+pid=$(cat "$WORK/daemon2.pid")
+kill "$pid"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+expect "the daemon stops on SIGTERM within 5 s" wait_for 5 gone "$pid"
+ip -n "pw$RUN_ID-n2" route add 10.244.251.0/24 via "${UNDERLAY4[1]}" proto 112
+start_daemon 2
+expect "the restarted daemon removes a route no node accounts for, within 5 s" wait_for 5 bash -c \
+  "! ip -n pw$RUN_ID-n2 route show proto 112 | grep -q 10.244.251.0 || { tail -3 $WORK/daemon2.log; false; }"
 
 section "one etcd member stopped"
 kill "$(cat "$WORK/etcd3.pid")"; sleep 0.5

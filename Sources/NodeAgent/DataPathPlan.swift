@@ -73,7 +73,7 @@ public struct DataPathPlan: Equatable, Sendable {
 }
 
 /// What to add and what to remove so that what is there becomes what is wanted.
-public struct Changes<Item: Hashable>: Equatable {
+public struct Changes<Item: Hashable & Sendable>: Equatable, Sendable {
     public var add: [Item]
     public var remove: [Item]
 

@@ -24,6 +24,27 @@ public struct Reconciler {
         public var isQuiet: Bool { added == 0 && removed == 0 }
     }
 
+    /// What the kernel holds that the plan does not, and what it lacks: drift, for the CLI.
+    public struct Drift: Equatable, Sendable {
+        public var routes: Changes<RouteEntry>
+        public var neighbours: Changes<Neighbour>
+        public var forwarding: Changes<Neighbour>
+        public var isEmpty: Bool { routes.isEmpty && neighbours.isEmpty && forwarding.isEmpty }
+    }
+
+    public func drift(from plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Drift {
+        let present = try socket.routes(family: .v4) + socket.routes(family: .v6)
+        let ours = present.filter { $0.protocolNumber == DataPathPlan.routeProtocol }
+        var neighbours: [Neighbour] = [], forwarding: [Neighbour] = []
+        if let vxlan {
+            neighbours = try socket.neighbours(.neighbour, link: vxlan)
+            forwarding = try socket.neighbours(.forwarding, link: vxlan)
+        }
+        return Drift(routes: Changes(wanted: plan.routes, present: ours),
+                     neighbours: Changes(wanted: plan.neighbours, present: neighbours),
+                     forwarding: Changes(wanted: plan.forwarding, present: forwarding))
+    }
+
     public func apply(_ plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Outcome {
         var outcome = Outcome()
         let present = try socket.routes(family: .v4) + socket.routes(family: .v6)

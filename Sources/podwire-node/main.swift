@@ -15,7 +15,7 @@ struct PodwireNode: AsyncParsableCommand {
         commandName: "podwire-node",
         abstract: "Connects the pods of every node: subnets leased in etcd, routes and VXLAN to peers.",
         version: "podwire-node \(PodwireVersion.string)",
-        subcommands: [Run.self, SetConfig.self, Nodes.self, Remove.self])
+        subcommands: [Run.self, SetConfig.self, Nodes.self, Status.self, Remove.self])
 }
 
 /// Where etcd is, as every subcommand is told.
@@ -107,6 +107,47 @@ struct Nodes: AsyncParsableCommand {
                       + (alive.contains(record.name) ? "alive" : "not alive"))
             }
         }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "On a node: how it reaches each peer, and what its kernel holds that etcd does not say (drift).")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "This node's name.") var name: String
+
+    func run() async throws {
+        let drift = try await withStore(etcd) { store -> Bool in
+            let config = try await store.config()
+            let (records, _) = try await store.nodes()
+            let alive = try await store.alive()
+            guard let node = records.first(where: { $0.name == name }) else { throw ClusterStoreError.notFound(name) }
+            let socket = try RouteSocket()
+            let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
+            let plan = DataPathPlan.make(node: node, peers: records, config: config, onLink: { address in
+                guard let route = try? socket.route(to: address), route.gateway == nil else { return nil }
+                return route.linkIndex
+            }, vxlan: vxlan)
+            for peer in records where peer.name != name {
+                let path = plan.paths[peer.name]?.rawValue ?? "-"
+                print("\(peer.name)  \(peer.subnets.map(\.description).joined(separator: ","))  \(path)  "
+                      + (alive.contains(peer.name) ? "alive" : "not alive"))
+            }
+            let drift = try Reconciler(socket: socket).drift(from: plan, vxlan: vxlan)
+            for route in drift.routes.add {
+                print("drift: missing route \(route.destination) via \(route.gateway.map { "\($0)" } ?? "-")")
+            }
+            for route in drift.routes.remove { print("drift: extra route \(route.destination)") }
+            for entry in drift.neighbours.add + drift.forwarding.add {
+                print("drift: missing \(entry.kind) \(entry.address)")
+            }
+            for entry in drift.neighbours.remove + drift.forwarding.remove {
+                print("drift: extra \(entry.kind) \(entry.address)")
+            }
+            if drift.isEmpty { print("no drift: the kernel holds what etcd says") }
+            return !drift.isEmpty
+        }
+        if drift { throw ExitCode(1) }
     }
 }
 
