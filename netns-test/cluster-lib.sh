@@ -100,7 +100,8 @@ add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a ho
     CNI_CONTAINERID="pod$n$RUN_ID" "$CNITOOL" add podwire "$ns" > "$WORK/pod$n.json" || return 1
   POD4[$n]=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod$n.json")
   POD6[$n]=$(jq -r '.ips[] | select(.address | contains(":")) | .address | split("/")[0]' "$WORK/pod$n.json")
-  ip netns exec "pw$RUN_ID-pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 "${POD4[$n]}" "${POD6[$n]}" \
+  ip netns exec "pw$RUN_ID-pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 \
+    "${POD4[$n]}" "${POD6[$n]}" \
     >/dev/null 2>&1 &
   remember_pid $!
 }
