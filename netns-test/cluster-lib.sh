@@ -73,6 +73,7 @@ start_etcd() { # start_etcd N [existing]
     --listen-peer-urls "http://${UNDERLAY4[$n]}:2380" --initial-advertise-peer-urls "http://${UNDERLAY4[$n]}:2380" \
     --initial-cluster "$MEMBERS" --initial-cluster-state "${2:-new}" >"$WORK/etcd$n.log" 2>&1 &
   echo $! > "$WORK/etcd$n.pid"; echo $! >> "$WORK/made.etcd"
+  disown $!   # killed at exit with SIGKILL: no job notice for it
 }
 etcdctl_n() { in_ns "n$ETCD_NODE" etcdctl --endpoints "$ENDPOINTS" "$@"; }
 
