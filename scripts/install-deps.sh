@@ -18,6 +18,7 @@ packages=(
   containerd python3-grpcio                     # the containerd test and its CRI client
   valgrind                                      # profiling: netns-test/order-file.sh
   etcd-server etcd-client openssl               # the cluster's store, and certificates for its TLS tests
+  iperf3                                        # the cluster data-path benchmark
 )
 
 missing=()
