@@ -12,6 +12,10 @@ NODE_BIN=${PODWIRE_NODE:-$REPO/.build/release/podwire-node}
 command -v etcd >/dev/null || { echo "no etcd: scripts/install-deps.sh installs it" >&2; exit 1; }
 
 in_ns() { local ns=$1; shift; ip netns exec "pw$RUN_ID-$ns" "$@"; }
+wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND is, within SECONDS
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS >= deadline)) && return 1; sleep 0.1; done
+}
 remember_pid() { echo "$1" >> "$WORK/made.pids"; }
 # Background processes are started with ip netns exec itself, which execs the command:
 # $! is then the process, not a subshell that would leave it behind when killed.

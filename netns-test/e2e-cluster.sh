@@ -66,7 +66,9 @@ ip -n "pw$RUN_ID-n1" route add 10.244.250.0/24 via "${UNDERLAY4[2]}" proto 112
 refute "a route of podwire's that etcd does not account for is drift (exit status 1)" node 1 status --name node1
 expect "  and named" bash -c "ip netns exec pw$RUN_ID-n1 $NODE_BIN status --name node1 --endpoints $ENDPOINTS \
   | grep -q 'drift: extra route 10.244.250.0/24'"
-ip -n "pw$RUN_ID-n1" route del 10.244.250.0/24
+kill -HUP "$(cat "$WORK/daemon1.pid")"
+expect "SIGHUP makes the daemon list its peers again and remove it, within 5 s" wait_for 5 bash -c \
+  "! ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 10.244.250.0"
 
 section "the daemon's status"
 status() { in_ns "n$1" python3 -c "import urllib.request, sys
@@ -98,10 +100,6 @@ asks() { # asks FROM TO: pod FROM gets pod TO's name over HTTP, IPv4
   [[ $(in_ns "pod$1" python3 "$REPO/netns-test/hostname-client.py" http "${POD4[$2]}" 8083 2>&1) == "pod$2 "* ]]
 }
 log_lines() { wc -l < "$WORK/daemon$1.log"; }
-wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND is, within SECONDS
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do ((SECONDS >= deadline)) && return 1; sleep 0.1; done
-}
 routes_of() { ip -n "pw$RUN_ID-n$1" route show proto 112 | sort; ip -n "pw$RUN_ID-n$1" -6 route show proto 112 | sort; }
 
 section "a daemon killed and restarted"

@@ -201,8 +201,24 @@ public final class EtcdClient: Sendable {
         return (kvs, Self.revision(of: reply))
     }
 
-    /// One request, on the preferred endpoint and then on each other one.
+    /// One request; while etcd answers "unavailable" (gRPC code 14: a leader election, a
+    /// member catching up), a few more times. Every request podwire makes can be repeated:
+    /// a put or delete does the same again, and a create-if-absent that went through the
+    /// first time fails its compare the second.
     private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+        var attempt = 0
+        while true {
+            do {
+                return try await callOnce(path, body)
+            } catch EtcdError.refused(let code, _) where code == 14 && attempt < 10 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+    }
+
+    /// One request, on the preferred endpoint and then on each other one.
+    private func callOnce(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
         var lastError: Error = EtcdError.unavailable("no endpoints")
         for url in await preferred.order(endpoints.urls) {
             do {

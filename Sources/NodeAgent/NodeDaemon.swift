@@ -6,6 +6,7 @@ import Logging
 import Netlink
 import RouteNetlink
 import ServiceLifecycle
+import UnixSignals
 import Syscall
 
 /// What a node's daemon is told on its command line.
@@ -91,6 +92,7 @@ public final class NodeDaemon: Service, Sendable {
                 }
             }
             group.addTask { await self.followLinks(state) }
+            group.addTask { try await self.reloadOnHangUp(state) }
             try await gracefulShutdown()
             group.cancelAll()
         }
@@ -146,6 +148,20 @@ public final class NodeDaemon: Service, Sendable {
         thread.start()
         for await name in events where name == underlay || name == VXLANEndpoint.name {
             await state.reconcile(because: "link \(name) up")
+        }
+    }
+
+    /// SIGHUP: the peers are listed afresh and the kernel reconciled against them, as an
+    /// operator asks after changing something by hand.
+    private func reloadOnHangUp(_ state: PeerState) async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            logger.info("SIGHUP: listing the peers again")
+            do {
+                await state.replace(try await store.nodes().records, because: "SIGHUP")
+            } catch {
+                metrics.etcdErrors.increment()
+                logger.warning("cannot list the peers", metadata: ["error": "\(error)"])
+            }
         }
     }
 
