@@ -61,5 +61,6 @@ about $per_peer bytes per peer beyond $IDLE_PEERS" test "$(routes)" -eq "$PEERS"
 echo
 printf '%-58s %s\n' "daemon, $PEERS peers from a cold start (ms)" "$took" \
   "daemon RSS with $PEERS peers (KiB)" "$rss" "memory per peer (bytes)" "$per_peer" \
-  "daemon CPU over 10 s idle with $IDLE_PEERS peers (ms)" "$idle_ms" "daemon RSS with $IDLE_PEERS peers (KiB)" "$idle_rss"
+  "daemon CPU over 10 s idle with $IDLE_PEERS peers (ms)" "$idle_ms" \
+  "daemon RSS with $IDLE_PEERS peers (KiB)" "$idle_rss"
 finish
