@@ -65,7 +65,7 @@ let package = Package(
         ]),
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
-            "Cluster", "Etcd", "Netlink", "RouteNetlink", "Addressing", "JSON", "Syscall",
+            "Cluster", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Addressing", "JSON", "Syscall",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -114,7 +114,8 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "NodeAgent", "Cluster", "Addressing"]),
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
         .testTarget(name: "NetlinkTests", dependencies: [
-            "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "Host", "Addressing", "CNetlink", "Syscall",
+            "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "NodeAgent", "Host", "Addressing", "CNetlink",
+            "Syscall",
         ], exclude: ["References"]),
     ]
 )

@@ -70,6 +70,10 @@ kill -HUP "$(cat "$WORK/daemon1.pid")"
 expect "SIGHUP makes the daemon list its peers again and remove it, within 5 s" wait_for 5 bash -c \
   "! ip -n pw$RUN_ID-n1 route show proto 112 | grep -q 10.244.250.0"
 
+section "VXLAN's own packets bypass conntrack"
+expect "node 1's table inet podwire-node untracks UDP port 4789 on the way in and out" bash -c \
+  "[[ \$(ip netns exec pw$RUN_ID-n1 nft list table inet podwire-node | grep -c 'udp dport 4789 notrack') == 2 ]]"
+
 section "the daemon's status"
 status() { in_ns "n$1" python3 -c "import urllib.request, sys
 try: print(urllib.request.urlopen('http://127.0.0.1:9750$2', timeout=2).read().decode())

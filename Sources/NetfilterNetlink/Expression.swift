@@ -75,10 +75,14 @@ extension NFTables {
         /// The address type (`localAddressType`, …) of the packet's destination, by a FIB lookup.
         case destinationAddressType(into: Register)
         case conntrackStatus(into: Register)
+        /// The packet is not tracked by conntrack (it must come before conntrack's own hooks).
+        case notrack
 
         func put(into message: inout NetlinkMessage) {
             message.nested(NFTA_LIST_ELEM, flagged: true) { element in
                 element.put(NFTA_EXPR_NAME, string: name)
+                // notrack has no data at all; masq an empty nest, as nft sends them.
+                if case .notrack = self { return }
                 element.nested(NFTA_EXPR_DATA, flagged: true) { putData(&$0) }
             }
         }
@@ -95,6 +99,7 @@ extension NFTables {
             case .dnat: "nat"
             case .destinationAddressType: "fib"
             case .conntrackStatus: "ct"
+            case .notrack: "notrack"
             }
         }
 
@@ -136,7 +141,7 @@ extension NFTables {
                         $0.put(NFTA_VERDICT_CODE, be32: UInt32(bitPattern: verdict.code))
                     }
                 }
-            case .masquerade:
+            case .masquerade, .notrack:
                 break
             case let .dnat(family, address, port):
                 message.put(NFTA_NAT_TYPE, be32: NFT_NAT_DNAT.rawValue)

@@ -72,6 +72,7 @@ public final class NodeDaemon: Service, Sendable {
                                              "addresses": "\(addresses.map(\.description))"])
         let vxlan = config.backend == .direct ? nil
             : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay)
+        if vxlan != nil { try Untracked.vxlan(port: config.port) }
         if let path = options.conflist {
             let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
             let mtu = underlay.mtu - overhead

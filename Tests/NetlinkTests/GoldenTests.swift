@@ -6,6 +6,7 @@ import Testing
 @testable import NetfilterNetlink
 @testable import Netlink
 @testable import RouteNetlink
+@testable import NodeAgent
 
 /// Every kind of message podwire sends, byte for byte against what `ip`, `bridge`, `tc` or `nft`
 /// sends for the same change (References/capture.sh). The socket records instead of sending,
@@ -220,6 +221,14 @@ struct GoldenTests {
         }
         try expectSame(batched(family: .bridge) { $0.addRule("prerouting", Rules.spoofCheck); try $0.commit() },
                        "nft-rule-spoofcheck", header: Self.netfilter)
+        let socket = NetfilterSocket(recording: ())
+        let tables = NFTables(family: .inet, table: "podwire-node", socket: socket)
+        tables.addRule("prerouting", Untracked.rule(port: 4789))
+        try? tables.commit()
+        let batch = socket.recorded.first ?? []
+        let length = batch.count > 24 ? Int(batch[20]) | Int(batch[21]) << 8 : 0
+        try expectSame(batch.count > 20 + length ? Array(batch[20 ..< 20 + length]) : nil, "nft-rule-notrack",
+                       header: Self.netfilter)
     }
 
     @Test func elements() throws {

@@ -158,5 +158,8 @@ nft add table bridge podwire
 nft add set bridge podwire ports '{ type ifname; }'
 nft add set bridge podwire macs '{ type ifname . ether_addr; }'
 nft add chain bridge podwire prerouting '{ type filter hook prerouting priority -300; }'
+nft add table inet podwire-node
+nft add chain inet podwire-node prerouting '{ type filter hook prerouting priority -300; }'
+capture nft-rule-notrack 0xa06 "" -- nft add rule inet podwire-node prerouting udp dport 4789 notrack
 capture nft-rule-spoofcheck 0xa06 "" -- nft add rule bridge podwire prerouting \
   iifname @ports iifname . ether saddr != @macs drop
