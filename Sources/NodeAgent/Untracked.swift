@@ -3,8 +3,8 @@ import Netlink
 
 /// VXLAN's own UDP packets bypass conntrack: the node tracks the pods' connections inside
 /// them already, and tracking the tunnel as well costs each packet a second lookup on both
-/// nodes (a tenth of the throughput, measured by netns-test/bench-datapath.sh). One table of
-/// the node agent's, `inet podwire-node`, declared afresh at every start:
+/// nodes (netns-test/bench-datapath.sh shows what it costs). One table of the node agent's,
+/// `inet podwire-node`, declared afresh at every start:
 ///
 ///     chain prerouting { type filter hook prerouting priority raw; udp dport PORT notrack }
 ///     chain output     { type filter hook output priority raw; udp dport PORT notrack }
