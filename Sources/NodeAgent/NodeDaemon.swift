@@ -291,11 +291,10 @@ final class PeerState: @unchecked Sendable {
             metrics.reconcileDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000
                                                         + elapsed.attoseconds / 1_000_000_000)
         }
-        let plan = DataPathPlan.make(node: node, peers: Array(peers.values), config: config, onLink: { address in
-            guard let route = try? self.socket.route(to: address), route.gateway == nil else { return nil }
-            return route.linkIndex
-        }, vxlan: vxlan)
-        let outcome = try Reconciler(socket: socket).apply(plan, vxlan: vxlan)
+        let reconciler = Reconciler(socket: socket)
+        let plan = DataPathPlan.make(node: node, peers: Array(peers.values), config: config,
+                                     onLink: reconciler.onLink, vxlan: vxlan)
+        let outcome = try reconciler.apply(plan, vxlan: vxlan)
         metrics.peers.record(peers.keys.filter { $0 != node.name }.count)
         metrics.routes.record(plan.routes.count)
         if !outcome.isQuiet {

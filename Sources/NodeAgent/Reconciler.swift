@@ -46,26 +46,22 @@ public struct Reconciler {
     }
 
     public func apply(_ plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Outcome {
-        var outcome = Outcome()
-        let present = try socket.routes(family: .v4) + socket.routes(family: .v6)
-        let ours = present.filter { $0.protocolNumber == DataPathPlan.routeProtocol }
-        let routes = Changes(wanted: plan.routes, present: ours)
+        let drift = try drift(from: plan, vxlan: vxlan)
+        let routes = drift.routes, neighbours = drift.neighbours, forwarding = drift.forwarding
         // Neighbours first: a route through a VTEP works from the moment it is added.
-        if let vxlan {
-            let neighbours = Changes(wanted: plan.neighbours, present: try socket.neighbours(.neighbour, link: vxlan))
-            let forwarding = Changes(wanted: plan.forwarding, present: try socket.neighbours(.forwarding, link: vxlan))
-            for entry in neighbours.add + forwarding.add { try socket.replaceNeighbour(entry) }
-            outcome.added += neighbours.add.count + forwarding.add.count
-            for route in routes.remove { try socket.deleteRoute(route) }
-            for entry in neighbours.remove + forwarding.remove { try socket.deleteNeighbour(entry) }
-            outcome.removed += neighbours.remove.count + forwarding.remove.count
-        } else {
-            for route in routes.remove { try socket.deleteRoute(route) }
-        }
+        for entry in neighbours.add + forwarding.add { try socket.replaceNeighbour(entry) }
+        for route in routes.remove { try socket.deleteRoute(route) }
+        for entry in neighbours.remove + forwarding.remove { try socket.deleteNeighbour(entry) }
         for route in routes.add { try socket.addRoute(route) }
-        outcome.added += routes.add.count
-        outcome.removed += routes.remove.count
-        return outcome
+        return Outcome(added: routes.add.count + neighbours.add.count + forwarding.add.count,
+                       removed: routes.remove.count + neighbours.remove.count + forwarding.remove.count)
+    }
+
+    /// The link leading to `address` when it is on that link (the route to it has no
+    /// gateway): how `DataPathPlan.make` tells a direct peer from one behind a router.
+    public func onLink(_ address: IPAddress) -> Int32? {
+        guard let route = try? socket.route(to: address), route.gateway == nil else { return nil }
+        return route.linkIndex
     }
 }
 

@@ -124,16 +124,15 @@ struct Status: AsyncParsableCommand {
             guard let node = records.first(where: { $0.name == name }) else { throw ClusterStoreError.notFound(name) }
             let socket = try RouteSocket()
             let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
-            let plan = DataPathPlan.make(node: node, peers: records, config: config, onLink: { address in
-                guard let route = try? socket.route(to: address), route.gateway == nil else { return nil }
-                return route.linkIndex
-            }, vxlan: vxlan)
+            let reconciler = Reconciler(socket: socket)
+            let plan = DataPathPlan.make(node: node, peers: records, config: config, onLink: reconciler.onLink,
+                                         vxlan: vxlan)
             for peer in records where peer.name != name {
                 let path = plan.paths[peer.name]?.rawValue ?? "-"
                 print("\(peer.name)  \(peer.subnets.map(\.description).joined(separator: ","))  \(path)  "
                       + (alive.contains(peer.name) ? "alive" : "not alive"))
             }
-            let drift = try Reconciler(socket: socket).drift(from: plan, vxlan: vxlan)
+            let drift = try reconciler.drift(from: plan, vxlan: vxlan)
             for route in drift.routes.add {
                 print("drift: missing route \(route.destination) via \(route.gateway.map { "\($0)" } ?? "-")")
             }
