@@ -7,7 +7,8 @@
 #
 # It prints the time from the daemon's start until the kernel holds a route to every peer,
 # the daemon's resident memory with the peers and per peer, and the CPU it uses over 10 s
-# with IDLE_PEERS peers and nothing changing. It asserts only that every measurement ran.
+# with IDLE_PEERS peers and nothing changing, and how often its threads woke meanwhile (their
+# context switches). It asserts only that every measurement ran.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster-lib.sh"
 PEERS=${PEERS:-1000} IDLE_PEERS=${IDLE_PEERS:-50}
@@ -33,6 +34,8 @@ PY
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Context switches of all the daemon's threads: each wake-up from a wait is one.
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {sum += $2} END {print sum}'; }
 routes() { ip -n "pw$RUN_ID-n1" route show proto 112 | wc -l; }
 
 section "idle: $IDLE_PEERS peers, nothing changing"
@@ -40,10 +43,12 @@ write_peers 1 "$IDLE_PEERS"
 start_daemon 1; pid=$(cat "$WORK/daemon1.pid")
 for _ in $(seq 300); do (( $(routes) == IDLE_PEERS )) && break; sleep 0.1; done
 sleep 2
-before=$(cpu_ticks "$pid"); sleep 10; after=$(cpu_ticks "$pid")
-idle_ms=$(( (after - before) * 1000 / ticks ))
+before=$(cpu_ticks "$pid") switched=$(switches "$pid"); sleep 10; after=$(cpu_ticks "$pid")
+idle_ms=$(( (after - before) * 1000 / ticks )) idle_switches=$(( $(switches "$pid") - switched ))
+threads=$(ls "/proc/$pid/task" | wc -l)
 idle_rss=$(rss_kib "$pid")
-expect "the daemon programmed $IDLE_PEERS routes, then used $idle_ms ms of CPU in 10 s; RSS $idle_rss KiB" \
+expect "the daemon programmed $IDLE_PEERS routes, then used $idle_ms ms of CPU and woke $idle_switches times \
+in 10 s; RSS $idle_rss KiB" \
   test "$(routes)" -eq "$IDLE_PEERS"
 kill "$pid"; for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 
@@ -62,5 +67,6 @@ echo
 printf '%-58s %s\n' "daemon, $PEERS peers from a cold start (ms)" "$took" \
   "daemon RSS with $PEERS peers (KiB)" "$rss" "memory per peer (bytes)" "$per_peer" \
   "daemon CPU over 10 s idle with $IDLE_PEERS peers (ms)" "$idle_ms" \
+  "daemon wake-ups over those 10 s, all $threads threads" "$idle_switches" \
   "daemon RSS with $IDLE_PEERS peers (KiB)" "$idle_rss"
 finish

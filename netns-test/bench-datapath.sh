@@ -44,23 +44,15 @@ vxlan_by_hand() { # vxlan_by_hand N PEER: node N's half of a VXLAN link to PEER
 }
 vxlan_by_hand 4 6; vxlan_by_hand 6 4
 
-transfer() { # transfer CLIENT_POD SERVER_POD ADDRESS -> bits per second
-  ip netns exec "pw$RUN_ID-$2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-  local server=$!
-  sleep 0.3
-  in_ns "$1" iperf3 -c "$3" -p 5201 -t "$SECONDS_EACH" -J 2>/dev/null | jq '.end.sum_received.bits_per_second'
-  wait "$server" 2>/dev/null
-}
 declare -A results
 kinds=("podwire direct:pod1:pod2:${POD4[2]}" "by hand direct:hpod4:hpod5:10.250.5.2"
        "podwire vxlan:pod1:pod3:${POD4[3]}" "by hand vxlan:hpod4:hpod6:10.250.6.2")
 for round in $(seq "$ROUNDS"); do
   for kind in "${kinds[@]}"; do
     IFS=: read -r name client server address <<< "$kind"
-    results[$name]+="$(transfer "$client" "$server" "$address") "
+    results[$name]+="$(iperf_bps "$client" "$server" "$address") "
   done
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 printf '%-34s %12s %12s %8s\n' "cross-node pod to pod, TCP (Gbit/s)" podwire "by hand" ratio
 for path in direct vxlan; do

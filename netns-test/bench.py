@@ -78,7 +78,8 @@ class Netlink:
             raise OSError(-error, os.strerror(-error))
 
     def add_veth(self, name, peer, netns_fd):
-        peer_message = IFINFOMSG + attr(IFLA_IFNAME, peer.encode() + b"\0") + attr(IFLA_NET_NS_FD, struct.pack("I", netns_fd))
+        peer_message = (IFINFOMSG + attr(IFLA_IFNAME, peer.encode() + b"\0")
+                        + attr(IFLA_NET_NS_FD, struct.pack("I", netns_fd)))
         info = attr(IFLA_INFO_KIND, b"veth\0") + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_message))
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
                      IFINFOMSG + attr(IFLA_IFNAME, name.encode() + b"\0") + attr(IFLA_LINKINFO, info))
@@ -98,7 +99,8 @@ class Bench:
         self.bins = {"podwire": os.path.join(self.work, "bin", "podwire"),
                      "reference": os.path.join(self.work, "bin", "bridge")}
         self.pause = args.pause
-        self.base_env = {"CNI_PATH": os.path.join(self.work, "bin"), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        self.base_env = {"CNI_PATH": os.path.join(self.work, "bin"),
+                         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
         self.subnets = ipaddress.ip_network(args.supernet).subnets(new_prefix=22)
         self.results = {}
         # scenario -> what its floor is: the same work done with nothing but the kernel.
@@ -240,7 +242,8 @@ class Bench:
                    CNI_NETNS=f"/var/run/netns/{ns}", CNI_IFNAME="eth0")
         _, code, out = spawn([self.bins["podwire"]], env, config["path"])
         if code != 0:
-            raise SystemExit(f"podwire ADD {container} for a floor failed ({code}): {out[:300].decode(errors='replace')}")
+            raise SystemExit(f"podwire ADD {container} for a floor failed ({code}): "
+                             f"{out[:300].decode(errors='replace')}")
         host_end = json.loads(out)["interfaces"][1]["name"]
         self.remember("links", host_end)
         return host_end
@@ -389,7 +392,8 @@ def report(bench, seconds):
                 row["floor_share_of_podwire"] = fs["median"] / ps["median"]
             else:
                 # For a rate: how it compares with the kernel's own rate for the link changes.
-                row["share_of_kernel_rate"] = {"podwire": ps["median"] / fs["median"], "reference": rs["median"] / fs["median"]}
+                row["share_of_kernel_rate"] = {"podwire": ps["median"] / fs["median"],
+                                               "reference": rs["median"] / fs["median"]}
         rows.append(row)
         fmt = (lambda s: f"{s['median']:.0f} / {s['p90']:.0f} / {s['max']:.0f}") if unit != "ms" else \
               (lambda s: f"{s['median']:.2f} / {s['p90']:.2f} / {s['max']:.2f}")
@@ -399,8 +403,8 @@ def report(bench, seconds):
                   f"{'above it: podwire / reference':>30} {row['above_floor_ratio']:6.2f}")
         elif floor:
             shares = row["share_of_kernel_rate"]
-            print(f"{'  ' + bench.floors[scenario] + ' (' + unit + ')':44} {fmt(fs):>30} "
-                  f"{'of it: podwire ' + format(shares['podwire'], '.0%') + ', reference ' + format(shares['reference'], '.0%'):>37}")
+            of_it = f"of it: podwire {shares['podwire']:.0%}, reference {shares['reference']:.0%}"
+            print(f"{'  ' + bench.floors[scenario] + ' (' + unit + ')':44} {fmt(fs):>30} {of_it:>37}")
     result = {"machine": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "iterations": bench.args.iterations, "seconds": round(seconds, 1), "rows": rows}
     with open(bench.args.json, "w") as f:

@@ -4,7 +4,8 @@
 # segments joined by a router, an "outside" network behind the router, etcd members in some
 # nodes, a podwire-node daemon and a pod with a hostname server on each node.
 #
-#   cluster_underlay "1 2 3" "4 5"     nodes n1-n3 on segment A, n4-n5 on segment B
+#   cluster_underlay "1 2 3" "4 5"     nodes n1-n3 on segment A, n4-n5 on segment B; with
+#                                       UNDERLAY_FAMILIES=6, the nodes' links have IPv6 only
 #   cluster_etcd 1 2 3                  etcd members in those nodes; ENDPOINTS is set
 #   cluster_config JSON; start_daemon N; wait_for_conflist N; add_pod N
 NODE_BIN=${PODWIRE_NODE:-$REPO/.build/release/podwire-node}
@@ -46,9 +47,13 @@ cluster_underlay() { # cluster_underlay "NODES ON A" "NODES ON B"
       SEGMENT[$n]=b net4=192.168.20 net6=fd20; fi
     plug "n$n" "sw${SEGMENT[$n]}" eth0
     UNDERLAY4[$n]=$net4.$n UNDERLAY6[$n]=$net6::$n
-    in_ns "n$n" ip addr add "${UNDERLAY4[$n]}/24" dev eth0
+    if [[ ${UNDERLAY_FAMILIES:-4 6} == *4* ]]; then
+      in_ns "n$n" ip addr add "${UNDERLAY4[$n]}/24" dev eth0
+      in_ns "n$n" ip route add default via "$net4.254"
+    else
+      UNDERLAY4[$n]=""
+    fi
     in_ns "n$n" ip addr add "${UNDERLAY6[$n]}/64" dev eth0 nodad
-    in_ns "n$n" ip route add default via "$net4.254"
     in_ns "n$n" ip -6 route add default via "$net6::254"
     in_ns "n$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   done
@@ -63,18 +68,21 @@ cluster_underlay() { # cluster_underlay "NODES ON A" "NODES ON B"
   in_ns outside ip route add default via 198.18.0.1
 }
 
+underlay_host() { [[ -n ${UNDERLAY4[$1]} ]] && echo "${UNDERLAY4[$1]}" || echo "[${UNDERLAY6[$1]}]"; }
 cluster_etcd() { # cluster_etcd NODE...: one member in each, on its underlay address
   local n urls=() peers=()
-  for n in "$@"; do urls+=("http://${UNDERLAY4[$n]}:2379"); peers+=("e$n=http://${UNDERLAY4[$n]}:2380"); done
+  for n in "$@"; do
+    urls+=("http://$(underlay_host "$n"):2379"); peers+=("e$n=http://$(underlay_host "$n"):2380")
+  done
   ENDPOINTS=$(IFS=,; echo "${urls[*]}") MEMBERS=$(IFS=,; echo "${peers[*]}") ETCD_NODE=$1
   for n in "$@"; do start_etcd "$n"; done
   for _ in $(seq 100); do etcdctl_n endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 }
 start_etcd() { # start_etcd N [existing]
-  local n=$1
+  local n=$1 host; host=$(underlay_host "$1")
   ip netns exec "pw$RUN_ID-n$n" etcd --name "e$n" --data-dir "$WORK/etcd$n" --log-level error \
-    --listen-client-urls "http://${UNDERLAY4[$n]}:2379" --advertise-client-urls "http://${UNDERLAY4[$n]}:2379" \
-    --listen-peer-urls "http://${UNDERLAY4[$n]}:2380" --initial-advertise-peer-urls "http://${UNDERLAY4[$n]}:2380" \
+    --listen-client-urls "http://$host:2379" --advertise-client-urls "http://$host:2379" \
+    --listen-peer-urls "http://$host:2380" --initial-advertise-peer-urls "http://$host:2380" \
     --initial-cluster "$MEMBERS" --initial-cluster-state "${2:-new}" >"$WORK/etcd$n.log" 2>&1 &
   echo $! > "$WORK/etcd$n.pid"; echo $! >> "$WORK/made.etcd"
   disown $!   # killed at exit with SIGKILL: no job notice for it
@@ -98,6 +106,13 @@ wait_for_conflist() {
 subnet4() { jq -r '.plugins[0].ipam.ranges[][0].subnet | select(contains("."))' "$WORK/n$1/net.d/10-podwire.conflist"; }
 
 add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a hostname server
+  wire_pod "$1" || return 1
+  ip netns exec "pw$RUN_ID-pod$1" python3 "$REPO/netns-test/hostname-server.py" "pod$1" 8083 8081 \
+    "${POD4[$1]}" "${POD6[$1]}" \
+    >/dev/null 2>&1 &
+  remember_pid $!
+}
+wire_pod() { # wire_pod N: pod N on node N, through the node's conflist; POD4[N] and POD6[N] are set
   local n=$1 ns
   ns=$(new_netns "pod$n")
   in_ns "pod$n" ip link set lo up   # a runtime's loopback plugin does this
@@ -105,8 +120,29 @@ add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a ho
     CNI_CONTAINERID="pod$n$RUN_ID" "$CNITOOL" add podwire "$ns" > "$WORK/pod$n.json" || return 1
   POD4[$n]=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod$n.json")
   POD6[$n]=$(jq -r '.ips[] | select(.address | contains(":")) | .address | split("/")[0]' "$WORK/pod$n.json")
-  ip netns exec "pw$RUN_ID-pod$n" python3 "$REPO/netns-test/hostname-server.py" "pod$n" 8083 8081 \
-    "${POD4[$n]}" "${POD6[$n]}" \
-    >/dev/null 2>&1 &
-  remember_pid $!
+}
+
+conformance() { # conformance FAMILY N...: among pods N (add_pod's), every pod asks every pod and
+  # every node every pod; the pods answer with their name and the address they saw asking
+  local family=$1 from to want src proto port answer bad=0 tried=0 nodes=("${@:2}")
+  for from in "${nodes[@]}"; do
+    for to in "${nodes[@]}"; do
+      [[ $family == 4 ]] && want=${POD4[$to]} || want=${POD6[$to]}
+      [[ $family == 4 ]] && src=${POD4[$from]} || src=${POD6[$from]}
+      for proto in http udp; do
+        tried=$((tried + 1))
+        port=8083; [[ $proto == udp ]] && port=8081
+        answer=$(in_ns "pod$from" python3 "$REPO/netns-test/hostname-client.py" "$proto" "$want" "$port" 2>&1)
+        [[ $answer == "pod$to $src" ]] || { bad=$((bad + 1)); echo "        pod$from -> pod$to ($proto): $answer"; }
+      done
+    done
+    for to in "${nodes[@]}"; do
+      [[ $family == 4 ]] && want=${POD4[$to]} || want=${POD6[$to]}
+      tried=$((tried + 1))
+      answer=$(in_ns "n$from" python3 "$REPO/netns-test/hostname-client.py" http "$want" 8083 2>&1)
+      [[ $answer == "pod$to "* ]] || { bad=$((bad + 1)); echo "        node$from -> pod$to: $answer"; }
+    done
+  done
+  echo "        $tried requests, $bad wrong or unanswered"
+  ((bad == 0))
 }

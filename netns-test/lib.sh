@@ -185,3 +185,17 @@ leases_in() { # leases_in DIR -> the lease files (named by IP) in a host-local n
   ls "$1" 2>/dev/null | grep -Ev '^(lock|last_reserved_ip\..*)$' || true
 }
 export -f leases_in
+
+# iperf_bps CLIENT SERVER ADDRESS [PORT] -> bits per second of one TCP stream, SECONDS_EACH long,
+# from netns CLIENT to an iperf3 server on port 5201 in netns SERVER (names as new_netns takes),
+# reached at ADDRESS:PORT; nothing when the transfer failed.
+iperf_bps() {
+  ip netns exec "pw$RUN_ID-$2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  local server=$!
+  sleep 0.3
+  ip netns exec "pw$RUN_ID-$1" iperf3 -c "$3" -p "${4:-5201}" -t "${SECONDS_EACH:-5}" -J 2>/dev/null \
+    | jq '.end.sum_received.bits_per_second // empty'
+  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+  return 0
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }

@@ -165,7 +165,8 @@ CASES = [
     (7, "a relative dataDir", ipam(subnet=f"{NET}.0/24", dataDir="relative/dir"), {}),
     (7, "a route with no dst", ipam(subnet=f"{NET}.0/24", routes=[{"gw": f"{NET}.1"}]), {}),
     (7, "a route dst that is not a prefix", ipam(subnet=f"{NET}.0/24", routes=[{"dst": "default"}]), {}),
-    (7, "a route gw of the other family", ipam(subnet=f"{NET}.0/24", routes=[{"dst": "0.0.0.0/0", "gw": "fd00::1"}]), {}),
+    (7, "a route gw of the other family",
+     ipam(subnet=f"{NET}.0/24", routes=[{"dst": "0.0.0.0/0", "gw": "fd00::1"}]), {}),
     (6, "routes as a string", ipam(subnet=f"{NET}.0/24", routes="0.0.0.0/0"), {}),
     (5, "a resolvConf that does not exist", ipam(subnet=f"{NET}.0/24", resolvConf="/nonexistent/resolv.conf"), {}),
     (7, "args.cni.ips with text", conf(("args", {"cni": {"ips": ["ten"]}})), {}),
@@ -177,7 +178,8 @@ CASES = [
     (7, "hostPort 70000", runtime(portMappings=[{"hostPort": 70000, "containerPort": 80}]), {}),
     (7, "a mapping with no containerPort", runtime(portMappings=[{"hostPort": 8080}]), {}),
     (7, "protocol icmp", runtime(portMappings=[{"hostPort": 8080, "containerPort": 80, "protocol": "icmp"}]), {}),
-    (7, "a hostIP that is not an address", runtime(portMappings=[{"hostPort": 8080, "containerPort": 80, "hostIP": "localhost"}]), {}),
+    (7, "a hostIP that is not an address",
+     runtime(portMappings=[{"hostPort": 8080, "containerPort": 80, "hostIP": "localhost"}]), {}),
     (6, "portMappings as an object", runtime(portMappings={"hostPort": 8080}), {}),
     (6, "hostPort as a string", runtime(portMappings=[{"hostPort": "8080", "containerPort": 80}]), {}),
     (7, "ingressRate without ingressBurst", runtime(bandwidth={"ingressRate": 1000000}), {}),
@@ -188,11 +190,14 @@ CASES = [
     # --- prevResult ---
     (6, "prevResult as a string", prev("x"), {}),
     (6, "a prevResult address without a prefix", prev({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2"}]}), {}),
-    (6, "a prevResult interface index out of range", prev({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "interface": 3}]}), {}),
-    (6, "a prevResult gateway of the other family", prev({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "gateway": "fd00::1"}]}), {}),
+    (6, "a prevResult interface index out of range",
+     prev({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "interface": 3}]}), {}),
+    (6, "a prevResult gateway of the other family",
+     prev({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.2/24", "gateway": "fd00::1"}]}), {}),
     (1, "a prevResult of version 9.9.9", prev({"cniVersion": "9.9.9"}), {}),
     (7, "a prevResult route with a bad dst", prev({"cniVersion": "1.0.0", "routes": [{"dst": "nowhere"}]}), {}),
-    (7, "a prevResult interface with no name", prev({"cniVersion": "1.0.0", "interfaces": [{"mac": "0a:58:00:00:00:01"}]}), {}),
+    (7, "a prevResult interface with no name",
+     prev({"cniVersion": "1.0.0", "interfaces": [{"mac": "0a:58:00:00:00:01"}]}), {}),
     (6, "prevResult ips as an object", prev({"cniVersion": "1.0.0", "ips": {"address": "10.0.0.2/24"}}), {}),
     # --- the environment ---
     (4, "an unknown CNI_COMMAND", conf(), {"CNI_COMMAND": "EXPLODE"}),
@@ -222,14 +227,17 @@ CASES = [
     (7, "CNI_ARGS MAC that is not a MAC", conf(), {"CNI_ARGS": "IgnoreUnknown=1;MAC=xyz"}),
     # --- GC ---
     (7, "GC without an attachment list", conf(("cniVersion", "1.1.0")), {"CNI_COMMAND": "GC"}),
-    (6, "GC attachments as a string", conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), "all")), {"CNI_COMMAND": "GC"}),
-    (7, "a GC attachment with no ifname", conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), [{"containerID": "x"}])), {"CNI_COMMAND": "GC"}),
+    (6, "GC attachments as a string",
+     conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), "all")), {"CNI_COMMAND": "GC"}),
+    (7, "a GC attachment with no ifname",
+     conf(("cniVersion", "1.1.0"), (("cni.dev/valid-attachments",), [{"containerID": "x"}])), {"CNI_COMMAND": "GC"}),
 ]
 
 
 def links(netns=None):
     command = ["ip", "-o", "link", "show"] if netns is None else ["ip", "-n", netns, "-o", "link", "show"]
-    return {line.split(":")[1].strip().split("@")[0] for line in subprocess.run(command, capture_output=True, text=True).stdout.splitlines()}
+    listing = subprocess.run(command, capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in listing.splitlines()}
 
 
 def files_under(root):
@@ -243,7 +251,8 @@ def outside_store():
     """What a call could write outside its store: the work dir, /tmp, the usual store and netns dirs."""
     seen = {path for path in files_under(args.work) if not path.startswith(args.data)}
     for directory in ("/tmp", "/var/lib/cni/networks", "/run/netns"):
-        seen.update(os.path.join(directory, name) for name in (os.listdir(directory) if os.path.isdir(directory) else []))
+        names = os.listdir(directory) if os.path.isdir(directory) else []
+        seen.update(os.path.join(directory, name) for name in names)
     return seen
 
 
@@ -288,7 +297,8 @@ for index, (want, what, stdin, changes) in enumerate(CASES):
         # Nothing is decided after the host is touched, so a refused call makes no bridge.
         problems.append(f"bridge {args.bridge} was created")
         subprocess.run(["ip", "link", "del", args.bridge], capture_output=True)
-    leases = [path for path in files_under(args.data) if os.path.basename(path)[:1].isdigit() or ":" in os.path.basename(path)]
+    leases = [path for path in files_under(args.data)
+              if os.path.basename(path)[:1].isdigit() or ":" in os.path.basename(path)]
     if leases:
         problems.append(f"leases left: {leases[:3]}")
     after = outside_store()

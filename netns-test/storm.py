@@ -20,7 +20,8 @@ args = parser.parse_args()
 seed = args.seed if args.seed is not None else random.randrange(1 << 30)
 print(f"seed {seed} (--seed to replay)")
 config = json.dumps({"cniVersion": "1.0.0", "name": args.network, "type": "host-local",
-                     "ipam": {"type": "host-local", "dataDir": args.data, "ranges": [[{"subnet": args.subnet}]]}}).encode()
+                     "ipam": {"type": "host-local", "dataDir": args.data,
+                              "ranges": [[{"subnet": args.subnet}]]}}).encode()
 PLUGINS = {"podwire": os.path.join(args.bin_dir, "podwire-ipam"), "reference": os.path.join(args.bin_dir, "host-local")}
 
 live = {}            # address -> container, for the pods added and not yet deleted
@@ -104,17 +105,20 @@ def hint(name):
 
 
 stale_hints = len(listing(index_dir, hint))
-gc = subprocess.run([PLUGINS["podwire"]], env={"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": args.bin_dir},
-                    input=json.dumps(dict(json.loads(config), cniVersion="1.1.0", **{"cni.dev/valid-attachments": []})).encode(),
-                    capture_output=True, timeout=60)
+gc_config = dict(json.loads(config), cniVersion="1.1.0", **{"cni.dev/valid-attachments": []})
+gc = subprocess.run([PLUGINS["podwire"]],
+                    env={"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": args.bin_dir},
+                    input=json.dumps(gc_config).encode(), capture_output=True, timeout=60)
 if gc.returncode != 0:
     failures.append(f"GC: {gc.stdout[:200]!r}")
 hints_left = listing(index_dir, hint)
 for line in duplicates[:10] + failures[:10]:
     print("  " + line)
 leaks = len(leases_left) + len(hints_left)
-print(f"{calls['podwire']} calls by podwire-ipam, {calls['reference']} by host-local; {peak_alive} pods alive before the final DELs")
-print(f"after the DELs: {len(leases_left)} leases, {stale_hints} stale index hints (pods podwire added and the reference deleted); after a GC: {len(hints_left)} hints")
+print(f"{calls['podwire']} calls by podwire-ipam, {calls['reference']} by host-local; "
+      f"{peak_alive} pods alive before the final DELs")
+print(f"after the DELs: {len(leases_left)} leases, {stale_hints} stale index hints "
+      f"(pods podwire added and the reference deleted); after a GC: {len(hints_left)} hints")
 if leases_left or hints_left:
     print(f"  left behind: {(leases_left + hints_left)[:10]}")
 print(f"storm: {added} of {args.pods} pods added, {args.workers} workers, {len(duplicates)} duplicates, {leaks} leaks,"

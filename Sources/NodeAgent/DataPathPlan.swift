@@ -25,12 +25,12 @@ public struct DataPathPlan: Equatable, Sendable {
     /// neighbour of this node (a connected route without a gateway covers it); `underlay` is
     /// the index of the link that leads to it, and `vxlan` the index of the VXLAN device.
     public static func make(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
-                            onLink: (IPAddress) -> Int32?, vxlan: Int32?) -> DataPathPlan {
+                            onLink: (IPAddress) throws -> Int32?, vxlan: Int32?) rethrows -> DataPathPlan {
         var plan = DataPathPlan()
         let underlayFamily: IPAddress.Family = node.address(.v4) != nil ? .v4 : .v6
         for peer in peers.sorted(by: { $0.name < $1.name }) where peer.name != node.name {
             let peerUnderlay = peer.address(underlayFamily)
-            let link = peerUnderlay.flatMap(onLink)
+            let link = try peerUnderlay.flatMap(onLink)
             let direct = config.backend != .vxlan && link != nil
             if direct, let link {
                 plan.paths[peer.name] = .direct

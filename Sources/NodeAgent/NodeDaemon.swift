@@ -19,13 +19,14 @@ public struct NodeOptions: Sendable {
     public var bridge: String
     /// The host-local store the conflist names; host-local's default when nil.
     public var dataDir: String?
-    /// Seconds a node's liveness lasts without a renewal.
+    /// Seconds a node's liveness lasts without a renewal; renewed every quarter of it, as a
+    /// Kubernetes node renews its 40-second lease every 10 s.
     public var livenessTTL: Int
     /// Seconds between reconciliations when nothing else triggers one.
     public var resync: Int
 
     public init(name: String, underlay: String, conflist: String?, bridge: String = "podwire0", dataDir: String? = nil,
-                livenessTTL: Int = 10, resync: Int = 60) {
+                livenessTTL: Int = 40, resync: Int = 60) {
         self.name = name
         self.underlay = underlay
         self.conflist = conflist
@@ -181,7 +182,7 @@ public final class NodeDaemon: Service, Sendable {
                 metrics.etcdErrors.increment()
                 logger.warning("cannot renew liveness", metadata: ["error": "\(error)"])
             }
-            try await Task.sleep(for: .seconds(max(1, options.livenessTTL / 3)))
+            try await Task.sleep(for: .seconds(max(1, options.livenessTTL / 4)))
         }
     }
 
@@ -292,7 +293,7 @@ final class PeerState: @unchecked Sendable {
                                                         + elapsed.attoseconds / 1_000_000_000)
         }
         let reconciler = Reconciler(socket: socket)
-        let plan = DataPathPlan.make(node: node, peers: Array(peers.values), config: config,
+        let plan = try DataPathPlan.make(node: node, peers: Array(peers.values), config: config,
                                      onLink: reconciler.onLink, vxlan: vxlan)
         let outcome = try reconciler.apply(plan, vxlan: vxlan)
         metrics.peers.record(peers.keys.filter { $0 != node.name }.count)

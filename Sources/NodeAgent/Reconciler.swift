@@ -59,8 +59,8 @@ public struct Reconciler {
 
     /// The link leading to `address` when it is on that link (the route to it has no
     /// gateway): how `DataPathPlan.make` tells a direct peer from one behind a router.
-    public func onLink(_ address: IPAddress) -> Int32? {
-        guard let route = try? socket.route(to: address), route.gateway == nil else { return nil }
+    public func onLink(_ address: IPAddress) throws(NetlinkError) -> Int32? {
+        guard let route = try socket.route(to: address), route.gateway == nil else { return nil }
         return route.linkIndex
     }
 }

@@ -47,10 +47,12 @@ extension NetlinkSocket where Family == RouteFamily {
     /// The route the kernel would take to `address` (`ip route get ADDRESS`); nil when there is
     /// none. A route without a gateway means the address is on that link.
     public func route(to address: IPAddress) throws(NetlinkError) -> RouteEntry? {
-        // RTM_F_LOOKUP_TABLE, as ip asks: the answer names the table the route came from.
+        // RTM_F_LOOKUP_TABLE, as ip asks, names the table the route came from; IPv6's strict
+        // check refuses every flag but RTM_F_FIB_MATCH (EINVAL), and ip sends none there.
+        let flags = address.family == .v4 ? UInt32(RTM_F_LOOKUP_TABLE) : 0
         let header = rtmsg(rtm_family: UInt8(address.family.addressFamily), rtm_dst_len: UInt8(address.family.bitWidth),
                            rtm_src_len: 0, rtm_tos: 0, rtm_table: 0, rtm_protocol: 0, rtm_scope: 0, rtm_type: 0,
-                           rtm_flags: UInt32(RTM_F_LOOKUP_TABLE))
+                           rtm_flags: flags)
         var message = NetlinkMessage("look up the route to \(address)", type: UInt16(RTM_GETROUTE), header: header)
         message.put(RTA_DST, bytes: address.bytes)
         var found: RouteEntry?

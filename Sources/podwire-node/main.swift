@@ -125,7 +125,7 @@ struct Status: AsyncParsableCommand {
             let socket = try RouteSocket()
             let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
             let reconciler = Reconciler(socket: socket)
-            let plan = DataPathPlan.make(node: node, peers: records, config: config, onLink: reconciler.onLink,
+            let plan = try DataPathPlan.make(node: node, peers: records, config: config, onLink: reconciler.onLink,
                                          vxlan: vxlan)
             for peer in records where peer.name != name {
                 let path = plan.paths[peer.name]?.rawValue ?? "-"

@@ -105,6 +105,15 @@ struct NamespaceTests {
         #expect(try socket.routes(family: .v4).contains(route))
         #expect(try socket.routes(family: .v6).contains(route6))
         #expect(try socket.routes(family: .v4).filter { $0.protocolNumber == tag } == [route])
+        // The lookup podwire-node tells a neighbour from a peer behind a router by, both families.
+        let lookups: [(String, String?)] = [("10.9.0.7", nil), ("fd09::7", nil), ("10.244.1.9", "10.9.0.2"),
+                                            ("fd44:1::9", "fd09::2")]
+        for (address, gateway) in lookups {
+            let found = try #require(try socket.route(to: IPAddress(address)!), "no route to \(address)")
+            #expect(found.linkIndex == link.index && found.gateway == gateway.flatMap { IPAddress($0) }, "\(address)")
+        }
+        #expect(try socket.route(to: IPAddress("192.0.2.1")!) == nil)
+        #expect(try socket.route(to: IPAddress("2001:db8::1")!) == nil)
         try socket.deleteRoute(route)
         try socket.deleteRoute(route)
         #expect(try !socket.routes(family: .v4).contains(route))

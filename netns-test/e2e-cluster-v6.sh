@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# A cluster whose nodes have IPv6 only on their underlay links: three nodes, two on one
+# segment and one behind the router, etcd on an IPv6 address, dual-stack pods. IPv6 pod
+# traffic between neighbours takes a direct route; IPv4 pod traffic, which has no IPv4 underlay
+# address to route by, and all traffic to the node behind the router go over VXLAN over IPv6.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/cluster-lib.sh"
+
+UNDERLAY_FAMILIES=6 cluster_underlay "1 2" "3"
+cluster_etcd 1
+cluster_config '{"network4":"10.245.0.0/16","network6":"fd45::/48"}' || fail "set the cluster config"
+for n in 1 2 3; do start_daemon $n; done
+for n in 1 2 3; do wait_for_conflist $n || fail "node $n wrote no conflist"; done
+for n in 1 2 3; do add_pod $n || fail "ADD the pod of node $n"; done
+sleep 0.5
+
+section "an IPv6-only underlay"
+expect "the nodes' links have no IPv4 address, and etcd listens on IPv6 ($ENDPOINTS)" \
+  bash -c "[[ -z \$(ip -n pw$RUN_ID-n1 -4 addr show dev eth0) && '$ENDPOINTS' == *'[fd10::1]'* ]]"
+routes6=$(ip -n "pw$RUN_ID-n1" -6 route show proto 112)
+routes4=$(ip -n "pw$RUN_ID-n1" route show proto 112)
+expect "node 1 reaches node 2's IPv6 pods by a direct route via node 2's underlay address" \
+  grep -q "via ${UNDERLAY6[2]} dev eth0" <<< "$routes6"
+expect "  and node 2's IPv4 pods over VXLAN, via its VTEP address" \
+  grep -q "via $(subnet4 2 | cut -d/ -f1) dev podwire.vx" <<< "$routes4"
+expect "  and node 3's pods over VXLAN, both families" test "$(grep -c 'dev podwire.vx' <<< "$routes4
+$routes6")" == 3
+expect "the VXLAN device sends from node 1's IPv6 underlay address" \
+  bash -c "ip -n pw$RUN_ID-n1 -d link show podwire.vx | grep -q 'local ${UNDERLAY6[1]} '"
+expect "the VXLAN forwarding entries point at the peers' IPv6 underlay addresses" \
+  bash -c "bridge -n pw$RUN_ID-n1 fdb show dev podwire.vx | grep -q 'dst ${UNDERLAY6[3]} '"
+status_out=$(node 1 status --name node1 2>&1)
+expect "podwire-node status shows node 2 reached directly" grep -q "^node2 .* direct  alive" <<< "$status_out"
+expect "  node 3 over VXLAN" grep -q "^node3 .* vxlan  alive" <<< "$status_out"
+expect "  and no drift" grep -q "^no drift" <<< "$status_out"
+
+section "Granular Checks: Pods, over the IPv6 underlay"
+expect "every pod answers every pod and node over IPv4, and sees the sender's own address" conformance 4 1 2 3
+expect "the same over IPv6" conformance 6 1 2 3
+
+section "the pod MTU leaves room for VXLAN over IPv6"
+mtu=$(in_ns pod1 cat /sys/class/net/eth0/mtu)
+expect "the pods' MTU is the underlay's 1500 less VXLAN-over-IPv6's 70: $mtu" test "$mtu" == 1430
+expect "a DF ping of the largest size it allows (1402 bytes of payload) crosses VXLAN, pod 1 to pod 3" \
+  in_ns pod1 ping -M do -s 1402 -c 1 -W 2 "${POD4[3]}"
+refute "one byte more does not" in_ns pod1 ping -M do -s 1403 -c 1 -W 2 "${POD4[3]}"
+expect "over IPv6, 1382 bytes of payload cross" in_ns pod1 ping -6 -M do -s 1382 -c 1 -W 2 "${POD6[3]}"
+refute "  and 1383 do not" in_ns pod1 ping -6 -M do -s 1383 -c 1 -W 2 "${POD6[3]}"
+finish
