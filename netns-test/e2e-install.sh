@@ -27,6 +27,8 @@ expect "podwire-pause is in the tools dir and runs" bash -c "$TOOLS/podwire-paus
 expect "podwire-leases is in the tools dir and runs" bash -c \
   "$TOOLS/podwire-leases --version | grep -q '^podwire-leases '"
 expect "podwire-node is in the tools dir and runs" bash -c "$TOOLS/podwire-node --version | grep -q '^podwire-node '"
+expect "podwire-node and podwire-leases need no library of the Swift toolchain (a node has none)" \
+  bash -c "libraries=\$(ldd $TOOLS/podwire-node $TOOLS/podwire-leases) && ! grep -q /opt/swift <<< \"\$libraries\""
 expect "its systemd unit and settings are installed, as shipped" bash -c \
   "cmp $REPO/conf/podwire-node.service $UNITS/podwire-node.service && cmp $REPO/conf/podwire-node.default \
   $DEFAULTS/podwire-node"

@@ -28,11 +28,12 @@ echo "$stale $(wc -l < scripts/podwire.order)" > .build/order-file-stale
 # Package.swift makes it static; clang warns that the driver's -pie then does nothing.
 swift build -c release --product podwire-pause >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 grep -E "warning:|error:" "$log" | grep -v "argument unused during compilation: '-pie'" || true
-# The operators' lease view: a human command, so start-up time does not matter here.
-swift build -c release --product podwire-leases >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-# The node daemon: long-running, built on the ecosystem's packages (async-http-client,
-# service-lifecycle), not static.
-swift build -c release --product podwire-node >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+# The operators' lease view and the node daemon (long-running, built on the ecosystem's
+# packages) carry the Swift runtime, so that a node needs no Swift toolchain: they need only
+# Debian's libc, libstdc++ and zlib.
+for product in podwire-leases podwire-node; do
+  swift build -c release --product "$product" --static-swift-stdlib >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+done
 
 export GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS=
 export GOCACHE="${GOCACHE:-$PWD/.build-go/cache}"

@@ -62,8 +62,8 @@ done
 install -d -m 0755 "$bin_dir" "$conf_dir" "$tools_dir" "$unit_dir" "$defaults_dir"
 # Install through a temporary name and rename: a runtime exec'ing the plugin meanwhile
 # sees the old binary or the new one, never a half-written file.
-place() {
-  install -m 0755 ".build/release/$1" "$2/.$1.new"
+place() { # stripped: the build keeps its symbols for debugging, a node has no use for them
+  install -s -m 0755 ".build/release/$1" "$2/.$1.new"
   mv -f "$2/.$1.new" "$2/$1"
   echo "installed $2/$1"
 }
