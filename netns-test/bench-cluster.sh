@@ -12,7 +12,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster-lib.sh"
 PEERS=${PEERS:-1000} IDLE_PEERS=${IDLE_PEERS:-50}
-ticks=$(getconf CLK_TCK)
 
 cluster_underlay "1" ""
 cluster_etcd 1
@@ -33,9 +32,20 @@ PY
   while read -r _ key value; do etcdctl_n put "$key" "${value:1:-1}" >/dev/null; done < "$WORK/peers.txt"
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Context switches of all the daemon's threads: each wake-up from a wait is one.
-switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {sum += $2} END {print sum}'; }
+# Per thread of the daemon, "TID CONTEXT-SWITCHES CPU-NANOSECONDS" (schedstat, finer than clock
+# ticks): each wake-up from a wait is a context switch. Threads come and go (the runtime's
+# workers), so they are compared thread by thread; delta COLUMN BEFORE AFTER sums the change.
+threads_now() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    echo "${task##*/} $(awk '/ctxt_switches/ {sum += $2} END {print sum}' "$task/status" 2>/dev/null) \
+$(cut -d' ' -f1 "$task/schedstat" 2>/dev/null)"
+  done
+}
+delta() {
+  awk -v c="$1" 'NR == FNR {before[$1] = $c; next} {sum += $c - ($1 in before ? before[$1] : 0)} END {print sum}' \
+    "$2" "$3"
+}
 routes() { ip -n "pw$RUN_ID-n1" route show proto 112 | wc -l; }
 
 section "idle: $IDLE_PEERS peers, nothing changing"
@@ -43,8 +53,11 @@ write_peers 1 "$IDLE_PEERS"
 start_daemon 1; pid=$(cat "$WORK/daemon1.pid")
 for _ in $(seq 300); do (( $(routes) == IDLE_PEERS )) && break; sleep 0.1; done
 sleep 2
-before=$(cpu_ticks "$pid") switched=$(switches "$pid"); sleep 10; after=$(cpu_ticks "$pid")
-idle_ms=$(( (after - before) * 1000 / ticks )) idle_switches=$(( $(switches "$pid") - switched ))
+threads_now "$pid" > "$WORK/threads.before"
+sleep 10
+threads_now "$pid" > "$WORK/threads.after"
+idle_switches=$(delta 2 "$WORK/threads.before" "$WORK/threads.after")
+idle_ms=$(awk -v ns="$(delta 3 "$WORK/threads.before" "$WORK/threads.after")" 'BEGIN {printf "%.2f", ns / 1e6}')
 threads=$(ls "/proc/$pid/task" | wc -l)
 idle_rss=$(rss_kib "$pid")
 expect "the daemon programmed $IDLE_PEERS routes, then used $idle_ms ms of CPU and woke $idle_switches times \

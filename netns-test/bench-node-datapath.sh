@@ -7,11 +7,11 @@
 #   by hand     a bridge and veths made with ip, no firewall rule at all: the kernel's own
 #               cost. Its "host port" transfer goes to the pod's own address, without DNAT.
 #
-#   netns-test/bench-node-datapath.sh          SECONDS_EACH=5 ROUNDS=3 for other lengths
+#   netns-test/bench-node-datapath.sh          SECONDS_EACH=5 ROUNDS=5 for other lengths
 #
 # Each figure is the median of ROUNDS transfers, every kind taken in turn in each round.
 source "$(dirname "$0")/lib.sh"
-SECONDS_EACH=${SECONDS_EACH:-5} ROUNDS=${ROUNDS:-3} HOST_PORT=18080
+SECONDS_EACH=${SECONDS_EACH:-5} ROUNDS=${ROUNDS:-5} HOST_PORT=18080
 command -v iperf3 >/dev/null || { echo "no iperf3: scripts/install-deps.sh installs it" >&2; exit 1; }
 [[ -x $REFERENCE_DIR/bridge && -x $REFERENCE_DIR/portmap ]] || { echo "no reference plugins" >&2; exit 1; }
 
@@ -110,4 +110,8 @@ for path in "pod to pod" "host port"; do
   awk -v label="$path" -v p="${p:-0}" -v r="${r:-1}" -v h="${h:-1}" \
     'BEGIN { printf "%-28s %10.2f %10.2f %10.2f %12.2f %12.2f\n", label, p / 1e9, r / 1e9, h / 1e9, p / h, p / r }'
 done
+echo "every transfer (Gbit/s), to judge the spread:"
+for kind in "${!results[@]}"; do
+  printf '  %-22s %s\n' "$kind" "$(tr ' ' '\n' <<< "${results[$kind]}" | grep . | awk '{printf "%.2f ", $1 / 1e9}')"
+done | sort
 finish
