@@ -4,13 +4,14 @@
 #   netns-test/bench-convergence.sh          SIZES="5 50" JOINS=20 for other runs
 #
 # For each cluster size N: nodes 1..N-1 run their daemons, each with a pod; node N joins JOINS
-# times (its daemon started, then stopped and the node removed), after a join not measured. A peer has converged with the
-# joining node when both hold a route to the other's subnets (IPv4 and IPv6), as
-# `ip -ts monitor route` in each node sees the kernel add them; the time counts from the
-# moment the joining daemon is started. After each join, every peer's pod pings the joining
-# node's pod over both families. Beside it, etcd's own put-to-watch-event latency through the
-# same gateway (netns-test/etcd-watch.py), with the daemons running, and the moment the
-# joining node's record reached a watcher. It asserts only that every join converged.
+# times (its daemon started, then stopped and the node removed), after a join not measured.
+# A peer has converged with the joining node when both hold a route to the other's subnets
+# (IPv4 and IPv6), as `ip -ts monitor route` in each node sees the kernel add them; the time
+# counts from the moment the joining daemon is started. After each join, every peer's pod
+# pings the joining node's pod over both families. Beside it, etcd's own put-to-watch-event
+# latency through the same gateway (netns-test/etcd-watch.py), with the daemons running, and
+# the moment the joining node's record reached a watcher. It asserts only that every join
+# converged.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster-lib.sh"
 SIZES=${SIZES:-"5 50"} JOINS=${JOINS:-20}
@@ -42,7 +43,9 @@ subnets() { jq -r '.plugins[0].ipam.ranges[][0].subnet' "$WORK/n$1/net.d/10-podw
 pings() { # pings FROM TO: pod FROM reaches pod TO over both families
   local address
   for address in "${POD4[$2]}" "${POD6[$2]}"; do
-    in_ns "pod$1" ping -q -c1 -W2 "$address" >/dev/null || { echo "    pod$1 -> pod$2 ($address): no answer"; return 1; }
+    in_ns "pod$1" ping -q -c1 -W2 "$address" >/dev/null && continue
+    echo "    pod$1 -> pod$2 ($address): no answer"
+    return 1
   done
 }
 

@@ -121,6 +121,11 @@ wire_pod() { # wire_pod N: pod N on node N, through the node's conflist; POD4[N]
   POD4[$n]=$(jq -r '.ips[] | select(.address | contains(".")) | .address | split("/")[0]' "$WORK/pod$n.json")
   POD6[$n]=$(jq -r '.ips[] | select(.address | contains(":")) | .address | split("/")[0]' "$WORK/pod$n.json")
 }
+unwire_pod() { # unwire_pod N: pod N's DEL through node N's conflist, as a runtime would; then its netns goes
+  in_ns "n$1" env CNI_PATH="$CNI_PATH" NETCONFPATH="$WORK/n$1/net.d" CNI_CACHEDIR="$WORK/n$1/cache" \
+    CNI_CONTAINERID="pod$1$RUN_ID" "$CNITOOL" del podwire "/var/run/netns/pw$RUN_ID-pod$1" || return 1
+  ip netns del "pw$RUN_ID-pod$1"
+}
 
 conformance() { # conformance FAMILY N...: among pods N (add_pod's), every pod asks every pod and
   # every node every pod; the pods answer with their name and the address they saw asking

@@ -46,4 +46,16 @@ expect "a DF ping of the largest size it allows (1402 bytes of payload) crosses 
 refute "one byte more does not" in_ns pod1 ping -M do -s 1403 -c 1 -W 2 "${POD4[3]}"
 expect "over IPv6, 1382 bytes of payload cross" in_ns pod1 ping -6 -M do -s 1382 -c 1 -W 2 "${POD6[3]}"
 refute "  and 1383 do not" in_ns pod1 ping -6 -M do -s 1383 -c 1 -W 2 "${POD6[3]}"
+
+section "a daemon that waits for etcd still stops when asked"
+gone() { ! kill -0 "$1" 2>/dev/null; }
+pid=$(cat "$WORK/daemon3.pid"); kill "$pid"
+expect "node 3's daemon stops on SIGTERM" wait_for 5 gone "$pid"
+kill "$(cat "$WORK/etcd1.pid")"
+lines=$(wc -l < "$WORK/daemon3.log")
+start_daemon 3
+waiting() { tail -n +"$((lines + 1))" "$WORK/daemon3.log" | grep -q "trying again"; }
+expect "with etcd down, the restarted daemon keeps trying to reach it" wait_for 10 waiting
+pid=$(cat "$WORK/daemon3.pid"); kill "$pid"
+expect "  and SIGTERM stops it within 5 s" wait_for 5 gone "$pid"
 finish

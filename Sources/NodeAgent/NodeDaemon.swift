@@ -58,19 +58,31 @@ public final class NodeDaemon: Service, Sendable {
     }
 
     public func run() async throws {
-        let config = try await retrying("read the cluster config") { try await self.store.config() }
+        guard let config = try await retrying("read the cluster config", { try await self.store.config() }) else {
+            logger.info("stopped before the node was registered")
+            return
+        }
         let socket = try RouteSocket()
         guard let underlay = try socket.link(named: options.underlay) else {
             throw ClusterError.invalid("no underlay link \(options.underlay)")
         }
         let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
-        let record = try await retrying("register") {
+        let registered = try await retrying("register") {
             try await self.store.register(name: self.options.name, addresses: addresses,
                                           vtepMAC: Self.vtepMAC(self.options.name), config: config)
+        }
+        guard let record = registered else {
+            logger.info("stopped before the node was registered")
+            return
         }
         health.markRegistered()
         logger.info("registered", metadata: ["subnets": "\(record.subnets.map(\.description))",
                                              "addresses": "\(addresses.map(\.description))"])
+        for address in try BridgeGateways.dropStale(socket: socket, bridge: options.bridge, node: record,
+                                                    config: config) {
+            logger.notice("removed an address of a subnet the node no longer holds from its bridge",
+                          metadata: ["bridge": "\(options.bridge)", "address": "\(address)"])
+        }
         let vxlan = config.backend == .direct ? nil
             : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay)
         if vxlan != nil { try Untracked.vxlan(port: config.port) }
@@ -84,20 +96,24 @@ public final class NodeDaemon: Service, Sendable {
         let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger,
                               metrics: metrics, health: health)
 
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.keepAlive() }
-            group.addTask { try await self.follow(state) }
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(self.options.resync))
-                    await state.reconcile(because: "timer")
+        // SIGTERM cancels the tasks; so does the first of them to fail (the node removed), which
+        // the group then throws, and the process exits for its supervisor to start it again.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await self.keepAlive() }
+                    group.addTask { try await self.follow(state) }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(self.options.resync))
+                            await state.reconcile(because: "timer")
+                        }
+                    }
+                    group.addTask { await self.followLinks(state) }
+                    group.addTask { try await self.reloadOnHangUp(state) }
                 }
             }
-            group.addTask { await self.followLinks(state) }
-            group.addTask { try await self.reloadOnHangUp(state) }
-            try await gracefulShutdown()
-            group.cancelAll()
-        }
+        } catch is CancellationError where Task.isShuttingDownGracefully {}
         logger.info("stopped; the data path stays as it is")
     }
 
@@ -107,12 +123,17 @@ public final class NodeDaemon: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let (records, revision) = try await store.nodes()
+                guard records.contains(where: { $0.name == options.name }) else { throw NodeRemoved(options.name) }
                 await state.replace(records, because: "list")
                 for try await change in store.watchNodes(from: revision + 1) {
+                    if case let .removed(name) = change, name == options.name { throw NodeRemoved(name) }
                     await state.apply(change)
                 }
             } catch is CancellationError {
                 return
+            } catch let error as NodeRemoved {
+                logger.error("\(error)")
+                throw error
             } catch {
                 metrics.etcdErrors.increment()
                 logger.warning("watch ended, listing again", metadata: ["error": "\(error)"])
@@ -186,17 +207,26 @@ public final class NodeDaemon: Service, Sendable {
         }
     }
 
-    private func retrying<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
-        while true {
-            do {
-                return try await body()
-            } catch let error as ClusterError {
-                throw error
-            } catch {
-                metrics.etcdErrors.increment()
-                logger.warning("cannot \(what) yet, trying again", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(1))
+    /// `body`, again every second until it succeeds; nil when a graceful shutdown (SIGTERM)
+    /// comes first, so that a daemon waiting for etcd still stops when asked.
+    private func retrying<T: Sendable>(_ what: String,
+                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        do {
+            return try await cancelWhenGracefulShutdown {
+                while true {
+                    do {
+                        return try await body()
+                    } catch let error as ClusterError {
+                        throw error
+                    } catch {
+                        self.metrics.etcdErrors.increment()
+                        self.logger.warning("cannot \(what) yet, trying again", metadata: ["error": "\(error)"])
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                }
             }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            return nil
         }
     }
 
@@ -218,6 +248,17 @@ public final class NodeDaemon: Service, Sendable {
         for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         let bytes = withUnsafeBytes(of: hash.littleEndian) { Array($0.prefix(6)) }
         return MACAddress.locallyAdministered(randomBytes: bytes)!
+    }
+}
+
+/// The node's own record was deleted while its daemon ran: its subnets are the pool's again,
+/// and another node may take them. The daemon stops rather than go on routing them; its
+/// supervisor (the unit's Restart=always) starts it again, and it registers afresh.
+public struct NodeRemoved: Error, CustomStringConvertible {
+    public let name: String
+    init(_ name: String) { self.name = name }
+    public var description: String {
+        "node \(name) was removed from the cluster while its daemon ran: stopping, to register again when restarted"
     }
 }
 

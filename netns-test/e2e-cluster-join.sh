@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Twenty nodes joining at once: twenty daemons started together against one etcd, each in its
+# own network namespace on one segment. No two may hold one subnet, every node must reach
+# every other, and when all twenty restart together each keeps the subnets it had.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/cluster-lib.sh"
+NODES=$(seq -s ' ' 1 20)
+
+cluster_underlay "$NODES" ""
+cluster_etcd 1
+cluster_config '{"network4":"10.246.0.0/16","network6":"fd46::/48"}' || fail "set the cluster config"
+# shellcheck disable=SC2086
+subnets_of() { for n in $NODES; do jq -r '.plugins[0].ipam.ranges[][0].subnet' "$WORK/n$n/net.d/10-podwire.conflist" \
+  | tr '\n' ' '; echo; done; }
+routes_everywhere() { # every node holds a route to each of the 19 others, per family
+  local n
+  for n in $NODES; do
+    [[ $(ip -n "pw$RUN_ID-n$n" route show proto 112 | wc -l) == 19 ]] || return 1
+    [[ $(ip -n "pw$RUN_ID-n$n" -6 route show proto 112 | wc -l) == 19 ]] || return 1
+  done
+}
+all_conflists() { local n; for n in $NODES; do [[ -s $WORK/n$n/net.d/10-podwire.conflist ]] || return 1; done; }
+
+section "twenty daemons started at once"
+for n in $NODES; do start_daemon "$n"; done
+expect "all twenty wrote their conflists within 30 s" wait_for 30 all_conflists
+first=$(subnets_of)
+v4=$(awk '{print $1}' <<< "$first") v6=$(awk '{print $2}' <<< "$first")
+expect "twenty different IPv4 subnets" test "$(sort -u <<< "$v4" | grep -c '^10\.246\.')" == 20
+expect "  and twenty different IPv6 subnets" test "$(sort -u <<< "$v6" | grep -c '^fd46:')" == 20
+expect "etcd holds one subnet key per subnet, each naming its node" \
+  test "$(etcdctl_n get --prefix --keys-only /podwire/subnets/ | grep -c .)" == 40
+expect "every node holds a route to each of the nineteen others, both families, within 30 s" \
+  wait_for 30 routes_everywhere
+expect "podwire-node nodes lists twenty, all alive" \
+  test "$(node 1 nodes 2>/dev/null | grep -c '  alive$')" == 20
+
+section "twenty daemons restarted at once"
+for n in $NODES; do kill "$(cat "$WORK/daemon$n.pid")"; done
+gone() { local n; for n in $NODES; do ! kill -0 "$(cat "$WORK/daemon$n.pid")" 2>/dev/null || return 1; done; }
+expect "all twenty stop on SIGTERM within 10 s" wait_for 10 gone
+for n in $NODES; do rm -f "$WORK/n$n/net.d/10-podwire.conflist"; start_daemon "$n"; done
+expect "all twenty wrote their conflists again" wait_for 30 all_conflists
+expect "each kept the subnets it had" test "$(subnets_of)" == "$first"
+expect "and every node still reaches every other" wait_for 30 routes_everywhere
+finish
