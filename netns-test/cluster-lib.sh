@@ -151,3 +151,19 @@ conformance() { # conformance FAMILY N...: among pods N (add_pod's), every pod a
   echo "        $tried requests, $bad wrong or unanswered"
   ((bad == 0))
 }
+
+# vxlan_mtu_checks UNDERLAY_FAMILY FROM TO: the pods' MTU is the underlay's 1500 less VXLAN's
+# overhead over that family, and a DF ping of the largest size it allows crosses VXLAN from pod
+# FROM to pod TO, over IPv4 and IPv6; one byte more does not.
+vxlan_mtu_checks() {
+  local overhead=$(($1 == 4 ? 50 : 70)) mtu
+  local want=$((1500 - overhead)) from=$2 to=$3
+  mtu=$(in_ns "pod$from" cat /sys/class/net/eth0/mtu)
+  expect "the pods' MTU is the underlay's 1500 less VXLAN-over-IPv$1's $overhead: $mtu" test "$mtu" == "$want"
+  expect "a DF ping of the largest size it allows ($((want - 28)) bytes of payload) crosses VXLAN, pod $from to \
+pod $to" in_ns "pod$from" ping -M do -s $((want - 28)) -c 1 -W 2 "${POD4[$to]}"
+  refute "  one byte more does not" in_ns "pod$from" ping -M do -s $((want - 27)) -c 1 -W 2 "${POD4[$to]}"
+  expect "  over IPv6, $((want - 48)) bytes of payload cross" \
+    in_ns "pod$from" ping -6 -M do -s $((want - 48)) -c 1 -W 2 "${POD6[$to]}"
+  refute "  and one byte more does not" in_ns "pod$from" ping -6 -M do -s $((want - 47)) -c 1 -W 2 "${POD6[$to]}"
+}

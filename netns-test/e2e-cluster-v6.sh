@@ -39,13 +39,7 @@ expect "every pod answers every pod and node over IPv4, and sees the sender's ow
 expect "the same over IPv6" conformance 6 1 2 3
 
 section "the pod MTU leaves room for VXLAN over IPv6"
-mtu=$(in_ns pod1 cat /sys/class/net/eth0/mtu)
-expect "the pods' MTU is the underlay's 1500 less VXLAN-over-IPv6's 70: $mtu" test "$mtu" == 1430
-expect "a DF ping of the largest size it allows (1402 bytes of payload) crosses VXLAN, pod 1 to pod 3" \
-  in_ns pod1 ping -M do -s 1402 -c 1 -W 2 "${POD4[3]}"
-refute "one byte more does not" in_ns pod1 ping -M do -s 1403 -c 1 -W 2 "${POD4[3]}"
-expect "over IPv6, 1382 bytes of payload cross" in_ns pod1 ping -6 -M do -s 1382 -c 1 -W 2 "${POD6[3]}"
-refute "  and 1383 do not" in_ns pod1 ping -6 -M do -s 1383 -c 1 -W 2 "${POD6[3]}"
+vxlan_mtu_checks 6 1 3
 
 section "a daemon that waits for etcd still stops when asked"
 gone() { ! kill -0 "$1" 2>/dev/null; }

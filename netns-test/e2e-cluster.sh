@@ -71,11 +71,7 @@ expect "a pod reaches an address outside the cluster, masqueraded as its node ($
   test "$answer" == "${UNDERLAY4[4]}"
 
 section "the pod MTU leaves room for VXLAN"
-mtu=$(in_ns pod1 cat /sys/class/net/eth0/mtu)
-expect "the pods' MTU is the underlay's 1500 less VXLAN's 50: $mtu" test "$mtu" == 1450
-expect "a DF ping of the largest size it allows (1422 bytes of payload) crosses VXLAN, pod 1 to pod 4" \
-  in_ns pod1 ping -M do -s 1422 -c 1 -W 2 "${POD4[4]}"
-refute "one byte more does not" in_ns pod1 ping -M do -s 1423 -c 1 -W 2 "${POD4[4]}"
+vxlan_mtu_checks 4 1 4
 
 asks() { # asks FROM TO: pod FROM gets pod TO's name over HTTP, IPv4
   [[ $(in_ns "pod$1" python3 "$REPO/netns-test/hostname-client.py" http "${POD4[$2]}" 8083 2>&1) == "pod$2 "* ]]
