@@ -144,6 +144,7 @@ struct GoldenTests {
         try expectSame(sent { try $0.deleteRoute(peer) }.first, "route-delete", header: Self.route)
         try expectSame(sent { _ = try $0.routes(family: .v4) }.first, "route-dump", header: Self.route)
         try expectSame(sent { _ = try $0.route(to: IPAddress("10.1.0.9")!) }.first, "route-get", header: Self.route)
+        try expectSame(sent { _ = try $0.route(to: IPAddress("fd00::9")!) }.first, "route-get6", header: Self.route)
     }
 
     @Test func neighbours() throws {

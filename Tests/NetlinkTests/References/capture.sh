@@ -113,6 +113,7 @@ capture route-add-onlink 24 "" -- ip route add 10.244.1.0/24 via 10.244.1.0 dev 
 capture route-delete 25 "" -- ip route del 10.244.1.0/24 via 10.244.1.0 dev vx0 proto 77
 capture route-dump 26 "" -- ip -4 route show table main
 capture route-get 26 "" -- ip route get 10.1.0.9
+capture route-get6 26 "" -- ip -6 route get fd00::9
 capture neighbour-add 28 "" -- ip neigh replace 10.244.1.0 lladdr 02:00:00:00:00:09 dev vx0 nud permanent
 capture neighbour-delete 29 "" -- ip neigh del 10.244.1.0 dev vx0
 capture neighbour-dump 30 "" -- ip neigh show dev vx0
