@@ -28,18 +28,7 @@ done
 ip netns exec "pw$RUN_ID-n1" python3 "$WATCH" events "${ENDPOINTS%%,*}" /podwire/nodes/ > "$WORK/events.txt" &
 remember_pid $!
 
-routes() { ip -n "pw$RUN_ID-n$1" route show proto 112 | wc -l; }
-routes6() { ip -n "pw$RUN_ID-n$1" -6 route show proto 112 | wc -l; }
-converged() { # converged WANTED NODE...: every NODE holds WANTED routes per family
-  local n
-  for n in "${@:2}"; do (( $(routes "$n") == $1 && $(routes6 "$n") == $1 )) || return 1; done
-}
-stop_daemon() {
-  local pid; pid=$(cat "$WORK/daemon$1.pid")
-  kill "$pid"; for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  return 1
-}
-subnets() { jq -r '.plugins[0].ipam.ranges[][0].subnet' "$WORK/n$1/net.d/10-podwire.conflist"; }
+stop_daemon() { local pid; pid=$(cat "$WORK/daemon$1.pid"); kill "$pid"; wait_for 5 gone "$pid"; }
 pings() { # pings FROM TO: pod FROM reaches pod TO over both families
   local address
   for address in "${POD4[$2]}" "${POD6[$2]}"; do
@@ -61,7 +50,7 @@ for size in $SIZES; do
   done
   running=$((size - 1))
   # shellcheck disable=SC2086
-  expect "the $running running nodes hold a route to each other" wait_for 60 converged $((size - 2)) $steady
+  expect "the $running running nodes hold a route to each other" wait_for 60 holds_routes $((size - 2)) $steady
   ip netns exec "pw$RUN_ID-n1" python3 "$WATCH" latency "${ENDPOINTS%%,*}" 200 > "$WORK/etcd$size.txt"
   failed_joins=0 unreachable=0
   # Join 0 is not measured: it wires the joining node's pod, whose IPv6 address needs a moment.
@@ -71,7 +60,7 @@ for size in $SIZES; do
     start_daemon "$size"
     sleep 1   # polling every node's routes would take the CPU the daemons converge with
     # shellcheck disable=SC2086
-    if ! wait_for 30 converged $((size - 1)) $steady "$size"; then failed_joins=$((failed_joins + 1)); continue; fi
+    if ! wait_for 30 holds_routes $((size - 1)) $steady "$size"; then failed_joins=$((failed_joins + 1)); continue; fi
     if ((join == 0)); then
       wire_pod "$size"; sleep 2
     else
@@ -81,7 +70,7 @@ for size in $SIZES; do
     stop_daemon "$size"
     node 1 remove "node$size"
     # shellcheck disable=SC2086
-    wait_for 30 converged $((size - 2)) $steady || failed_joins=$((failed_joins + 1))
+    wait_for 30 holds_routes $((size - 2)) $steady || failed_joins=$((failed_joins + 1))
   done
   expect "node $size joined $JOINS times and every peer held its routes within 30 s" test "$failed_joins" -eq 0
   expect "after each join, every peer's pod reached the joining pod over IPv4 and IPv6" test "$unreachable" -eq 0

@@ -103,7 +103,16 @@ wait_for_conflist() {
   for _ in $(seq 100); do [[ -s $WORK/n$1/net.d/10-podwire.conflist ]] && return 0; sleep 0.1; done
   return 1
 }
+subnets() { jq -r '.plugins[0].ipam.ranges[][0].subnet' "$WORK/n$1/net.d/10-podwire.conflist"; }
 subnet4() { jq -r '.plugins[0].ipam.ranges[][0].subnet | select(contains("."))' "$WORK/n$1/net.d/10-podwire.conflist"; }
+holds_routes() { # holds_routes WANTED NODE...: every NODE holds WANTED of podwire's routes per family
+  local n
+  for n in "${@:2}"; do
+    [[ $(ip -n "pw$RUN_ID-n$n" route show proto 112 | wc -l) == "$1" ]] || return 1
+    [[ $(ip -n "pw$RUN_ID-n$n" -6 route show proto 112 | wc -l) == "$1" ]] || return 1
+  done
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }  # gone PID
 
 add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a hostname server
   wire_pod "$1" || return 1

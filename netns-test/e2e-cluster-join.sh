@@ -9,16 +9,9 @@ NODES=$(seq -s ' ' 1 20)
 cluster_underlay "$NODES" ""
 cluster_etcd 1
 cluster_config '{"network4":"10.246.0.0/16","network6":"fd46::/48"}' || fail "set the cluster config"
+subnets_of() { local n; for n in $NODES; do echo $(subnets "$n"); done; }
 # shellcheck disable=SC2086
-subnets_of() { for n in $NODES; do jq -r '.plugins[0].ipam.ranges[][0].subnet' "$WORK/n$n/net.d/10-podwire.conflist" \
-  | tr '\n' ' '; echo; done; }
-routes_everywhere() { # every node holds a route to each of the 19 others, per family
-  local n
-  for n in $NODES; do
-    [[ $(ip -n "pw$RUN_ID-n$n" route show proto 112 | wc -l) == 19 ]] || return 1
-    [[ $(ip -n "pw$RUN_ID-n$n" -6 route show proto 112 | wc -l) == 19 ]] || return 1
-  done
-}
+routes_everywhere() { holds_routes 19 $NODES; }  # a route to each of the 19 others, per family
 all_conflists() { local n; for n in $NODES; do [[ -s $WORK/n$n/net.d/10-podwire.conflist ]] || return 1; done; }
 
 section "twenty daemons started at once"
@@ -37,8 +30,8 @@ expect "podwire-node nodes lists twenty, all alive" \
 
 section "twenty daemons restarted at once"
 for n in $NODES; do kill "$(cat "$WORK/daemon$n.pid")"; done
-gone() { local n; for n in $NODES; do ! kill -0 "$(cat "$WORK/daemon$n.pid")" 2>/dev/null || return 1; done; }
-expect "all twenty stop on SIGTERM within 10 s" wait_for 10 gone
+all_gone() { local n; for n in $NODES; do gone "$(cat "$WORK/daemon$n.pid")" || return 1; done; }
+expect "all twenty stop on SIGTERM within 10 s" wait_for 10 all_gone
 for n in $NODES; do rm -f "$WORK/n$n/net.d/10-podwire.conflist"; start_daemon "$n"; done
 expect "all twenty wrote their conflists again" wait_for 30 all_conflists
 expect "each kept the subnets it had" test "$(subnets_of)" == "$first"

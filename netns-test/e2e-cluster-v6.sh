@@ -42,7 +42,6 @@ section "the pod MTU leaves room for VXLAN over IPv6"
 vxlan_mtu_checks 6 1 3
 
 section "a daemon that waits for etcd still stops when asked"
-gone() { ! kill -0 "$1" 2>/dev/null; }
 pid=$(cat "$WORK/daemon3.pid"); kill "$pid"
 expect "node 3's daemon stops on SIGTERM" wait_for 5 gone "$pid"
 kill "$(cat "$WORK/etcd1.pid")"

@@ -96,7 +96,6 @@ refute "and it changed nothing in the kernel on the way" grep -q "reconciled" \
 section "routes of a peer that left while the daemon was down"
 pid=$(cat "$WORK/daemon2.pid")
 kill "$pid"
-gone() { ! kill -0 "$1" 2>/dev/null; }
 expect "the daemon stops on SIGTERM within 5 s" wait_for 5 gone "$pid"
 ip -n "pw$RUN_ID-n2" route add 10.244.251.0/24 via "${UNDERLAY4[1]}" proto 112
 start_daemon 2

@@ -58,20 +58,16 @@ public final class NodeDaemon: Service, Sendable {
     }
 
     public func run() async throws {
-        guard let config = try await retrying("read the cluster config", { try await self.store.config() }) else {
-            logger.info("stopped before the node was registered")
-            return
-        }
         let socket = try RouteSocket()
         guard let underlay = try socket.link(named: options.underlay) else {
             throw ClusterError.invalid("no underlay link \(options.underlay)")
         }
         let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
-        let registered = try await retrying("register") {
-            try await self.store.register(name: self.options.name, addresses: addresses,
-                                          vtepMAC: Self.vtepMAC(self.options.name), config: config)
-        }
-        guard let record = registered else {
+        guard let config = try await retrying("read the cluster config", { try await self.store.config() }),
+              let record = try await retrying("register", {
+                  try await self.store.register(name: self.options.name, addresses: addresses,
+                                                vtepMAC: Self.vtepMAC(self.options.name), config: config)
+              }) else {
             logger.info("stopped before the node was registered")
             return
         }
@@ -335,7 +331,7 @@ final class PeerState: @unchecked Sendable {
         }
         let reconciler = Reconciler(socket: socket)
         let plan = try DataPathPlan.make(node: node, peers: Array(peers.values), config: config,
-                                     onLink: reconciler.onLink, vxlan: vxlan)
+                                         onLink: reconciler.onLink, vxlan: vxlan)
         let outcome = try reconciler.apply(plan, vxlan: vxlan)
         metrics.peers.record(peers.keys.filter { $0 != node.name }.count)
         metrics.routes.record(plan.routes.count)

@@ -125,8 +125,8 @@ struct Status: AsyncParsableCommand {
             let socket = try RouteSocket()
             let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
             let reconciler = Reconciler(socket: socket)
-            let plan = try DataPathPlan.make(node: node, peers: records, config: config, onLink: reconciler.onLink,
-                                         vxlan: vxlan)
+            let plan = try DataPathPlan.make(node: node, peers: records, config: config,
+                                             onLink: reconciler.onLink, vxlan: vxlan)
             for peer in records where peer.name != name {
                 let path = plan.paths[peer.name]?.rawValue ?? "-"
                 print("\(peer.name)  \(peer.subnets.map(\.description).joined(separator: ","))  \(path)  "
