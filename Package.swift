@@ -1,6 +1,33 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The sources are grouped by subsystem (see the README's Layout):
+//   Sources/Shared   the bottom every part stands on: addresses, JSON, syscalls, the version
+//   Sources/Kernel   the netlink core and what speaks through it; namespaces and sysctls
+//   Sources/Plugin   the CNI plugin: the protocol, IPAM, the firewall, the plugins, `podwire`
+//   Sources/Cluster  the cluster: its model, the etcd client, the node agent, `podwire-node`
+//   Sources/Tools    the pause program, the lease view, the fuzzer
+
+func shared(_ name: String, _ dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/Shared/\(name)")
+}
+
+func kernel(_ name: String, _ dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/Kernel/\(name)")
+}
+
+func plugin(_ name: String, _ dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/Plugin/\(name)")
+}
+
+func tests(_ group: String, _ name: String, _ dependencies: [Target.Dependency],
+           exclude: [String] = []) -> Target {
+    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(group)/\(name)", exclude: exclude)
+}
+
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "podwire",
     products: [
@@ -10,9 +37,9 @@ let package = Package(
         .executable(name: "podwire-node", targets: ["podwire-node"]),
     ],
     dependencies: [
-        // Only the human-facing lease view uses it; the plugin binary stays free of it.
+        // The human-facing commands (podwire-leases, podwire-node); the plugin binary stays free of it.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // The call log's API; podwire's own handler writes the file.
+        // The call log's API (podwire's own handler writes the file) and the node daemon's log.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // The node agent's etcd client: etcd's v3 JSON gateway over HTTP/1.1, with TLS.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -25,97 +52,110 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // IP addresses and prefixes: shared by the protocol, the store and the kernel layer.
-        .target(name: "Addressing"),
-        // Every system call podwire makes, wrapped once with a typed error.
-        .systemLibrary(name: "CLinux"),
-        .target(name: "Syscall", dependencies: ["CLinux"]),
+        // MARK: Shared
+
+        // IP and MAC addresses, prefixes.
+        shared("Addressing"),
+        // Every system call podwire makes, wrapped once with a typed error; CLinux: glibc's declarations.
+        .systemLibrary(name: "CLinux", path: "Sources/Shared/CLinux"),
+        shared("Syscall", ["CLinux"]),
         // JSON read into a tree and written with sorted keys: small, and no Foundation.
-        .target(name: "JSON"),
-        // The CNI protocol: config, results in every version, errors, env. No kernel code.
-        .target(name: "CNI", dependencies: ["Addressing", "Syscall", "JSON"]),
+        shared("JSON"),
+        // The version string, once, for the plugin, the daemon and the pause program alike.
+        .systemLibrary(name: "CVersion", path: "Sources/Shared/CVersion"),
+
+        // MARK: Kernel
+
         // The kernel's netlink headers: declarations only, nothing linked.
-        .systemLibrary(name: "CNetlink"),
+        .systemLibrary(name: "CNetlink", path: "Sources/Kernel/CNetlink"),
         // The netlink core: messages, sockets, replies, batches, errors. Every request goes through it.
-        .target(name: "Netlink", dependencies: ["CNetlink", "Syscall"]),
+        kernel("Netlink", ["CNetlink", "Syscall"]),
         // Route netlink: links, veths, bridges, bridge ports, addresses, routes, neighbours, tc.
-        .target(name: "RouteNetlink", dependencies: ["Netlink", "CNetlink", "Addressing", "Host"]),
+        kernel("RouteNetlink", ["Netlink", "CNetlink", "Addressing", "Namespaces"]),
         // nf_tables: tables, chains, sets, elements and rule expressions, sent as batches.
-        .target(name: "NetfilterNetlink", dependencies: ["Netlink", "CNetlink"]),
-        // The host's other knobs: network namespaces and sysctl.
-        .target(name: "Host", dependencies: ["Syscall"]),
-        // podwire's nftables tables: masquerade, port mappings and the spoof check as set elements per pod.
-        .target(name: "Firewall", dependencies: ["NetfilterNetlink", "Netlink", "Addressing", "CNI", "Syscall"]),
-        // The host-local store, byte-compatible with the reference plugin.
-        .target(name: "IPAM", dependencies: ["CNI", "Addressing", "Syscall"]),
-        // Bridge mode: turns a CNI call into a plan and carries it out.
-        .target(name: "Podwire", dependencies: [
-            "CNI", "IPAM", "Netlink", "RouteNetlink", "Host", "Firewall", "Addressing", "Syscall", "CVersion",
-        ]),
+        kernel("NetfilterNetlink", ["Netlink", "CNetlink"]),
+        // Network namespaces and their sysctls.
+        kernel("Namespaces", ["Syscall"]),
+
+        // MARK: Plugin
+
+        // The CNI protocol: config, results in every version, errors, env. No kernel code.
+        plugin("CNI", ["Addressing", "Syscall", "JSON"]),
         // One log line per call, when the network config asks for it.
-        .target(name: "CallLog", dependencies: ["CNI", "Syscall", .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "podwire", dependencies: ["Podwire", "CNI", "CallLog"], path: "Sources/plugin"),
-        // The cluster's state: its config, node records, subnet allocation. No I/O.
-        .target(name: "Cluster", dependencies: ["Addressing", "JSON"]),
+        plugin("CallLog", ["CNI", "Syscall", logging]),
+        // The host-local store, byte-compatible with the reference plugin.
+        plugin("IPAM", ["CNI", "Addressing", "Syscall"]),
+        // podwire's nftables tables: masquerade, port mappings and the spoof check as set elements per pod.
+        plugin("Firewall", ["NetfilterNetlink", "Netlink", "Addressing", "CNI", "Syscall"]),
+        // The plugins: bridge mode (a plan, then steps with undo), podwire-ipam and podwire-portmap.
+        plugin("Plugins", [
+            "CNI", "IPAM", "Netlink", "RouteNetlink", "Namespaces", "Firewall", "Addressing", "Syscall", "CVersion",
+        ]),
+        // The `podwire` executable: one of the plugins by the name it is called by.
+        .executableTarget(name: "podwire", dependencies: ["Plugins", "CNI", "CallLog"],
+                          path: "Sources/Plugin/podwire"),
+
+        // MARK: Cluster
+
+        // The cluster's state: its config, node records, keys, subnet allocation. No I/O.
+        .target(name: "ClusterModel", dependencies: ["Addressing", "JSON"], path: "Sources/Cluster/Model"),
         // etcd v3 through its JSON gateway: keys, transactions, leases, watches, endpoints, TLS.
         .target(name: "Etcd", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ]),
+        ], path: "Sources/Cluster/Etcd"),
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
-            "Cluster", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Addressing", "JSON", "Syscall",
-            .product(name: "Logging", package: "swift-log"),
+            "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Addressing", "JSON", "Syscall",
+            logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        ], path: "Sources/Cluster/NodeAgent"),
         .executableTarget(name: "podwire-node", dependencies: [
-            "NodeAgent", "Cluster", "Etcd", "RouteNetlink", "Addressing", "Podwire",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
+            "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Plugins", argumentParser, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .executableTarget(name: "podwire-leases", dependencies: [
-            "Podwire", "IPAM", "CNI", "Syscall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], path: "Sources/Cluster/podwire-node"),
+
+        // MARK: Tools
+
+        .executableTarget(name: "podwire-leases", dependencies: ["Plugins", "IPAM", "CNI", "Syscall", argumentParser],
+                          path: "Sources/Tools/podwire-leases"),
         // Every parser of outside input under libFuzzer (scripts/fuzz.sh), or replaying inputs:
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
         // because gold fails on the sanitizers' objects.
-        .executableTarget(name: "podwire-fuzz", dependencies: ["Podwire", "CNI", "IPAM", "Addressing", "Syscall"],
-                          path: "Sources/fuzz",
+        .executableTarget(name: "podwire-fuzz", dependencies: ["Plugins", "CNI", "IPAM", "Addressing", "Syscall"],
+                          path: "Sources/Tools/fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
         // The pod's pause program: Embedded Swift, so the static binary carries no Swift runtime.
-        .systemLibrary(name: "CPause"),
-        // The version string, once, for the plugin and the pause program alike.
-        .systemLibrary(name: "CVersion"),
-        .executableTarget(name: "podwire-pause", dependencies: ["CPause", "CVersion"], path: "Sources/pause",
+        .systemLibrary(name: "CPause", path: "Sources/Tools/CPause"),
+        .executableTarget(name: "podwire-pause", dependencies: ["CPause", "CVersion"], path: "Sources/Tools/pause",
                           swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags([
                               "-wmo", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "podwire_pause_unused",
                           ])],
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-static"]),
                                            .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release))]),
 
-        .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "CNITests", dependencies: ["CNI"]),
-        .testTarget(name: "CallLogTests", dependencies: [
-            "CallLog", "CNI", "Addressing", .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
-        .testTarget(name: "PodwireTests", dependencies: ["Podwire", "CNI", "IPAM", "Firewall", "Addressing"]),
-        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "NetfilterNetlink", "Addressing"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "NodeAgent", "RouteNetlink", "Addressing"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "NodeAgent", "Cluster", "Addressing"]),
+        // MARK: Tests
+
+        tests("Shared", "AddressingTests", ["Addressing"]),
+        tests("Shared", "JSONTests", ["JSON"]),
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
-        .testTarget(name: "NetlinkTests", dependencies: [
-            "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "NodeAgent", "Host", "Addressing", "CNetlink",
-            "Syscall",
+        tests("Kernel", "NetlinkTests", [
+            "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "NodeAgent", "Namespaces", "Addressing",
+            "CNetlink", "Syscall",
         ], exclude: ["References"]),
+        tests("Plugin", "CNITests", ["CNI"]),
+        tests("Plugin", "CallLogTests", ["CallLog", "CNI", "Addressing", logging]),
+        tests("Plugin", "IPAMTests", ["IPAM", "CNI"]),
+        tests("Plugin", "FirewallTests", ["Firewall", "NetfilterNetlink", "Addressing"]),
+        tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing"]),
+        tests("Cluster", "ClusterTests", ["ClusterModel", "NodeAgent", "RouteNetlink", "Addressing"]),
+        tests("Cluster", "EtcdTests", ["Etcd", "NodeAgent", "ClusterModel", "Addressing"]),
     ]
 )

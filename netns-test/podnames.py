@@ -1,6 +1,6 @@
-"""The names podwire gives a pod's links, as Sources/Podwire's HostVethName makes them:
+"""The names podwire gives a pod's links, as Sources/Plugin/Plugins's HostVethName makes them:
 FNV-1a of container ID, NUL and ifname, as 16 hex digits; and the label of an attachment
-(its host end's alias, its nftables comments) as Sources/CNI's AttachmentLabel makes it. The
+(its host end's alias, its nftables comments) as Sources/Plugin/CNI's AttachmentLabel makes it. The
 test helpers compute them here; as a command it prints the host end's name (lib.sh's
 host_veth_of), or with --label the attachment's label.
 

@@ -5,9 +5,9 @@
 set -euo pipefail
 
 packages=(
-  linux-libc-dev                              # the kernel's netlink headers (Sources/CNetlink)
+  linux-libc-dev                              # the kernel's netlink headers (Sources/Kernel/CNetlink)
   libmnl-dev                                  # for the record: shared only in Debian, so not linked
-  strace                                      # recaptures the golden references (Tests/NetlinkTests)
+  strace                                      # recaptures the golden references (Tests/Kernel/NetlinkTests)
   iproute2 iputils-ping nftables procps       # tests look at what the plugin did
   iptables                                    # the reference portmap and firewall use it
   containernetworking-plugins                 # the reference plugins, side by side

@@ -3,7 +3,7 @@
 # Source it with REPO set to the checkout.
 #
 # Static: it starts in well under a millisecond, with no dynamic loader and no libswiftCore
-# relocation. It links no C library but glibc: netlink is podwire's own (Sources/Netlink).
+# relocation. It links no C library but glibc: netlink is podwire's own (Sources/Kernel/Netlink).
 #
 # lld lays the functions out in the order scripts/podwire.order gives (the ones a call runs,
 # together; netns-test/order-file.sh regenerates it): a call then touches about 120 pages

@@ -1,0 +1,87 @@
+import Addressing
+import ClusterModel
+import RouteNetlink
+
+/// What this node's kernel should hold so that its pods reach every peer's pods: a route per
+/// peer subnet, tagged with podwire's protocol number, and for peers reached over VXLAN the
+/// neighbour and forwarding entries that make the route work without learning.
+public struct DataPathPlan: Equatable, Sendable {
+    public var routes: [RouteEntry] = []
+    public var neighbours: [Neighbour] = []
+    public var forwarding: [Neighbour] = []
+    /// How each peer is reached, for the CLI and the logs.
+    public var paths: [String: Path] = [:]
+
+    public enum Path: String, Sendable {
+        case direct, vxlan
+        /// Direct routes only were asked for, and the peer is not on-link.
+        case unreachable
+    }
+
+    /// The route protocol number podwire's node agent tags its routes with (an unassigned one).
+    public static let routeProtocol: UInt8 = 0x70
+
+    /// The plan for `node` among `peers`. `onLink` tells whether an underlay address is a
+    /// neighbour of this node (a connected route without a gateway covers it); `underlay` is
+    /// the index of the link that leads to it, and `vxlan` the index of the VXLAN device.
+    public static func make(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
+                            onLink: (IPAddress) throws -> Int32?, vxlan: Int32?) rethrows -> DataPathPlan {
+        var plan = DataPathPlan()
+        let underlayFamily: IPAddress.Family = node.address(.v4) != nil ? .v4 : .v6
+        for peer in peers.sorted(by: { $0.name < $1.name }) where peer.name != node.name {
+            let peerUnderlay = peer.address(underlayFamily)
+            let link = try peerUnderlay.flatMap(onLink)
+            let direct = config.backend != .vxlan && link != nil
+            if direct, let link {
+                plan.paths[peer.name] = .direct
+                for subnet in peer.subnets {
+                    // A route to the peer's subnet of each family through its underlay address of
+                    // that family; a family it has no underlay address in goes over VXLAN.
+                    if let gateway = peer.address(subnet.family) {
+                        plan.routes.append(RouteEntry(destination: subnet, gateway: gateway, linkIndex: link,
+                                                      protocolNumber: routeProtocol))
+                    } else if let vxlan, let underlay = peerUnderlay {
+                        plan.addVXLAN(peer: peer, subnet: subnet, underlay: underlay, device: vxlan)
+                    }
+                }
+            } else if config.backend == .direct || vxlan == nil || peerUnderlay == nil {
+                plan.paths[peer.name] = .unreachable
+            } else if let vxlan, let underlay = peerUnderlay {
+                plan.paths[peer.name] = .vxlan
+                for subnet in peer.subnets {
+                    plan.addVXLAN(peer: peer, subnet: subnet, underlay: underlay, device: vxlan)
+                }
+            }
+        }
+        return plan
+    }
+
+    /// The VTEP address of a node for one family: its subnet's first address, as flannel uses.
+    public static func vtepAddress(of subnet: IPNetwork) -> IPAddress { subnet.first }
+
+    private mutating func addVXLAN(peer: NodeRecord, subnet: IPNetwork, underlay: IPAddress, device: Int32) {
+        let vtep = Self.vtepAddress(of: subnet)
+        routes.append(RouteEntry(destination: subnet, gateway: vtep, linkIndex: device,
+                                 protocolNumber: Self.routeProtocol, onLink: true))
+        neighbours.append(Neighbour(.neighbour, link: device, address: vtep, mac: peer.vtepMAC))
+        let entry = Neighbour(.forwarding, link: device, address: underlay, mac: peer.vtepMAC)
+        if !forwarding.contains(entry) { forwarding.append(entry) }
+    }
+
+    /// The bytes VXLAN adds to each packet: outer IP, UDP, VXLAN and inner Ethernet headers.
+    public static func vxlanOverhead(underlay family: IPAddress.Family) -> Int { family == .v4 ? 50 : 70 }
+}
+
+/// What to add and what to remove so that what is there becomes what is wanted.
+public struct Changes<Item: Hashable & Sendable>: Equatable, Sendable {
+    public var add: [Item]
+    public var remove: [Item]
+
+    public init(wanted: [Item], present: [Item]) {
+        let presentSet = Set(present), wantedSet = Set(wanted)
+        add = wanted.filter { !presentSet.contains($0) }
+        remove = present.filter { !wantedSet.contains($0) }
+    }
+
+    public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
+}

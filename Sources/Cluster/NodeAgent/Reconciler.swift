@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Addressing
+import ClusterModel
+import Netlink
+import RouteNetlink
+
+/// Makes the kernel hold what a `DataPathPlan` says, starting from what it holds now: the
+/// routes tagged with podwire's protocol number, and the VXLAN device's neighbour and
+/// forwarding entries. Whatever is there and not planned goes, so a peer that left while
+/// the agent was down leaves nothing behind.
+public struct Reconciler {
+    public let socket: RouteSocket
+
+    public init(socket: RouteSocket) {
+        self.socket = socket
+    }
+
+    /// What one pass changed.
+    public struct Outcome: Equatable, Sendable {
+        public var added = 0
+        public var removed = 0
+        public var isQuiet: Bool { added == 0 && removed == 0 }
+    }
+
+    /// What the kernel holds that the plan does not, and what it lacks: drift, for the CLI.
+    public struct Drift: Equatable, Sendable {
+        public var routes: Changes<RouteEntry>
+        public var neighbours: Changes<Neighbour>
+        public var forwarding: Changes<Neighbour>
+        public var isEmpty: Bool { routes.isEmpty && neighbours.isEmpty && forwarding.isEmpty }
+    }
+
+    public func drift(from plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Drift {
+        let present = try socket.routes(family: .v4) + socket.routes(family: .v6)
+        let ours = present.filter { $0.protocolNumber == DataPathPlan.routeProtocol }
+        var neighbours: [Neighbour] = [], forwarding: [Neighbour] = []
+        if let vxlan {
+            neighbours = try socket.neighbours(.neighbour, link: vxlan)
+            forwarding = try socket.neighbours(.forwarding, link: vxlan)
+        }
+        return Drift(routes: Changes(wanted: plan.routes, present: ours),
+                     neighbours: Changes(wanted: plan.neighbours, present: neighbours),
+                     forwarding: Changes(wanted: plan.forwarding, present: forwarding))
+    }
+
+    public func apply(_ plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Outcome {
+        let drift = try drift(from: plan, vxlan: vxlan)
+        let routes = drift.routes, neighbours = drift.neighbours, forwarding = drift.forwarding
+        // Neighbours first: a route through a VTEP works from the moment it is added.
+        for entry in neighbours.add + forwarding.add { try socket.replaceNeighbour(entry) }
+        for route in routes.remove { try socket.deleteRoute(route) }
+        for entry in neighbours.remove + forwarding.remove { try socket.deleteNeighbour(entry) }
+        for route in routes.add { try socket.addRoute(route) }
+        return Outcome(added: routes.add.count + neighbours.add.count + forwarding.add.count,
+                       removed: routes.remove.count + neighbours.remove.count + forwarding.remove.count)
+    }
+
+    /// The link leading to `address` when it is on that link (the route to it has no
+    /// gateway): how `DataPathPlan.make` tells a direct peer from one behind a router.
+    public func onLink(_ address: IPAddress) throws(NetlinkError) -> Int32? {
+        guard let route = try socket.route(to: address), route.gateway == nil else { return nil }
+        return route.linkIndex
+    }
+}
+
+/// The node's VXLAN device: made once with the cluster's VNI and port over the underlay
+/// link, carrying the node's VTEP MAC and VTEP addresses (its subnets' first addresses).
+public struct VXLANEndpoint {
+    public static let name = "podwire.vx"
+
+    /// The device's index, made or brought in line with what `node` needs.
+    public static func ensure(socket: RouteSocket, node: NodeRecord, config: ClusterConfig,
+                              underlay: Link) throws(NetlinkError) -> Int32 {
+        let local = node.address(.v4) ?? node.address(.v6)
+        guard let local else { throw NetlinkError("create \(name): the node has no underlay address", errno: EINVAL) }
+        let mtu = underlay.mtu - DataPathPlan.vxlanOverhead(underlay: local.family)
+        var device = try socket.link(named: name)
+        if let existing = device, existing.kind != "vxlan" || existing.mac != node.vtepMAC || existing.mtu != mtu {
+            // Made for another config (or by hand): made again rather than patched.
+            try socket.deleteLink(named: name)
+            device = nil
+        }
+        if device == nil {
+            try socket.addVXLAN(VXLANDevice(name: name, vni: config.vni, local: local, underlayIndex: underlay.index,
+                                            port: config.port, mtu: mtu, mac: node.vtepMAC))
+            device = try socket.link(named: name)
+        }
+        guard let device else { throw NetlinkError("create \(name)", errno: ENODEV) }
+        let present = try socket.addresses(link: device.index)
+        let wanted = node.subnets.map { subnet in
+            IPNetwork(address: DataPathPlan.vtepAddress(of: subnet), prefixLength: subnet.family.bitWidth)!
+        }
+        let changes = Changes(wanted: wanted, present: present.filter { $0.prefixLength == $0.family.bitWidth })
+        for address in changes.remove { try socket.deleteAddress(address, link: device.index) }
+        for address in changes.add { try socket.addAddress(address, link: device.index) }
+        if !device.isUp { try socket.setUp(link: device.index) }
+        return device.index
+    }
+}

@@ -1,0 +1,162 @@
+import Addressing
+import ArgumentParser
+import ClusterModel
+import Etcd
+import Logging
+import NodeAgent
+import Plugins
+import RouteNetlink
+import Foundation
+import ServiceLifecycle
+
+@main
+struct PodwireNode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "podwire-node",
+        abstract: "Connects the pods of every node: subnets leased in etcd, routes and VXLAN to peers.",
+        version: "podwire-node \(PodwireVersion.string)",
+        subcommands: [Run.self, SetConfig.self, Nodes.self, Status.self, Remove.self])
+}
+
+/// Where etcd is, as every subcommand is told.
+struct EtcdOptions: ParsableArguments {
+    @Option(help: "etcd client URLs, comma-separated; tried in turn.")
+    var endpoints: String = "http://127.0.0.1:2379"
+    @Option(help: "CA certificate that signed etcd's.") var cacert: String?
+    @Option(help: "Client certificate, for etcd's --client-cert-auth.") var cert: String?
+    @Option(help: "The client certificate's key.") var key: String?
+
+    func store() throws -> EtcdClusterStore {
+        let urls = endpoints.split(separator: ",").map(String.init)
+        return EtcdClusterStore(client: try EtcdClient(EtcdEndpoints(urls, caFile: cacert, certificateFile: cert,
+                                                                     keyFile: key)))
+    }
+}
+
+/// Runs `body` with the store, and shuts its client down whatever happens.
+func withStore<T>(_ options: EtcdOptions, _ body: (EtcdClusterStore) async throws -> T) async throws -> T {
+    let store = try options.store()
+    do {
+        let result = try await body(store)
+        try await store.client.shutdown()
+        return result
+    } catch {
+        try? await store.client.shutdown()
+        throw error
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Runs the node's daemon until SIGTERM.")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "This node's name.") var name: String
+    @Option(help: "The link towards the other nodes.") var underlay: String
+    @Option(help: "Where to write the node's conflist (the unit's: /etc/cni/net.d/05-podwire-node.conflist).")
+    var conflist: String?
+    @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
+    @Option(help: "The host-local store the conflist names (host-local's default if not given).")
+    var dataDir: String?
+    @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
+    @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
+
+    func run() async throws {
+        var logger = Logger(label: "podwire-node")
+        logger[metadataKey: "node"] = "\(name)"
+        guard let colon = statusAddress.lastIndex(of: ":"),
+              let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
+            throw ValidationError("--status-address must be HOST:PORT")
+        }
+        let host = String(statusAddress[..<colon]).trimmingCharacters(in: ["[", "]"])
+        try await withStore(etcd) { store in
+            let metrics = NodeMetrics(), health = Health()
+            let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
+                                                         bridge: bridge, dataDir: dataDir, resync: resync),
+                                    store: store, logger: logger, metrics: metrics, health: health)
+            let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
+            let group = ServiceGroup(services: [daemon, status], gracefulShutdownSignals: [.sigterm, .sigint],
+                                     logger: logger)
+            try await group.run()
+        }
+    }
+}
+
+struct SetConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Sets the cluster's config.")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "The config, as JSON: {\"network4\":\"10.244.0.0/16\",\"network6\":\"fd44::/48\",…}")
+    var json: String
+
+    func run() async throws {
+        let config = try ClusterConfig(json: Array(json.utf8))
+        try await withStore(etcd) { try await $0.setConfig(config) }
+        print(config.json)
+    }
+}
+
+struct Nodes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lists the nodes, their subnets and liveness.")
+    @OptionGroup var etcd: EtcdOptions
+
+    func run() async throws {
+        try await withStore(etcd) { store in
+            let (records, _) = try await store.nodes()
+            let alive = try await store.alive()
+            for record in records {
+                print("\(record.name)  \(record.subnets.map(\.description).joined(separator: ","))  "
+                      + "\(record.addresses.map(\.description).joined(separator: ","))  "
+                      + (alive.contains(record.name) ? "alive" : "not alive"))
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "On a node: how it reaches each peer, and what its kernel holds that etcd does not say (drift).")
+    @OptionGroup var etcd: EtcdOptions
+    @Option(help: "This node's name.") var name: String
+
+    func run() async throws {
+        let drift = try await withStore(etcd) { store -> Bool in
+            let config = try await store.config()
+            let (records, _) = try await store.nodes()
+            let alive = try await store.alive()
+            guard let node = records.first(where: { $0.name == name }) else { throw ClusterStoreError.notFound(name) }
+            let socket = try RouteSocket()
+            let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
+            let reconciler = Reconciler(socket: socket)
+            let plan = try DataPathPlan.make(node: node, peers: records, config: config,
+                                             onLink: reconciler.onLink, vxlan: vxlan)
+            for peer in records where peer.name != name {
+                let path = plan.paths[peer.name]?.rawValue ?? "-"
+                print("\(peer.name)  \(peer.subnets.map(\.description).joined(separator: ","))  \(path)  "
+                      + (alive.contains(peer.name) ? "alive" : "not alive"))
+            }
+            let drift = try reconciler.drift(from: plan, vxlan: vxlan)
+            for route in drift.routes.add {
+                print("drift: missing route \(route.destination) via \(route.gateway.map { "\($0)" } ?? "-")")
+            }
+            for route in drift.routes.remove { print("drift: extra route \(route.destination)") }
+            for entry in drift.neighbours.add + drift.forwarding.add {
+                print("drift: missing \(entry.kind) \(entry.address)")
+            }
+            for entry in drift.neighbours.remove + drift.forwarding.remove {
+                print("drift: extra \(entry.kind) \(entry.address)")
+            }
+            if drift.isEmpty { print("no drift: the kernel holds what etcd says") }
+            return !drift.isEmpty
+        }
+        if drift { throw ExitCode(1) }
+    }
+}
+
+struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forgets a node: its subnets return to the pool, and every node drops its routes.")
+    @OptionGroup var etcd: EtcdOptions
+    @Argument(help: "The node's name.") var name: String
+
+    func run() async throws {
+        try await withStore(etcd) { try await $0.remove(name: name) }
+    }
+}

@@ -1,0 +1,82 @@
+import Addressing
+import ClusterModel
+import Etcd
+import NodeAgent
+import Testing
+
+/// Nodes registering against a real etcd: subnets are never shared, and a node keeps its own.
+@Suite("node registration", .enabled(if: EtcdServer.available, "needs /usr/bin/etcd (scripts/install-deps.sh)"))
+struct RegistrationTests {
+    let config = ClusterConfig(networks: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd44::/48")!])
+
+    func store(_ server: EtcdServer) async throws -> EtcdClusterStore {
+        let client = try EtcdClient(EtcdEndpoints([server.clientURL]))
+        for _ in 0..<100 where (try? await client.list(prefix: "/")) == nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return EtcdClusterStore(client: client)
+    }
+
+    @Test func twentyNodesJoiningAtOnceGetTwentySubnets() async throws {
+        let server = try EtcdServer()
+        let store = try await store(server)
+        defer { Task { try? await store.client.shutdown() } }
+        let records = try await withThrowingTaskGroup(of: NodeRecord.self) { group in
+            for n in 1...20 {
+                group.addTask {
+                    try await store.register(name: "node\(n)", addresses: [IPAddress("192.168.1.\(n)")!],
+                                             vtepMAC: NodeDaemon.vtepMAC("node\(n)"), config: config)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let v4 = records.compactMap { $0.subnet(.v4) }, v6 = records.compactMap { $0.subnet(.v6) }
+        #expect(Set(v4).count == 20 && Set(v6).count == 20, "\(records.map(\.subnets))")
+        let listed = try await store.nodes().records
+        #expect(Set(listed.map(\.name)).count == 20)
+        let holders = try await store.client.list(prefix: ClusterKeys.subnets).kvs
+        #expect(holders.count == 40)
+    }
+
+    @Test func aNodeKeepsItsSubnetsAndRemovalFreesThem() async throws {
+        let server = try EtcdServer()
+        let store = try await store(server)
+        defer { Task { try? await store.client.shutdown() } }
+        let mac = NodeDaemon.vtepMAC("a")
+        let first = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!], vtepMAC: mac,
+                                             config: config)
+        let other = try await store.register(name: "b", addresses: [IPAddress("192.168.1.2")!], vtepMAC: mac,
+                                             config: config)
+        // Restarted, with a new underlay address: same subnets, the record follows the address.
+        let again = try await store.register(name: "a", addresses: [IPAddress("192.168.1.9")!], vtepMAC: mac,
+                                             config: config)
+        #expect(again.subnets == first.subnets && again.addresses == [IPAddress("192.168.1.9")!])
+        // Its subnet key deleted by hand: put back, for the same node.
+        try await store.client.delete([ClusterKeys.subnet(first.subnets[0])])
+        _ = try await store.register(name: "a", addresses: again.addresses, vtepMAC: mac, config: config)
+        #expect(try await store.client.get(ClusterKeys.subnet(first.subnets[0]))?.string == "a")
+
+        try await store.remove(name: "a")
+        #expect(try await store.client.get(ClusterKeys.node("a")) == nil)
+        #expect(try await store.client.get(ClusterKeys.subnet(first.subnets[0])) == nil)
+        await #expect(throws: ClusterStoreError.notFound("a")) { try await store.remove(name: "a") }
+        // The freed subnet is the first free one again.
+        let next = try await store.register(name: "c", addresses: [IPAddress("192.168.1.3")!], vtepMAC: mac,
+                                            config: config)
+        #expect(next.subnets == first.subnets && other.subnets != first.subnets)
+    }
+
+    @Test func livenessLapsesButTheRecordStays() async throws {
+        let server = try EtcdServer()
+        let store = try await store(server)
+        defer { Task { try? await store.client.shutdown() } }
+        _ = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
+                                     vtepMAC: NodeDaemon.vtepMAC("a"), config: config)
+        let lease = try await store.announce(name: "a", ttl: 1)
+        #expect(try await store.alive() == ["a"])
+        #expect(try await store.renew(lease: lease))
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await store.alive().isEmpty)
+        #expect(try await store.nodes().records.map(\.name) == ["a"])
+    }
+}
