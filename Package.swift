@@ -63,6 +63,9 @@ let package = Package(
         shared("JSON"),
         // The version string, once, for the plugin, the daemon and the pause program alike.
         .systemLibrary(name: "CVersion", path: "Sources/Shared/CVersion"),
+        // What podwire names after an attachment or a node (host veths, ifbs, labels, VTEP MACs), and the
+        // version: derived once, for the plugin, the daemon and the tools alike.
+        shared("Identity", ["Addressing", "CVersion"]),
 
         // MARK: Kernel
 
@@ -80,16 +83,16 @@ let package = Package(
         // MARK: Plugin
 
         // The CNI protocol: config, results in every version, errors, env. No kernel code.
-        plugin("CNI", ["Addressing", "Syscall", "JSON"]),
+        plugin("CNI", ["Addressing", "Syscall", "JSON", "Identity"]),
         // One log line per call, when the network config asks for it.
         plugin("CallLog", ["CNI", "Syscall", logging]),
         // The host-local store, byte-compatible with the reference plugin.
-        plugin("IPAM", ["CNI", "Addressing", "Syscall"]),
+        plugin("IPAM", ["CNI", "Addressing", "Syscall", "Identity"]),
         // podwire's nftables tables: masquerade, port mappings and the spoof check as set elements per pod.
-        plugin("Firewall", ["NetfilterNetlink", "Netlink", "Addressing", "CNI", "Syscall"]),
+        plugin("Firewall", ["NetfilterNetlink", "Netlink", "Addressing", "Identity", "Syscall"]),
         // The plugins: bridge mode (a plan, then steps with undo), podwire-ipam and podwire-portmap.
         plugin("Plugins", [
-            "CNI", "IPAM", "Netlink", "RouteNetlink", "Namespaces", "Firewall", "Addressing", "Syscall", "CVersion",
+            "CNI", "IPAM", "Netlink", "RouteNetlink", "Namespaces", "Firewall", "Addressing", "Syscall", "Identity",
         ]),
         // The `podwire` executable: one of the plugins by the name it is called by.
         .executableTarget(name: "podwire", dependencies: ["Plugins", "CNI", "CallLog"],
@@ -108,7 +111,7 @@ let package = Package(
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
             "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Addressing", "JSON", "Syscall",
-            logging,
+            "Identity", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -117,13 +120,14 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], path: "Sources/Cluster/NodeAgent"),
         .executableTarget(name: "podwire-node", dependencies: [
-            "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Plugins", argumentParser, logging,
+            "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Identity", argumentParser, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Sources/Cluster/podwire-node"),
 
         // MARK: Tools
 
-        .executableTarget(name: "podwire-leases", dependencies: ["Plugins", "IPAM", "CNI", "Syscall", argumentParser],
+        .executableTarget(name: "podwire-leases", dependencies: ["IPAM", "CNI", "Identity", "JSON", "Syscall",
+                                                                argumentParser],
                           path: "Sources/Tools/podwire-leases"),
         // Every parser of outside input under libFuzzer (scripts/fuzz.sh), or replaying inputs:
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
@@ -145,6 +149,7 @@ let package = Package(
 
         tests("Shared", "AddressingTests", ["Addressing"]),
         tests("Shared", "JSONTests", ["JSON"]),
+        tests("Shared", "IdentityTests", ["Identity", "Addressing"]),
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
         tests("Kernel", "NetlinkTests", [
             "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "NodeAgent", "Namespaces", "Addressing",
@@ -152,10 +157,10 @@ let package = Package(
         ], exclude: ["References"]),
         tests("Plugin", "CNITests", ["CNI"]),
         tests("Plugin", "CallLogTests", ["CallLog", "CNI", "Addressing", logging]),
-        tests("Plugin", "IPAMTests", ["IPAM", "CNI"]),
+        tests("Plugin", "IPAMTests", ["IPAM", "CNI", "Identity"]),
         tests("Plugin", "FirewallTests", ["Firewall", "NetfilterNetlink", "Addressing"]),
-        tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing"]),
+        tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing", "Identity"]),
         tests("Cluster", "ClusterTests", ["ClusterModel", "NodeAgent", "RouteNetlink", "Addressing"]),
-        tests("Cluster", "EtcdTests", ["Etcd", "NodeAgent", "ClusterModel", "Addressing"]),
+        tests("Cluster", "EtcdTests", ["Etcd", "NodeAgent", "ClusterModel", "Addressing", "Identity"]),
     ]
 )

@@ -2,6 +2,7 @@ import Addressing
 import ClusterModel
 import Etcd
 import Foundation
+import Identity
 import Logging
 import Netlink
 import RouteNetlink
@@ -66,7 +67,7 @@ public final class NodeDaemon: Service, Sendable {
         guard let config = try await retrying("read the cluster config", { try await self.store.config() }),
               let record = try await retrying("register", {
                   try await self.store.register(name: self.options.name, addresses: addresses,
-                                                vtepMAC: Self.vtepMAC(self.options.name), config: config)
+                                                vtepMAC: VTEP.mac(node: self.options.name), config: config)
               }) else {
             logger.info("stopped before the node was registered")
             return
@@ -235,15 +236,6 @@ public final class NodeDaemon: Service, Sendable {
             }
         }
         return result
-    }
-
-    /// A locally administered MAC derived from the node's name: the same after every restart,
-    /// so peers' neighbour entries stay right.
-    public static func vtepMAC(_ name: String) -> MACAddress {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let bytes = withUnsafeBytes(of: hash.littleEndian) { Array($0.prefix(6)) }
-        return MACAddress.locallyAdministered(randomBytes: bytes)!
     }
 }
 

@@ -4,7 +4,7 @@ import ClusterModel
 import Etcd
 import Logging
 import NodeAgent
-import Plugins
+import Identity
 import RouteNetlink
 import Foundation
 import ServiceLifecycle

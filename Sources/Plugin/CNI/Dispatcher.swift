@@ -1,3 +1,4 @@
+import Identity
 /// One CNI call, as a plugin sees it.
 public struct Call: Sendable {
     public var environment: CNIEnvironment
@@ -18,6 +19,13 @@ public struct Call: Sendable {
         self.header = header
         self.version = version
         self.variables = variables
+    }
+
+    /// The attachment this call is about: the network's name (checked), the container ID and
+    /// the interface name from the environment.
+    public func attachment() throws(CNIError) -> Attachment {
+        Attachment(network: try header.validatedNetworkName(), containerID: environment.containerID,
+                   ifname: environment.ifname)
     }
 
     /// A call on `config` as it stands, for callers that have only the bytes.

@@ -1,5 +1,5 @@
 import Addressing
-import CNI
+import Identity
 import Netlink
 import NetfilterNetlink
 import Syscall
@@ -13,19 +13,6 @@ public enum PodFirewall {
 
     /// Elements of one set, to add or to delete in a transaction.
     typealias SetElements = (set: String, elements: [NFTables.Element])
-
-    /// Whose entries these are: the comment on each element.
-    public struct Attachment: Hashable, Sendable {
-        public var network: String
-        public var containerID: String
-        public var ifname: String
-        public init(network: String, containerID: String, ifname: String) {
-            self.network = network
-            self.containerID = containerID
-            self.ifname = ifname
-        }
-        public var label: String { AttachmentLabel.make(network: network, containerID: containerID, ifname: ifname) }
-    }
 
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
     /// the reference bridge's `ipMasq` does, except towards `exempt` destinations: the rest
@@ -60,7 +47,7 @@ public enum PodFirewall {
         if ports.isEmpty {
             try commit(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
         } else {
-            try HostPortLock.held { () throws(FirewallError) in
+            try PortClaimLock.held { () throws(FirewallError) in
                 try commit(attachment, masquerade: masquerade, ports: ports, hairpin: hairpin)
             }
         }
@@ -256,7 +243,7 @@ public enum FirewallError: Error, CustomStringConvertible {
         case let .netlink(error): "\(error)"
         case let .portTaken(mapping, owner):
             "host port \(mapping) is already mapped, to attachment \"\(owner)\" (network, container ID, ifname)"
-        case let .lock(error): "cannot take the host-port lock \(HostPortLock.path): \(error)"
+        case let .lock(error): "cannot take the host-port lock \(PortClaimLock.path): \(error)"
         }
     }
 

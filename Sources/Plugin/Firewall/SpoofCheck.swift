@@ -1,5 +1,5 @@
 import Addressing
-import CNI
+import Identity
 import Netlink
 import NetfilterNetlink
 
@@ -24,7 +24,7 @@ public enum SpoofCheck {
 
     /// Puts the host end under the check with the pod's MAC, replacing what a killed ADD of
     /// the same attachment left.
-    public static func add(_ attachment: PodFirewall.Attachment, hostEnd: String,
+    public static func add(_ attachment: Attachment, hostEnd: String,
                            podMAC: MACAddress) throws(NetlinkError) {
         let tables = try NFTables(family: family, table: table)
         let label = attachment.label, port = name(hostEnd)
@@ -45,20 +45,20 @@ public enum SpoofCheck {
     }
 
     /// Removes every element of `attachment`. No table: nothing to do.
-    public static func remove(_ attachment: PodFirewall.Attachment) throws(NetlinkError) {
+    public static func remove(_ attachment: Attachment) throws(NetlinkError) {
         let label = attachment.label
         try removeElements { $0 == label }
     }
 
     /// Removes the elements of `network` whose attachment is not in `valid`.
     public static func collectGarbage(network: String,
-                                      keeping valid: Set<PodFirewall.Attachment>) throws(NetlinkError) {
+                                      keeping valid: Set<Attachment>) throws(NetlinkError) {
         let keep = Set(valid.map(\.label))
         try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
     }
 
     /// For CHECK: whether the host end is under the check with this MAC.
-    public static func isInPlace(_ attachment: PodFirewall.Attachment, hostEnd: String,
+    public static func isInPlace(_ attachment: Attachment, hostEnd: String,
                                  podMAC: MACAddress) throws(NetlinkError) -> Bool {
         let tables = try NFTables(family: family, table: table)
         let label = attachment.label, port = name(hostEnd), key = macKey(port, podMAC)

@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import Identity
 
 /// Allocation on a `LeaseStore`, with the reference host-local's rules: one
 /// address per range set, requested addresses honoured, round-robin from the last reserved
@@ -72,7 +73,7 @@ public struct HostLocal: Sendable {
     }
 
     /// Releases every lease not held by one of `valid` (spec 1.1 GC).
-    public func collectGarbage(keeping valid: [(containerID: String, ifname: String)]) throws -> [IPAddress] {
+    public func collectGarbage(keeping valid: [Attachment]) throws -> [IPAddress] {
         try config.location.collectGarbage(keeping: valid)
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Addressing
 import CNI
 import Syscall
+import Identity
 
 /// Who holds a lease: the reference writes `<containerID>\r\n<ifname>`; leases from
 /// its older versions hold the container ID alone, which matches any ifname.
@@ -220,7 +221,7 @@ public final class LeaseStore {
     }
 
     /// Drops every entry of an attachment not in `valid`.
-    public func dropIndex(keeping valid: [(containerID: String, ifname: String)]) {
+    public func dropIndex(keeping valid: [Attachment]) {
         let keep = Set(valid.map { Self.indexName($0.containerID, $0.ifname) })
         let names = (try? Syscall.listDirectory(index)) ?? []
         for name in names where name != Self.indexStagingName && !keep.contains(name) {

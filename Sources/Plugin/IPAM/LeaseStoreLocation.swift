@@ -1,5 +1,6 @@
 import Addressing
 import CNI
+import Identity
 
 /// Where a network's leases are: all that DEL and GC need of a host-local config. A DEL
 /// must release the attachment's leases whatever else the config now holds (ranges that
@@ -38,7 +39,7 @@ public struct LeaseStoreLocation: Sendable {
 
     /// Releases every lease not held by one of `valid` (spec 1.1 GC). A lease file with no
     /// readable owner is released too: nothing can claim it.
-    public func collectGarbage(keeping valid: [(containerID: String, ifname: String)]) throws -> [IPAddress] {
+    public func collectGarbage(keeping valid: [Attachment]) throws -> [IPAddress] {
         let store = try LeaseStore(dataDir: dataDir, network: network)
         return try store.locked {
             var released: [IPAddress] = []

@@ -1,5 +1,6 @@
 import CNI
 import IPAM
+import Identity
 
 /// How addresses are obtained, for ADD, CHECK and STATUS: podwire's own host-local store in
 /// this process (its whole config parsed and validated in the plan), or another plugin
@@ -85,7 +86,7 @@ struct AddressProvider {
         }
     }
 
-    func collectGarbage(_ source: IPAMRelease, keeping valid: [(containerID: String, ifname: String)]) throws {
+    func collectGarbage(_ source: IPAMRelease, keeping valid: [Attachment]) throws {
         switch source {
         case .none: return
         case .hostLocal(let location): _ = try location.collectGarbage(keeping: valid)

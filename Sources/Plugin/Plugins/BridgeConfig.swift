@@ -1,15 +1,16 @@
 import Addressing
 import CNI
 import Firewall
+import Identity
 import IPAM
 
 /// Everything an ADD will do, decided before anything on the host is touched. CHECK and
-/// STATUS read the same; DEL and GC read only a `Teardown`.
-struct BridgePlan {
-    var network: String
+/// STATUS read the same; DEL and GC read only a `Teardown`, which the plan contains: what an
+/// ADD makes, the DEL of the same config finds.
+struct BridgePlan: AttachmentNamed {
+    var teardown: Teardown
+    var attachment: Attachment { teardown.attachment }
     var bridgeName: String
-    var hostVethName: String
-    var containerIfname: String
     var netnsPath: String
     var mtu: Int?
     var mac: MACAddress?
@@ -43,9 +44,6 @@ struct BridgePlan {
     var ports: [PortMapping]
     /// The `bandwidth` capability, shaped with tc on the host end and an ifb.
     var bandwidth: BandwidthLimits?
-    var ifbName: String
-    /// The pod's entries in podwire's nftables table are named for this.
-    var firewallOwner: PodFirewall.Attachment
     var ipam: IPAMSource
     var dns: DNS?
     /// The chain's previous result, read and checked here once; CHECK compares against it.
@@ -56,14 +54,13 @@ struct BridgePlan {
         // the reference ignores them.
         let config = call.document
         let environment = call.environment
-        network = try call.header.validatedNetworkName()
+        let attachment = try call.attachment()
 
-        bridgeName = try config.string("bridge").flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        // The teardown keeps no bad bridge name, so that DEL still goes; ADD refuses it.
+        bridgeName = try config.string("bridge").flatMap { $0.isEmpty ? nil : $0 } ?? Teardown.defaultBridge
         if let problem = Names.interfaceNameProblem(bridgeName) {
             throw CNIError.config("bridge name \"\(bridgeName.prefix(32))\" \(problem)")
         }
-        containerIfname = environment.ifname
-        hostVethName = HostVethName.make(containerID: environment.containerID, ifname: environment.ifname)
         netnsPath = environment.netns
 
         if let mtu = try config.int("mtu"), mtu != 0 {
@@ -92,9 +89,6 @@ struct BridgePlan {
         let runtimeConfig = try config.object("runtimeConfig")
         ports = try PortMappingsConfig.mappings(runtimeConfig?.list("portMappings"))
         bandwidth = try BandwidthLimits(runtimeConfig?.object("bandwidth"))
-        ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
-        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID,
-                                               ifname: environment.ifname)
         if let backend = try config.string("ipMasqBackend"), !["", "iptables", "nftables"].contains(backend) {
             throw CNIError.config("ipMasqBackend \"\(backend.prefix(32))\" is not iptables or nftables")
         }
@@ -120,6 +114,7 @@ struct BridgePlan {
 
         // `"ipam": {}` is the reference's layer-2-only form; keys without a type are refused,
         // so that nobody believes a subnet is served when it is not.
+        let ipam: IPAMSource
         if let section = try config.object("ipam"), !(try section.members().isEmpty) {
             guard let type = try section.string("type"), !type.isEmpty else {
                 throw CNIError.config("ipam has no type")
@@ -140,6 +135,8 @@ struct BridgePlan {
         } else {
             ipam = .none
         }
+        self.ipam = ipam
+        teardown = Teardown(attachment: attachment, bridgeName: bridgeName, ipam: .success(ipam.release))
         if let dns = try config.object("dns").map({ (dns) throws(CNIError) in try DNS(dns) }), !dns.isEmpty {
             self.dns = dns
         }
@@ -197,67 +194,39 @@ extension BridgePlan {
 
 /// What DEL and GC need to find an attachment's links, leases and firewall entries, and
 /// nothing more: keys that only ADD acts on, however wrong, never keep a pod from going.
-struct Teardown {
-    var network: String
-    var containerIfname: String
-    var hostVethName: String
-    var ifbName: String
-    var firewallOwner: PodFirewall.Attachment
+struct Teardown: AttachmentNamed {
+    /// The reference's bridge when the config names none.
+    static let defaultBridge = "cni0"
+
+    var attachment: Attachment
     /// GC looks for stale links on it; nil when the config names no usable bridge.
     var bridgeName: String?
     /// Read when it is used, so that a broken `ipam` section fails the release alone.
     var ipam: Result<IPAMRelease, CNIError>
 
+    init(attachment: Attachment, bridgeName: String?, ipam: Result<IPAMRelease, CNIError>) {
+        self.attachment = attachment
+        self.bridgeName = bridgeName
+        self.ipam = ipam
+    }
+
     init(call: Call) throws(CNIError) {
-        let environment = call.environment
-        network = try call.header.validatedNetworkName()
-        containerIfname = environment.ifname
-        hostVethName = HostVethName.make(containerID: environment.containerID, ifname: environment.ifname)
-        ifbName = HostVethName.ifb(containerID: environment.containerID, ifname: environment.ifname)
-        firewallOwner = PodFirewall.Attachment(network: network, containerID: environment.containerID,
-                                               ifname: environment.ifname)
-        let bridge = ((try? call.document.string("bridge")) ?? nil).flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
-        bridgeName = Names.interfaceNameProblem(bridge) == nil ? bridge : nil
-        ipam = Result { () throws(CNIError) in try IPAMRelease(teardown: call) }
+        let bridge = ((try? call.document.string("bridge")) ?? nil).flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.defaultBridge
+        self.init(attachment: try call.attachment(),
+                  bridgeName: Names.interfaceNameProblem(bridge) == nil ? bridge : nil,
+                  ipam: Result { () throws(CNIError) in try IPAMRelease(teardown: call) })
     }
 }
 
-/// The host end's name: a function of container ID and ifname alone, so a DEL finds the
-/// link even after the pod's netns is gone, and never needs to look inside it.
-public enum HostVethName {
-    // Every `+` here joins two Strings: String + Substring goes through the stdlib's
-    // unspecialised generic, whose first call in a process scans every protocol conformance
-    // in the binary (about 50k instructions, a tenth of an ADD's own).
-    public static func make(containerID: String, ifname: String) -> String {
-        // "pw" and 13 hex digits: the 15 bytes an interface name may have.
-        "pw" + String(hash(containerID, ifname).prefix(13))
-    }
+/// The names a plan uses, all from its attachment.
+protocol AttachmentNamed {
+    var attachment: Attachment { get }
+}
 
-    /// The pod's ifb device, which shapes its egress: "pwi" and the first 12 hex digits of
-    /// its host end's name ("i" is never a hex digit, so the two cannot be confused).
-    public static func ifb(containerID: String, ifname: String) -> String {
-        "pwi" + String(hash(containerID, ifname).prefix(12))
-    }
-
-    /// The host end an ifb belongs to starts with this.
-    static func hostEndPrefix(ofIFB name: String) -> String? {
-        guard name.utf8.count == 15, name.hasPrefix("pwi"), isHex(name.utf8.dropFirst(3)) else { return nil }
-        return "pw" + String(name.dropFirst(3))
-    }
-
-    /// Whether a link name has the form podwire gives host ends.
-    public static func looksLikeOne(_ name: String) -> Bool {
-        name.utf8.count == 15 && name.hasPrefix("pw") && isHex(name.utf8.dropFirst(2))
-    }
-
-    private static func isHex(_ bytes: Substring.UTF8View.SubSequence) -> Bool {
-        bytes.allSatisfy {
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
-        }
-    }
-
-    /// FNV-1a of container ID, NUL and ifname.
-    private static func hash(_ containerID: String, _ ifname: String) -> String {
-        FNV1a.hex(containerID.utf8, ifname.utf8)
-    }
+extension AttachmentNamed {
+    var network: String { attachment.network }
+    var containerIfname: String { attachment.ifname }
+    var hostVethName: String { attachment.hostVeth }
+    var ifbName: String { attachment.ifb }
 }

@@ -2,18 +2,11 @@ import Addressing
 import CNI
 import Firewall
 import IPAM
+import Identity
 import Namespaces
 import Netlink
 import RouteNetlink
 import Syscall
-import CVersion
-
-public enum PodwireVersion {
-    /// From Sources/CVersion, which the pause program prints too.
-    public static let string = withUnsafeBytes(of: podwire_version) {
-        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-    }
-}
 
 /// Bridge mode: each pod gets a veth pair, its host end on a Linux bridge, its pod end in
 /// the pod's netns with addresses from IPAM. The reference `bridge` plugin's keys and results.
@@ -34,7 +27,7 @@ public struct BridgePlugin: Plugin {
         if existing != nil {
             throw CNIError(CNIError.generic, "interface \(plan.containerIfname) already exists in \(plan.netnsPath)")
         }
-        let host = HostSide(socket: try step("open a netlink socket") { try RouteSocket() })
+        let host = NodeSide(socket: try step("open a netlink socket") { try RouteSocket() })
         let bridge = try step("set up bridge \(plan.bridgeName)") { try host.ensureBridge(plan) }
 
         var rollback = Rollback()
@@ -52,7 +45,7 @@ public struct BridgePlugin: Plugin {
             }
             // The link names its attachment, so that GC of one network never takes another's.
             try step("name \(plan.hostVethName)'s attachment in its alias") {
-                try host.socket.setAlias(link: hostLink.index, plan.firewallOwner.label)
+                try host.socket.setAlias(link: hostLink.index, plan.attachment.label)
             }
             if plan.hairpin {
                 try step("set hairpin mode on \(plan.hostVethName)") {
@@ -64,9 +57,9 @@ public struct BridgePlugin: Plugin {
                     throw CNIError(CNIError.generic,
                                    "\(plan.containerIfname) has no MAC address to check frames against")
                 }
-                rollback.add { try SpoofCheck.remove(plan.firewallOwner) }
+                rollback.add { try SpoofCheck.remove(plan.attachment) }
                 try step("check the source MAC of \(plan.hostVethName)'s frames") {
-                    try SpoofCheck.add(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: podMAC)
+                    try SpoofCheck.add(plan.attachment, hostEnd: plan.hostVethName, podMAC: podMAC)
                 }
             }
             if plan.portIsolation {
@@ -86,12 +79,12 @@ public struct BridgePlugin: Plugin {
 
             let addresses = AddressProvider(call: call)
             var result = try addresses.allocate(plan.ipam)
-            rollback.add { try addresses.release(plan.ipam.release) }
+            rollback.add { try addresses.release(plan.teardown.ipam.get()) }
 
             result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
             if !plan.disableContainerInterface {
                 try step("configure \(plan.containerIfname) in \(plan.netnsPath)") {
-                    try ContainerSide(socket: pod, link: podLink)
+                    try PodSide(socket: pod, link: podLink)
                         .configure(result, interfaceIndex: Self.podInterface, detectDuplicates: plan.detectDuplicates)
                 }
             }
@@ -102,7 +95,7 @@ public struct BridgePlugin: Plugin {
                 try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
             }
             if plan.masquerade || !plan.ports.isEmpty {
-                rollback.add { try PodFirewall.remove(plan.firewallOwner) }
+                rollback.add { try PodFirewall.remove(plan.attachment) }
                 try addFirewallEntries(plan, ips: result.ips)
             }
             return result
@@ -160,10 +153,10 @@ public struct BridgePlugin: Plugin {
             } : []
         let targets = PortMappingsConfig.targets(plan.ports, for: ips)
         if targets.contains(where: { $0.podAddress.family == .v4 }) {
-            try HostSide.routeLocalnet(on: plan.bridgeName)
+            try NodeSide.routeLocalnet(on: plan.bridgeName)
         }
         do {
-            try PodFirewall.add(plan.firewallOwner, masquerade: masquerade, ports: targets)
+            try PodFirewall.add(plan.attachment, masquerade: masquerade, ports: targets)
         } catch {
             throw error.cniError("add \(plan.containerIfname)'s entries to nftables table \(PodFirewall.table)")
         }
@@ -252,8 +245,8 @@ public struct BridgePlugin: Plugin {
                 // Whatever the config says now, entries an earlier config made go with the pod.
                 firewall = Result {
                     try step("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
-                        try PodFirewall.remove(plan.firewallOwner)
-                        try SpoofCheck.remove(plan.firewallOwner)
+                        try PodFirewall.remove(plan.attachment)
+                        try SpoofCheck.remove(plan.attachment)
                     }
                 }
                 release = Result { try AddressProvider(call: call).release(plan.ipam.get()) }
@@ -289,7 +282,7 @@ public struct BridgePlugin: Plugin {
             throw CNIError(CNIError.generic, "prevResult has no MAC of \(plan.containerIfname) to check frames against")
         }
         let inPlace = try step("read nftables table bridge \(SpoofCheck.table)") {
-            try SpoofCheck.isInPlace(plan.firewallOwner, hostEnd: plan.hostVethName, podMAC: mac)
+            try SpoofCheck.isInPlace(plan.attachment, hostEnd: plan.hostVethName, podMAC: mac)
         }
         if !inPlace {
             throw CNIError(CNIError.generic, "\(plan.hostVethName) is not under the MAC spoof check for \(mac)")
@@ -317,7 +310,7 @@ public struct BridgePlugin: Plugin {
     private func checkFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
         let families = plan.masquerade ? Set(ips.map(\.address.family)) : []
         let missing = try step("read nftables table \(PodFirewall.table)") {
-            try PodFirewall.missingEntry(plan.firewallOwner, masquerade: families,
+            try PodFirewall.missingEntry(plan.attachment, masquerade: families,
                                          ports: PortMappingsConfig.targets(plan.ports, for: ips))
         }
         if let missing {
@@ -339,30 +332,27 @@ public struct BridgePlugin: Plugin {
     /// touched. Keeps going past a link that cannot be removed, as the specification asks.
     public func gc(_ call: Call) throws {
         let plan = try Teardown(call: call)
-        let valid = try ValidAttachments(config: call.document).list
+        let valid = try ValidAttachments(call).list
         let release = Result { try AddressProvider(call: call).collectGarbage(plan.ipam.get(), keeping: valid) }
         try collectFirewallGarbage(network: plan.network, keeping: valid)
         if let bridgeName = plan.bridgeName { try collectLinks(on: bridgeName, network: plan.network, keeping: valid) }
         try release.get()
     }
 
-    private func collectLinks(on bridgeName: String, network: String,
-                              keeping valid: [(containerID: String, ifname: String)]) throws {
-        let keep = Set(valid.map {
-            AttachmentLabel.make(network: network, containerID: $0.containerID, ifname: $0.ifname)
-        })
+    private func collectLinks(on bridgeName: String, network: String, keeping valid: [Attachment]) throws {
+        let keep = Set(valid.map(\.label))
         let host = try step("open a netlink socket") { try RouteSocket() }
         let links = try step("list links") { try host.links() }
         let bridge = links.first { $0.name == bridgeName }
         let stale = Set(links.filter { link in
-            guard let bridge, link.masterIndex == bridge.index, HostVethName.looksLikeOne(link.name),
+            guard let bridge, link.masterIndex == bridge.index, LinkNames.isHostVeth(link.name),
                   let alias = link.alias, AttachmentLabel.network(of: alias, is: network) else { return false }
             return !keep.contains(alias)
         }.map(\.name))
         // An ifb whose host end is gone shapes nothing: its pod was deleted or collected.
-        let hostEnds = links.map(\.name).filter { HostVethName.looksLikeOne($0) && !stale.contains($0) }
+        let hostEnds = links.map(\.name).filter { LinkNames.isHostVeth($0) && !stale.contains($0) }
         let orphanIFBs = links.map(\.name).filter { name in
-            guard let prefix = HostVethName.hostEndPrefix(ofIFB: name) else { return false }
+            guard let prefix = LinkNames.hostEndPrefix(ofIFB: name) else { return false }
             return !hostEnds.contains { $0.hasPrefix(prefix) }
         }
         // One batch; should the batch fail, one at a time, past any link that cannot go.

@@ -1,5 +1,6 @@
 import CNI
 import IPAM
+import Identity
 
 /// podwire's host-local store as a standalone IPAM plugin (`ipam.type: podwire-ipam`), for
 /// other main plugins: the reference bridge, ptp, macvlan. It reads the `ipam` section of
@@ -30,7 +31,7 @@ public struct IPAMPlugin: Plugin {
     }
 
     public func gc(_ call: Call) throws {
-        _ = try location(call).collectGarbage(keeping: try ValidAttachments(config: call.document).list)
+        _ = try location(call).collectGarbage(keeping: try ValidAttachments(call).list)
     }
 
     private func store(_ call: Call) throws -> HostLocal {

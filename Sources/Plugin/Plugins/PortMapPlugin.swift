@@ -1,6 +1,7 @@
 import Addressing
 import CNI
 import Firewall
+import Identity
 
 /// `podwire-portmap`: the `portMappings` capability as a chained plugin, after podwire or
 /// after the reference `bridge` or `ptp`. It reads the pod's addresses from `prevResult`
@@ -12,8 +13,9 @@ public struct PortMapPlugin: Plugin {
         "podwire-portmap \(PodwireVersion.string): host port mappings in nftables, chained after a main plugin"
     }
 
+    /// What ADD and CHECK act on; DEL reads only the attachment, which the plan contains.
     struct Plan {
-        var owner: PodFirewall.Attachment
+        var attachment: Attachment
         var previous: CNIResult?
         var targets: [PortTarget]
         var snat: Bool
@@ -23,13 +25,7 @@ public struct PortMapPlugin: Plugin {
 
         init(_ call: Call) throws(CNIError) {
             let config = call.document
-            owner = PodFirewall.Attachment(network: try call.header.validatedNetworkName(),
-                                           containerID: call.environment.containerID, ifname: call.environment.ifname)
-            // DEL removes the pod's entries by its identity alone, whatever else the config says.
-            guard call.environment.command != .del else {
-                previous = nil; targets = []; snat = false
-                return
-            }
+            attachment = try call.attachment()
             previous = try config.prevResult()
             // The reference's key: masquerade hairpin and localhost clients.
             snat = try config.bool("snat") ?? true
@@ -57,45 +53,43 @@ public struct PortMapPlugin: Plugin {
         let previous = try plan.requirePrevious()
         guard !plan.targets.isEmpty else { return previous }
         // The reference lets localhost reach host ports through the node-side interface.
-        if let hostInterface = plan.hostInterface { try HostSide.routeLocalnet(on: hostInterface) }
+        if let hostInterface = plan.hostInterface { try NodeSide.routeLocalnet(on: hostInterface) }
         do {
-            try PodFirewall.add(plan.owner, ports: plan.targets, hairpin: plan.snat)
+            try PodFirewall.add(plan.attachment, ports: plan.targets, hairpin: plan.snat)
         } catch {
             throw error.cniError("add port mappings to nftables table \(PodFirewall.table)")
         }
         return previous
     }
 
+    /// DEL removes the pod's entries by its attachment alone, whatever else the config says.
     public func del(_ call: Call) throws {
-        let plan = try Plan(call)
-        try step("remove port mappings from nftables table \(PodFirewall.table)") { try PodFirewall.remove(plan.owner) }
+        let attachment = try call.attachment()
+        try step("remove port mappings from nftables table \(PodFirewall.table)") { try PodFirewall.remove(attachment) }
     }
 
     public func check(_ call: Call) throws {
         let plan = try Plan(call)
         _ = try plan.requirePrevious()
         let missing = try step("read nftables table \(PodFirewall.table)") {
-            try PodFirewall.missingEntry(plan.owner, masquerade: [], ports: plan.targets)
+            try PodFirewall.missingEntry(plan.attachment, masquerade: [], ports: plan.targets)
         }
         if let missing {
             throw CNIError(CNIError.generic,
-                           "a host port of \(plan.owner.containerID) is missing from nftables set \(missing)")
+                           "a host port of \(plan.attachment.containerID) is missing from nftables set \(missing)")
         }
     }
 
     public func status(_ call: Call) throws {}
 
     public func gc(_ call: Call) throws {
-        let network = try call.header.validatedNetworkName()
-        try collectFirewallGarbage(network: network, keeping: try ValidAttachments(config: call.document).list)
+        try collectFirewallGarbage(network: call.header.validatedNetworkName(), keeping: ValidAttachments(call).list)
     }
 }
 
 /// GC of podwire's nftables table for one network, shared by podwire and podwire-portmap.
-func collectFirewallGarbage(network: String, keeping valid: [(containerID: String, ifname: String)]) throws {
-    let keep = Set(valid.map {
-        PodFirewall.Attachment(network: network, containerID: $0.containerID, ifname: $0.ifname)
-    })
+func collectFirewallGarbage(network: String, keeping valid: [Attachment]) throws {
+    let keep = Set(valid)
     try step("remove stale entries from nftables table \(PodFirewall.table)") {
         try PodFirewall.collectGarbage(network: network, keeping: keep)
     }

@@ -67,7 +67,7 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
         _ = try? PortMapPlugin.Plan(call)
     case .gc:
         guard let document = try? JSONNode.document(payload, what: "GC config") else { return }
-        _ = try? ValidAttachments(config: document)
+        _ = try? ValidAttachments(config: document, network: "fuzz")
     }
 }
 

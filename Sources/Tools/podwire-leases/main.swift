@@ -1,20 +1,45 @@
 import ArgumentParser
 import CNI
 import IPAM
-import Plugins
+import Identity
 import Syscall
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What an operator asks of a node: which addresses are leased on a network, to whom, and
-/// whether the pod's host veth still exists (a lease without one is a leak to look at).
 @main
 struct PodwireLeases: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "podwire-leases",
-        abstract: "List the host-local leases of a network: IP, container ID, ifname, host veth.",
-        version: "podwire-leases \(PodwireVersion.string)")
+        abstract: "What podwire keeps on a node for its pods: leases, and the names of an attachment's links.",
+        version: "podwire-leases \(PodwireVersion.string)",
+        subcommands: [List.self, AttachmentNames.self], defaultSubcommand: List.self)
+}
+
+/// The names podwire gives an attachment on the node, as the plugin derives them: for an
+/// operator looking for a pod's links, and for the tests, which ask rather than recompute.
+struct AttachmentNames: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "names",
+        abstract: "Print an attachment's host veth, ifb and label, one per line.")
+
+    @Argument(help: "The network name, as in the conflist's \"name\".") var network: String
+    @Argument(help: "The container ID (CNI_CONTAINERID).") var containerID: String
+    @Argument(help: "The interface name in the pod (CNI_IFNAME).") var ifname: String
+
+    func run() {
+        let attachment = Attachment(network: network, containerID: containerID, ifname: ifname)
+        print(attachment.hostVeth)
+        print(attachment.ifb)
+        print(attachment.label)
+    }
+}
+
+/// What an operator asks of a node: which addresses are leased on a network, to whom, and
+/// whether the pod's host veth still exists (a lease without one is a leak to look at).
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the host-local leases of a network: IP, container ID, ifname, host veth.")
 
     @Argument(help: "The network name, as in the conflist's \"name\".")
     var network: String
@@ -41,7 +66,7 @@ struct PodwireLeases: ParsableCommand {
         let rows = try store.locked { try store.leases() }.sorted { $0.address < $1.address }.map { lease in
             let containerID = lease.owner?.containerID ?? ""
             let ifname = lease.owner?.ifname ?? ""
-            let veth = containerID.isEmpty ? "" : HostVethName.make(containerID: containerID, ifname: ifname)
+            let veth = containerID.isEmpty ? "" : LinkNames.hostVeth(containerID: containerID, ifname: ifname)
             return Row(ip: lease.address.description, containerID: containerID, ifname: ifname,
                        hostVeth: veth, hostVethExists: !veth.isEmpty && Syscall.access("/sys/class/net/" + veth, F_OK))
         }

@@ -1,6 +1,7 @@
 import Addressing
 import ClusterModel
 import Etcd
+import Identity
 import NodeAgent
 import Testing
 
@@ -25,7 +26,7 @@ struct RegistrationTests {
             for n in 1...20 {
                 group.addTask {
                     try await store.register(name: "node\(n)", addresses: [IPAddress("192.168.1.\(n)")!],
-                                             vtepMAC: NodeDaemon.vtepMAC("node\(n)"), config: config)
+                                             vtepMAC: VTEP.mac(node: "node\(n)"), config: config)
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -42,7 +43,7 @@ struct RegistrationTests {
         let server = try EtcdServer()
         let store = try await store(server)
         defer { Task { try? await store.client.shutdown() } }
-        let mac = NodeDaemon.vtepMAC("a")
+        let mac = VTEP.mac(node: "a")
         let first = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!], vtepMAC: mac,
                                              config: config)
         let other = try await store.register(name: "b", addresses: [IPAddress("192.168.1.2")!], vtepMAC: mac,
@@ -71,7 +72,7 @@ struct RegistrationTests {
         let store = try await store(server)
         defer { Task { try? await store.client.shutdown() } }
         _ = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
-                                     vtepMAC: NodeDaemon.vtepMAC("a"), config: config)
+                                     vtepMAC: VTEP.mac(node: "a"), config: config)
         let lease = try await store.announce(name: "a", ttl: 1)
         #expect(try await store.alive() == ["a"])
         #expect(try await store.renew(lease: lease))

@@ -250,35 +250,6 @@ private func decodeObject(_ bytes: [UInt8]) -> [String: JSONValue] {
     }
 }
 
-@Suite struct AttachmentLabelTests {
-    @Test func aLabelThatFitsIsTheAttachmentSpelledOut() {
-        #expect(AttachmentLabel.make(network: "net", containerID: "ctr", ifname: "eth0") == "net ctr eth0")
-        #expect(AttachmentLabel.network(of: "net ctr eth0", is: "net"))
-        #expect(!AttachmentLabel.network(of: "net ctr eth0", is: "ne"))
-        #expect(!AttachmentLabel.network(of: "network ctr eth0", is: "net"))
-    }
-
-    @Test func longFieldsBecomeDigestsWithinTheKernelsLimit() {
-        let id = String(repeating: "c", count: 1024), network = String(repeating: "n", count: 255)
-        let shortNetwork = AttachmentLabel.make(network: "net", containerID: id, ifname: "eth0")
-        #expect(shortNetwork.utf8.count <= AttachmentLabel.limit)
-        #expect(shortNetwork.hasPrefix("net #"))
-        #expect(AttachmentLabel.network(of: shortNetwork, is: "net"))
-        let long = AttachmentLabel.make(network: network, containerID: id, ifname: "eth0")
-        #expect(long.utf8.count <= AttachmentLabel.limit)
-        #expect(AttachmentLabel.network(of: long, is: network))
-        #expect(!AttachmentLabel.network(of: long, is: network + "x"))
-        // Distinct attachments keep distinct labels.
-        #expect(long != AttachmentLabel.make(network: network, containerID: id + "d", ifname: "eth0"))
-        #expect(long != AttachmentLabel.make(network: network, containerID: id, ifname: "eth1"))
-    }
-
-    @Test func theDigestIsFNV1aAsTheTestHelpersComputeIt() {
-        // netns-test/podnames.py: FNV-1a 64 of "abc" is e71fa2190541574b.
-        #expect(FNV1a.hex("abc".utf8) == "e71fa2190541574b")
-    }
-}
-
 @Suite struct SysctlInterfaceNameTests {
     @Test func refusesTheDirectoriesOfEveryInterfaceAndPaths() {
         for name in ["all", "default", "../all", "lo/../all", "", ".."] {

@@ -5,6 +5,7 @@ import Testing
 import Addressing
 import CNI
 @testable import IPAM
+import Identity
 
 /// A data directory of its own per test, removed afterwards.
 final class TemporaryDirectory {
@@ -243,7 +244,7 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let dir = TemporaryDirectory()
         let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
         for id in ["keep", "drop1", "drop2"] { _ = try ipam.allocate(containerID: id, ifname: "eth0") }
-        let released = try ipam.collectGarbage(keeping: [("keep", "eth0")])
+        let released = try ipam.collectGarbage(keeping: [Attachment(network: "net1", containerID: "keep", ifname: "eth0")])
         #expect(released.map(\.description).sorted() == ["10.1.0.3", "10.1.0.4"])
         #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.1.0.2"])
     }

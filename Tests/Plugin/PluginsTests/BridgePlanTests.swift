@@ -1,6 +1,7 @@
 import Testing
 import CNI
 @testable import Plugins
+import Identity
 
 private func plan(_ keys: String,
                   args: String = "", ifname: String = "eth0", id: String = "ctr1") throws -> BridgePlan {
@@ -103,7 +104,7 @@ private func code(_ body: () throws -> Void) -> Int? {
         #expect(a != (try plan("", id: "ctr2").hostVethName))
         #expect(a.utf8.count == 15)
         #expect(a.hasPrefix("pw"))
-        #expect(HostVethName.make(containerID: "ctr1", ifname: "eth0") == a)
+        #expect(LinkNames.hostVeth(containerID: "ctr1", ifname: "eth0") == a)
     }
 
     @Test func refusesAnInvalidNetworkName() {
@@ -137,7 +138,7 @@ private func code(_ body: () throws -> Void) -> Int? {
         }
         #expect(location.dataDir == "/var/lib/x")
         #expect(location.network == "net1")
-        #expect(t.hostVethName == HostVethName.make(containerID: "ctr1", ifname: "eth0"))
+        #expect(t.hostVethName == LinkNames.hostVeth(containerID: "ctr1", ifname: "eth0"))
     }
 
     @Test func aBrokenIPAMSectionFailsOnlyTheRelease() throws {

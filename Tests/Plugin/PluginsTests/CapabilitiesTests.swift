@@ -82,14 +82,3 @@ private func message(_ body: () throws -> Void) -> (code: Int, text: String)? {
         #expect(message { _ = try plan(#"{"bandwidth":{"egressRate":800000000000,"egressBurst":1000}}"#) }?.code == 7)
     }
 }
-
-@Suite struct InterfaceNameTests {
-    @Test func theIFBNameFollowsTheHostEndName() {
-        let veth = HostVethName.make(containerID: "abc", ifname: "eth0")
-        let ifb = HostVethName.ifb(containerID: "abc", ifname: "eth0")
-        #expect(ifb.count == 15 && ifb.hasPrefix("pwi"))
-        #expect(veth.hasPrefix(HostVethName.hostEndPrefix(ofIFB: ifb)!))
-        #expect(!HostVethName.looksLikeOne(ifb))
-        #expect(HostVethName.hostEndPrefix(ofIFB: veth) == nil)
-    }
-}

@@ -6,7 +6,7 @@ import RouteNetlink
 
 /// The pod's side: addresses, link up, routes inside the pod's netns, through a socket
 /// opened there. `lo` is left to the loopback plugin, as the reference bridge leaves it.
-struct ContainerSide {
+struct PodSide {
     let socket: RouteSocket
     let link: Link
 

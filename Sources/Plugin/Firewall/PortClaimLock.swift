@@ -8,7 +8,7 @@ import Syscall
 /// each kind, could each find the port free and both commit. So reading the maps, checking
 /// and committing are one step under a node-wide lock, which every podwire process takes
 /// before it claims a port (and only then: most ADDs map none).
-enum HostPortLock {
+enum PortClaimLock {
     static let directory = "/run/podwire"
     static let path = directory + "/hostports.lock"
 

@@ -8,7 +8,7 @@ import Netlink
 import RouteNetlink
 
 /// The node's side of bridge mode: the bridge itself, its gateway addresses, forwarding.
-struct HostSide {
+struct NodeSide {
     let socket: RouteSocket
 
     /// Finds or creates the bridge, up, with the flags the plan asks for. Concurrent ADDs

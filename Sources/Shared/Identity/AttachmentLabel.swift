@@ -1,5 +1,3 @@
-import Addressing
-
 /// An attachment (network, container ID, ifname) as one line of text: the alias of its host
 /// end and the comment on its firewall entries, so that each traces back to its owner and
 /// is collected per network. The kernel caps both (an alias at 255 bytes, an nftables
@@ -25,28 +23,4 @@ public enum AttachmentLabel {
     }
 
     static func digest(_ text: String) -> String { "#" + FNV1a.hex(text.utf8) }
-}
-
-/// FNV-1a, 64 bits: stable across builds and machines, unlike Swift's Hasher. Names and
-/// labels are derived from it; it is no defence against a chosen collision, which only the
-/// node's own configuration could stage.
-public enum FNV1a {
-    public static func hash(_ parts: [String.UTF8View]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for (index, part) in parts.enumerated() {
-            if index > 0 { mix(&hash, 0) }
-            for byte in part { mix(&hash, byte) }
-        }
-        return hash
-    }
-
-    /// 16 hex digits.
-    public static func hex(_ parts: String.UTF8View...) -> String {
-        withUnsafeBytes(of: hash(parts).bigEndian) { $0.hexString() }
-    }
-
-    private static func mix(_ hash: inout UInt64, _ byte: UInt8) {
-        hash ^= UInt64(byte)
-        hash &*= 0x0000_0100_0000_01b3
-    }
 }
