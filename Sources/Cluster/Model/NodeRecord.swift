@@ -84,25 +84,3 @@ public struct NodeRecord: Equatable, Sendable {
         return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 }
-
-/// Where the cluster's state lives in the store.
-public enum ClusterKeys {
-    public static let root = "/podwire/"
-    public static let config = root + "config"
-    public static let nodes = root + "nodes/"
-    public static let subnets = root + "subnets/"
-    public static let alive = root + "alive/"
-
-    public static func node(_ name: String) -> String { nodes + name }
-    public static func alive(_ name: String) -> String { alive + name }
-
-    /// One key per subnet, created only if absent: two nodes can never hold one subnet.
-    public static func subnet(_ subnet: IPNetwork) -> String {
-        subnets + "\(subnet.first)-\(subnet.prefixLength)".replacingColons
-    }
-}
-
-extension String {
-    /// IPv6 addresses in keys: `:` reads badly in etcdctl's output, so it becomes `_`.
-    var replacingColons: String { String(map { $0 == ":" ? "_" : $0 }) }
-}

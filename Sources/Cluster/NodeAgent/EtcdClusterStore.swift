@@ -2,12 +2,7 @@ import Addressing
 import ClusterModel
 import Etcd
 
-/// The cluster's state in etcd, under `/podwire/`:
-///
-///     config               the ClusterConfig
-///     nodes/NAME           each NodeRecord; no lease: it stays until an operator removes it
-///     subnets/A.B.C.D-LEN  the name of the node holding the subnet, created only if absent
-///     alive/NAME           present while the node's daemon runs (a short lease)
+/// The cluster's state in etcd, under the keys `ClusterKeys` makes.
 public struct EtcdClusterStore: ClusterStore {
     public let client: EtcdClient
     /// How many times a registration tries again after another node took its pick.
@@ -82,10 +77,7 @@ public struct EtcdClusterStore: ClusterStore {
     private func takenSubnets() async throws -> [IPNetwork: String] {
         var taken: [IPNetwork: String] = [:]
         for kv in try await client.list(prefix: ClusterKeys.subnets).kvs {
-            let text = kv.key.dropFirst(ClusterKeys.subnets.count).replacingOccurrences("_", ":")
-            guard let dash = text.lastIndex(of: "-"), let length = Int(text[text.index(after: dash)...]),
-                  let address = IPAddress(text[..<dash]),
-                  let subnet = IPNetwork(address: address, prefixLength: length) else { continue }
+            guard let subnet = ClusterKeys.subnet(kv.key) else { continue }
             taken[subnet] = kv.string
         }
         return taken
@@ -108,7 +100,7 @@ public struct EtcdClusterStore: ClusterStore {
                         case let .put(kv):
                             if let record = try? NodeRecord(json: kv.value) { continuation.yield(.updated(record)) }
                         case let .delete(key, _, _):
-                            continuation.yield(.removed(String(key.dropFirst(ClusterKeys.nodes.count))))
+                            if let name = ClusterKeys.nodeName(key) { continuation.yield(.removed(name)) }
                         }
                     }
                     continuation.finish()
@@ -131,11 +123,6 @@ public struct EtcdClusterStore: ClusterStore {
     }
 
     public func alive() async throws -> Set<String> {
-        let keys = try await client.list(prefix: ClusterKeys.alive).kvs.map(\.key)
-        return Set(keys.map { String($0.dropFirst(ClusterKeys.alive.count)) })
+        return Set(try await client.list(prefix: ClusterKeys.alive).kvs.compactMap { ClusterKeys.aliveName($0.key) })
     }
-}
-
-extension Substring {
-    func replacingOccurrences(_ old: Character, _ new: Character) -> String { String(map { $0 == old ? new : $0 }) }
 }

@@ -63,6 +63,22 @@ import RouteNetlink
         #expect(ClusterKeys.subnet(IPNetwork("fd44:0:0:3::/64")!) == "/podwire/subnets/fd44_0_0_3__-64")
         #expect(ClusterKeys.node("n1") == "/podwire/nodes/n1")
     }
+
+    @Test func keysReadBackAsTheyWereMadeAndNothingElse() {
+        for text in ["10.244.3.0/24", "fd44:0:0:3::/64", "0.0.0.0/0"] {
+            let subnet = IPNetwork(text)!
+            #expect(ClusterKeys.subnet(ClusterKeys.subnet(subnet)) == subnet)
+        }
+        #expect(ClusterKeys.nodeName(ClusterKeys.node("n1")) == "n1")
+        #expect(ClusterKeys.aliveName(ClusterKeys.alive("n1")) == "n1")
+        for key in ["/podwire/subnets/10.244.3.1-24", "/podwire/subnets/10.244.3.0-33", "/podwire/subnets/x-24",
+                    "/podwire/subnets/fd44:0:0:3::-64", "/podwire/nodes/10.244.3.0-24", "/podwire/subnets/"] {
+            #expect(ClusterKeys.subnet(key) == nil, "\(key)")
+        }
+        for key in ["/podwire/nodes/", "/podwire/nodes/N1", "/podwire/alive/n1", "/podwire/nodes/a/b"] {
+            #expect(ClusterKeys.nodeName(key) == nil, "\(key)")
+        }
+    }
 }
 
 @Suite struct SubnetAllocatorTests {
