@@ -18,9 +18,6 @@ public struct DataPathPlan: Equatable, Sendable {
         case unreachable
     }
 
-    /// The route protocol number podwire's node agent tags its routes with (an unassigned one).
-    public static let routeProtocol: UInt8 = 0x70
-
     /// The plan for `node` among `peers`. `onLink` tells whether an underlay address is a
     /// neighbour of this node (a connected route without a gateway covers it); `underlay` is
     /// the index of the link that leads to it, and `vxlan` the index of the VXLAN device.
@@ -39,7 +36,7 @@ public struct DataPathPlan: Equatable, Sendable {
                     // that family; a family it has no underlay address in goes over VXLAN.
                     if let gateway = peer.address(subnet.family) {
                         plan.routes.append(RouteEntry(destination: subnet, gateway: gateway, linkIndex: link,
-                                                      protocolNumber: routeProtocol))
+                                                      protocolNumber: RouteProtocol.podwire))
                     } else if let vxlan, let underlay = peerUnderlay {
                         plan.addVXLAN(peer: peer, subnet: subnet, underlay: underlay, device: vxlan)
                     }
@@ -62,7 +59,7 @@ public struct DataPathPlan: Equatable, Sendable {
     private mutating func addVXLAN(peer: NodeRecord, subnet: IPNetwork, underlay: IPAddress, device: Int32) {
         let vtep = Self.vtepAddress(of: subnet)
         routes.append(RouteEntry(destination: subnet, gateway: vtep, linkIndex: device,
-                                 protocolNumber: Self.routeProtocol, onLink: true))
+                                 protocolNumber: RouteProtocol.podwire, onLink: true))
         neighbours.append(Neighbour(.neighbour, link: device, address: vtep, mac: peer.vtepMAC))
         let entry = Neighbour(.forwarding, link: device, address: underlay, mac: peer.vtepMAC)
         if !forwarding.contains(entry) { forwarding.append(entry) }

@@ -34,7 +34,7 @@ public struct Reconciler {
 
     public func drift(from plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Drift {
         let present = try socket.routes(family: .v4) + socket.routes(family: .v6)
-        let ours = present.filter { $0.protocolNumber == DataPathPlan.routeProtocol }
+        let ours = present.filter { $0.protocolNumber == RouteProtocol.podwire }
         var neighbours: [Neighbour] = [], forwarding: [Neighbour] = []
         if let vxlan {
             neighbours = try socket.neighbours(.neighbour, link: vxlan)

@@ -1,3 +1,4 @@
+import Addressing
 import NetfilterNetlink
 import Netlink
 
@@ -15,7 +16,7 @@ public enum Untracked {
         let tables = try NFTables(table: table)
         tables.addTable()
         for (chain, hook) in [("prerouting", NFTables.Hook.prerouting), ("output", .output)] {
-            tables.addChain(chain, type: "filter", hook: hook, priority: -300)
+            tables.addChain(chain, type: "filter", hook: hook, priority: .raw)
             tables.flushChain(chain)
             tables.addRule(chain, rule(port: port))
         }
@@ -24,7 +25,7 @@ public enum Untracked {
 
     /// udp dport PORT notrack
     static func rule(port: UInt16) -> [NFTables.Expression] {
-        [.meta(.l4proto, into: .one), .compare(.one, equal: true, to: [17]),
+        [.meta(.l4proto, into: .one), .compare(.one, equal: true, to: [IPProtocol.udp.rawValue]),
          .payload(base: .transport, offset: 2, length: 2, into: .one),
          .compare(.one, equal: true, to: [UInt8(port >> 8), UInt8(port & 0xff)]), .notrack]
     }

@@ -25,27 +25,51 @@ public final class NFTables {
         self.socket = socket
     }
 
-    /// A table's address family (NFPROTO_*).
-    public enum Family: UInt8, Sendable {
+    /// A table's address family (NFPROTO_*; a test holds each to the kernel's value).
+    public enum Family: UInt8, Sendable, CaseIterable {
         case inet = 1, ipv4 = 2, bridge = 7, ipv6 = 10
     }
 
-    /// The hook a base chain hangs on; bridge tables number theirs the same way.
-    public enum Hook: UInt32, Sendable {
+    /// The hook a base chain hangs on (NF_INET_*); bridge tables number theirs the same way.
+    public enum Hook: UInt32, Sendable, CaseIterable {
         case prerouting = 0, input, forward, output, postrouting
+    }
+
+    /// Where on its hook a base chain runs, lowest first, as the kernel's enums number them:
+    /// each family has its own scale, so the same number means different places.
+    public struct Priority: Sendable, Equatable {
+        public var value: Int32
+        public init(_ value: Int32) { self.value = value }
+        /// nft's `raw` (NF_IP_PRI_RAW, -300): before conntrack, where `notrack` works.
+        public static let raw = Priority(NF_IP_PRI_RAW.rawValue)
+        /// nft's `dstnat` (NF_IP_PRI_NAT_DST, -100).
+        public static let destinationNAT = Priority(NF_IP_PRI_NAT_DST.rawValue)
+        /// nft's `srcnat` (NF_IP_PRI_NAT_SRC, 100).
+        public static let sourceNAT = Priority(NF_IP_PRI_NAT_SRC.rawValue)
+        /// A bridge table's `dstnat` (NF_BR_PRI_NAT_DST_BRIDGED, -300): before any bridge filtering.
+        public static let bridgeDestinationNAT = Priority(NF_BR_PRI_NAT_DST_BRIDGED.rawValue)
+    }
+
+    /// nft's own numbers for the types of set keys and map values (`enum datatypes` in nftables'
+    /// include/datatype.h): not the kernel's, which stores them opaquely for nft to read back.
+    public enum TypeID: UInt32, Sendable {
+        case ipv4Address = 7, ipv6Address = 8, etherAddress = 9, inetProtocol = 12, inetService = 13
+        case interfaceName = 41
     }
 
     /// A set's key (or a map's value): the nft type id, and the width of each field in bytes.
     /// Concatenated fields each take whole 32-bit registers, as nft lays them out.
     public struct DataType: Sendable {
         public var fields: [(type: UInt32, length: UInt32)]
-        public static let ipv4 = DataType(fields: [(7, 4)])
-        public static let ipv6 = DataType(fields: [(8, 16)])
-        public static let inetProtocol = DataType(fields: [(12, 1)])
-        public static let inetService = DataType(fields: [(13, 2)])
-        public static let etherAddress = DataType(fields: [(9, 6)])
+        init(_ type: TypeID, length: UInt32) { fields = [(type.rawValue, length)] }
+        init(fields: [(type: UInt32, length: UInt32)]) { self.fields = fields }
+        public static let ipv4 = DataType(.ipv4Address, length: 4)
+        public static let ipv6 = DataType(.ipv6Address, length: 16)
+        public static let inetProtocol = DataType(.inetProtocol, length: 1)
+        public static let inetService = DataType(.inetService, length: 2)
+        public static let etherAddress = DataType(.etherAddress, length: 6)
         /// An interface name, NUL-padded to IFNAMSIZ as `meta iifname` loads it.
-        public static let interfaceName = DataType(fields: [(41, 16)])
+        public static let interfaceName = DataType(.interfaceName, length: 16)
         public static func + (left: DataType, right: DataType) -> DataType {
             DataType(fields: left.fields + right.fields)
         }
@@ -85,14 +109,14 @@ public final class NFTables {
     }
 
     /// A base chain of `type` ("nat", "filter") on `hook` at `priority`, policy accept.
-    public func addChain(_ name: String, type: String, hook: Hook, priority: Int32) {
+    public func addChain(_ name: String, type: String, hook: Hook, priority: Priority) {
         var request = message("add chain \(name)", NFT_MSG_NEWCHAIN, flags: NLM_F_CREATE)
         request.put(NFTA_CHAIN_TABLE, string: table)
         request.put(NFTA_CHAIN_NAME, string: name)
         request.put(NFTA_CHAIN_TYPE, string: type)
         request.nested(NFTA_CHAIN_HOOK, flagged: true) { request in
             request.put(NFTA_HOOK_HOOKNUM, be32: hook.rawValue)
-            request.put(NFTA_HOOK_PRIORITY, be32: UInt32(bitPattern: priority))
+            request.put(NFTA_HOOK_PRIORITY, be32: UInt32(bitPattern: priority.value))
         }
         stage(request)
     }

@@ -10,23 +10,29 @@ public struct RouteEntry: Hashable, Sendable {
     public var destination: IPNetwork
     public var gateway: IPAddress?
     public var linkIndex: Int32
-    /// Who made the route (RTPROT_*): routes podwire's node daemon owns carry its own number.
+    /// Who made the route (`RouteProtocol`): routes podwire's node daemon owns carry its own number.
     public var protocolNumber: UInt8
     /// The gateway is taken as reachable on the link without a route to it (RTNH_F_ONLINK):
     /// a peer's VTEP address behind a VXLAN device.
     public var onLink: Bool
 
     public init(destination: IPNetwork, gateway: IPAddress?, linkIndex: Int32,
-                protocolNumber: UInt8 = RouteEntry.boot, onLink: Bool = false) {
+                protocolNumber: UInt8 = RouteProtocol.boot, onLink: Bool = false) {
         self.destination = destination
         self.gateway = gateway
         self.linkIndex = linkIndex
         self.protocolNumber = protocolNumber
         self.onLink = onLink
     }
+}
 
+/// Who made a route, as the kernel records it (`rtm_protocol`, `ip route … proto N`).
+public enum RouteProtocol {
     /// RTPROT_BOOT, what `ip route add` sets when not told otherwise.
     public static let boot = UInt8(RTPROT_BOOT)
+    /// The routes podwire's node daemon owns: an unassigned number above RTPROT_STATIC, which the
+    /// kernel does not interpret. Its reconciler removes any route of this number it did not plan.
+    public static let podwire: UInt8 = 112
 }
 
 extension NetlinkSocket where Family == RouteFamily {

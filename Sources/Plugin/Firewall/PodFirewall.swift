@@ -202,9 +202,9 @@ public enum PodFirewall {
             tables.addSet(SetName.hostPorts(family), key: service, value: address + .inetService)
             tables.addSet(SetName.hostAddressPorts(family), key: address + service, value: address + .inetService)
         }
-        tables.addChain(Chain.prerouting, type: "nat", hook: .prerouting, priority: -100)
-        tables.addChain(Chain.output, type: "nat", hook: .output, priority: -100)
-        tables.addChain(Chain.postrouting, type: "nat", hook: .postrouting, priority: 100)
+        tables.addChain(Chain.prerouting, type: "nat", hook: .prerouting, priority: .destinationNAT)
+        tables.addChain(Chain.output, type: "nat", hook: .output, priority: .destinationNAT)
+        tables.addChain(Chain.postrouting, type: "nat", hook: .postrouting, priority: .sourceNAT)
         for chain in [Chain.prerouting, Chain.output, Chain.postrouting] { tables.flushChain(chain) }
         for family in [IPAddress.Family.v4, .v6] {
             for rule in Rules.portForwarding(family) {

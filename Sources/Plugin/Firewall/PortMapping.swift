@@ -7,9 +7,9 @@ public struct PortMapping: Sendable, Equatable, CustomStringConvertible {
         case tcp, udp, sctp
         var number: UInt8 {
             switch self {
-            case .tcp: 6
-            case .udp: 17
-            case .sctp: 132
+            case .tcp: IPProtocol.tcp.rawValue
+            case .udp: IPProtocol.udp.rawValue
+            case .sctp: IPProtocol.sctp.rawValue
             }
         }
     }

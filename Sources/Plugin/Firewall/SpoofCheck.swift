@@ -86,7 +86,7 @@ public enum SpoofCheck {
         tables.addSet(SetName.ports, key: .interfaceName)
         tables.addSet(SetName.macs, key: .interfaceName + .etherAddress)
         // Before the bridge's own filtering, at the priority the reference uses.
-        tables.addChain("prerouting", type: "filter", hook: .prerouting, priority: -300)
+        tables.addChain("prerouting", type: "filter", hook: .prerouting, priority: .bridgeDestinationNAT)
         tables.flushChain("prerouting")
         tables.addRule("prerouting", Rules.spoofCheck)
     }

@@ -111,7 +111,7 @@ import RouteNetlink
         let plan = DataPathPlan.make(node: me, peers: [me, far, near], config: config,
                                      onLink: { $0 == IPAddress("192.168.1.2") ? 7 : nil }, vxlan: 9)
         #expect(plan.paths == ["b": .direct, "c": .vxlan])
-        let tag = DataPathPlan.routeProtocol
+        let tag = RouteProtocol.podwire
         #expect(plan.routes.contains(RouteEntry(destination: IPNetwork("10.244.2.0/24")!,
                                                 gateway: IPAddress("192.168.1.2"), linkIndex: 7, protocolNumber: tag)))
         // b has no IPv6 underlay address: its IPv6 subnet goes over VXLAN.

@@ -204,7 +204,7 @@ struct GoldenTests {
             $0.addSet("hostports4", key: .inetProtocol + .inetService, value: .ipv4 + .inetService)
             try $0.commit()
         }, "nft-map-add", header: Self.netfilter)
-        try expectSame(batched { $0.addChain("postrouting", type: "nat", hook: .postrouting, priority: 100)
+        try expectSame(batched { $0.addChain("postrouting", type: "nat", hook: .postrouting, priority: .sourceNAT)
             try $0.commit() }, "nft-chain-add", header: Self.netfilter)
         try expectSame(batched { $0.flushChain("postrouting"); try $0.commit() }, "nft-chain-flush",
                        header: Self.netfilter)

@@ -172,7 +172,7 @@ struct NamespaceTests {
         let tables = try namespace.perform { try NFTables(table: "podwire") }
         tables.addTable()
         tables.addSet("masq4", key: .ipv4)
-        tables.addChain("postrouting", type: "nat", hook: .postrouting, priority: 100)
+        tables.addChain("postrouting", type: "nat", hook: .postrouting, priority: .sourceNAT)
         tables.addRule("postrouting", [.payload(base: .network, offset: 12, length: 4, into: .one),
                                        .lookup(set: "masq4", register: .one), .masquerade])
         try tables.commit()
