@@ -50,6 +50,8 @@ let package = Package(
         // The node daemon's figures, on /metrics in Prometheus' format.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Keys and values travel base64-encoded through etcd's JSON gateway.
+        .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
     ],
     targets: [
         // MARK: Shared
@@ -104,7 +106,8 @@ let package = Package(
         .target(name: "ClusterModel", dependencies: ["Addressing", "JSON"], path: "Sources/Cluster/Model"),
         // etcd v3 through its JSON gateway: keys, transactions, leases, watches, endpoints, TLS.
         .target(name: "Etcd", dependencies: [
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "JSON", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Sources/Cluster/Etcd"),
@@ -118,6 +121,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], path: "Sources/Cluster/NodeAgent"),
         .executableTarget(name: "podwire-node", dependencies: [
             "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Identity", argumentParser, logging,

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
-import Foundation
+import ExtrasBase64
+import JSON
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -103,31 +104,31 @@ public final class EtcdClient: Sendable {
 
     @discardableResult
     public func put(_ key: String, _ value: String, lease: Int64? = nil) async throws -> Int64 {
-        var body: [String: Any] = ["key": Self.encode(key), "value": Self.encode(value)]
-        if let lease { body["lease"] = String(lease) }
+        var body: [String: JSONValue] = ["key": Self.encode(key), "value": Self.encode(value)]
+        if let lease { body["lease"] = .string(String(lease)) }
         let reply = try await call("/v3/kv/put", body)
         return Self.revision(of: reply)
     }
 
     /// Puts every key only if none of them exists yet, in one transaction: true when it did.
     public func createIfAbsent(_ puts: [(key: String, value: String, lease: Int64?)]) async throws -> Bool {
-        let compares = puts.map { put -> [String: Any] in
-            ["key": Self.encode(put.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"]
+        let compares = puts.map { put -> JSONValue in
+            .object(["key": Self.encode(put.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
         }
-        let success = puts.map { put -> [String: Any] in
-            var request: [String: Any] = ["key": Self.encode(put.key), "value": Self.encode(put.value)]
-            if let lease = put.lease { request["lease"] = String(lease) }
-            return ["request_put": request]
+        let success = puts.map { put -> JSONValue in
+            var request: [String: JSONValue] = ["key": Self.encode(put.key), "value": Self.encode(put.value)]
+            if let lease = put.lease { request["lease"] = .string(String(lease)) }
+            return .object(["request_put": .object(request)])
         }
-        let reply = try await call("/v3/kv/txn", ["compare": compares, "success": success])
+        let reply = try await call("/v3/kv/txn", ["compare": .array(compares), "success": .array(success)])
         // etcd leaves out zero values: a transaction that did not succeed has no `succeeded`.
-        return reply["succeeded"] as? Bool ?? false
+        return reply["succeeded"] == .bool(true)
     }
 
     /// Deletes the keys in one transaction; keys that are not there are no error.
     public func delete(_ keys: [String]) async throws {
-        let requests = keys.map { ["request_delete_range": ["key": Self.encode($0)]] }
-        _ = try await call("/v3/kv/txn", ["success": requests])
+        let requests = keys.map { JSONValue.object(["request_delete_range": .object(["key": Self.encode($0)])]) }
+        _ = try await call("/v3/kv/txn", ["success": .array(requests)])
     }
 
     public func delete(prefix: String) async throws {
@@ -137,26 +138,25 @@ public final class EtcdClient: Sendable {
 
     /// Discards the history before `revision` (watches from earlier are refused after it).
     public func compact(revision: Int64) async throws {
-        _ = try await call("/v3/kv/compaction", ["revision": String(revision), "physical": true])
+        _ = try await call("/v3/kv/compaction", ["revision": .string(String(revision)), "physical": .bool(true)])
     }
 
     // MARK: leases
 
     public func grantLease(ttl seconds: Int) async throws -> Int64 {
-        let reply = try await call("/v3/lease/grant", ["TTL": String(seconds)])
+        let reply = try await call("/v3/lease/grant", ["TTL": .string(String(seconds))])
         guard let id = Self.int64(reply["ID"]) else { throw EtcdError.malformed("lease grant without an ID") }
         return id
     }
 
     /// Renews the lease; false when it has expired (etcd then answers with no TTL).
     public func keepAlive(_ lease: Int64) async throws -> Bool {
-        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)])
-        let result = reply["result"] as? [String: Any] ?? reply
-        return (Self.int64(result["TTL"]) ?? 0) > 0
+        let reply = try await call("/v3/lease/keepalive", ["ID": .string(String(lease))])
+        return (Self.int64((reply["result"] ?? reply)["TTL"]) ?? 0) > 0
     }
 
     public func revoke(_ lease: Int64) async throws {
-        _ = try await call("/v3/lease/revoke", ["ID": String(lease)])
+        _ = try await call("/v3/lease/revoke", ["ID": .string(String(lease))])
     }
 
     // MARK: watches
@@ -164,23 +164,22 @@ public final class EtcdClient: Sendable {
     /// The changes under `prefix` from `revision` on, as etcd streams them, until the stream
     /// ends or fails. Starting below the compacted revision throws `EtcdError.compacted`.
     public func watch(prefix: String, from revision: Int64) -> AsyncThrowingStream<WatchEvent, Error> {
-        let request: [String: Any] = ["create_request": [
+        let body = JSONWriter.write(.object(["create_request": .object([
             "key": Self.encode(prefix), "range_end": Self.encode(Self.rangeEnd(prefix)),
-            "start_revision": String(revision), "prev_kv": true,
-        ]]
-        let body = (try? JSONSerialization.data(withJSONObject: request)) ?? Data()
+            "start_revision": .string(String(revision)), "prev_kv": .bool(true),
+        ])]))
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     try await self.stream("/v3/watch", body) { object in
-                        let result = object["result"] as? [String: Any] ?? object
-                        if result["canceled"] as? Bool == true {
+                        let result = object["result"] ?? object
+                        if result["canceled"] == .bool(true) {
                             let compacted = Self.int64(result["compact_revision"]) ?? 0
                             if compacted > 0 { throw EtcdError.compacted(revision: compacted) }
-                            throw EtcdError.refused(code: 0, message: result["cancel_reason"] as? String ?? "canceled")
+                            throw EtcdError.refused(code: 0, message: result["cancel_reason"]?.stringValue ?? "canceled")
                         }
                         let headerRevision = Self.revision(of: result)
-                        for event in result["events"] as? [[String: Any]] ?? [] {
+                        for event in result["events"]?.arrayValue ?? [] {
                             continuation.yield(try Self.watchEvent(event, revision: headerRevision))
                         }
                     }
@@ -195,9 +194,9 @@ public final class EtcdClient: Sendable {
 
     // MARK: transport
 
-    private func range(_ body: [String: Any]) async throws -> (kvs: [KeyValue], revision: Int64) {
+    private func range(_ body: [String: JSONValue]) async throws -> (kvs: [KeyValue], revision: Int64) {
         let reply = try await call("/v3/kv/range", body)
-        let kvs = try (reply["kvs"] as? [[String: Any]] ?? []).map(Self.keyValue)
+        let kvs = try (reply["kvs"]?.arrayValue ?? []).map(Self.keyValue)
         return (kvs, Self.revision(of: reply))
     }
 
@@ -205,7 +204,7 @@ public final class EtcdClient: Sendable {
     /// member catching up), a few more times. Every request podwire makes can be repeated:
     /// a put or delete does the same again, and a create-if-absent that went through the
     /// first time fails its compare the second.
-    private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+    private func call(_ path: String, _ body: [String: JSONValue]) async throws -> JSONValue {
         var attempt = 0
         while true {
             do {
@@ -218,17 +217,17 @@ public final class EtcdClient: Sendable {
     }
 
     /// One request, on the preferred endpoint and then on each other one.
-    private func callOnce(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+    private func callOnce(_ path: String, _ body: [String: JSONValue]) async throws -> JSONValue {
         var lastError: Error = EtcdError.unavailable("no endpoints")
         for url in await preferred.order(endpoints.urls) {
             do {
                 var request = HTTPClientRequest(url: url + path)
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+                request.body = .bytes(ByteBuffer(bytes: JSONWriter.write(.object(body))))
                 let response = try await http.execute(request, timeout: endpoints.requestTimeout)
                 let bytes = try await response.body.collect(upTo: 16 << 20)
-                let object = try Self.object(Data(bytes.readableBytesView))
+                let object = try Self.object(bytes.readableBytesView)
                 await preferred.set(url)
                 if let error = Self.error(object) { throw error }
                 guard response.status == .ok else {
@@ -245,7 +244,7 @@ public final class EtcdClient: Sendable {
     }
 
     /// A streaming request (a watch): each line of the reply is one JSON object.
-    private func stream(_ path: String, _ body: Data, _ handle: ([String: Any]) throws -> Void) async throws {
+    private func stream(_ path: String, _ body: [UInt8], _ handle: (JSONValue) throws -> Void) async throws {
         var lastError: Error = EtcdError.unavailable("no endpoints")
         for url in await preferred.order(endpoints.urls) {
             var request = HTTPClientRequest(url: url + path)
@@ -259,14 +258,14 @@ public final class EtcdClient: Sendable {
                 continue
             }
             await preferred.set(url)
-            var pending = Data()
+            var pending: [UInt8] = []
             for try await chunk in response.body {
                 pending.append(contentsOf: chunk.readableBytesView)
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending[pending.startIndex..<newline]
-                    pending = Data(pending[(newline + 1)...])
+                    let line = pending[..<newline]
+                    defer { pending.removeSubrange(...newline) }
                     if line.isEmpty { continue }
-                    let object = try Self.object(Data(line))
+                    let object = try Self.object(line)
                     if let error = Self.error(object) { throw error }
                     try handle(object)
                 }
@@ -278,11 +277,11 @@ public final class EtcdClient: Sendable {
 
     // MARK: encoding
 
-    static func encode(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+    static func encode(_ text: String) -> JSONValue { .string(Base64.encodeToString(bytes: Array(text.utf8))) }
 
-    static func decode(_ any: Any?) -> [UInt8] {
-        guard let text = any as? String, let data = Data(base64Encoded: text) else { return [] }
-        return Array(data)
+    static func decode(_ value: JSONValue?) -> [UInt8] {
+        guard let text = value?.stringValue else { return [] }
+        return (try? text.base64decoded()) ?? []
     }
 
     /// The first key after every key that starts with `prefix`.
@@ -298,29 +297,32 @@ public final class EtcdClient: Sendable {
         return "\0"
     }
 
-    static func int64(_ any: Any?) -> Int64? {
-        if let text = any as? String { return Int64(text) }
-        if let number = any as? NSNumber { return number.int64Value }
-        return nil
-    }
-
-    static func revision(of reply: [String: Any]) -> Int64 {
-        int64((reply["header"] as? [String: Any])?["revision"]) ?? 0
-    }
-
-    static func object(_ data: Data) throws -> [String: Any] {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw EtcdError.malformed(String(decoding: data.prefix(200), as: UTF8.self))
+    /// etcd's gateway writes 64-bit numbers as strings; smaller ones may come as numbers.
+    static func int64(_ value: JSONValue?) -> Int64? {
+        switch value {
+        case .string(let text): Int64(text)
+        case .number(let number): number.rounded() == number && abs(number) < 0x1p63 ? Int64(number) : nil
+        default: nil
         }
-        return object
     }
 
-    static func error(_ object: [String: Any]) -> EtcdError? {
-        guard let message = object["message"] as? String ?? object["error"] as? String else { return nil }
+    static func revision(of reply: JSONValue) -> Int64 {
+        int64(reply["header"]?["revision"]) ?? 0
+    }
+
+    static func object(_ bytes: some Collection<UInt8>) throws -> JSONValue {
+        guard let value = try? JSONParser.parse(bytes), case .object = value else {
+            throw EtcdError.malformed(String(decoding: bytes.prefix(200), as: UTF8.self))
+        }
+        return value
+    }
+
+    static func error(_ object: JSONValue) -> EtcdError? {
+        guard let message = object["message"]?.stringValue ?? object["error"]?.stringValue else { return nil }
         return .refused(code: Int(int64(object["code"]) ?? 0), message: message)
     }
 
-    static func keyValue(_ object: [String: Any]) throws -> KeyValue {
+    static func keyValue(_ object: JSONValue) throws -> KeyValue {
         let key = decode(object["key"])
         guard !key.isEmpty else { throw EtcdError.malformed("a key-value pair without a key") }
         return KeyValue(key: String(decoding: key, as: UTF8.self), value: decode(object["value"]),
@@ -328,11 +330,11 @@ public final class EtcdClient: Sendable {
                         modRevision: int64(object["mod_revision"]) ?? 0, lease: int64(object["lease"]) ?? 0)
     }
 
-    static func watchEvent(_ event: [String: Any], revision: Int64) throws -> WatchEvent {
-        guard let kv = event["kv"] as? [String: Any] else { throw EtcdError.malformed("a watch event without kv") }
+    static func watchEvent(_ event: JSONValue, revision: Int64) throws -> WatchEvent {
+        guard let kv = event["kv"], case .object = kv else { throw EtcdError.malformed("a watch event without kv") }
         let current = try keyValue(kv)
-        if event["type"] as? String == "DELETE" {
-            let previous = try (event["prev_kv"] as? [String: Any]).map(keyValue)
+        if event["type"]?.stringValue == "DELETE" {
+            let previous = try event["prev_kv"].map(keyValue)
             return .delete(key: current.key, previous: previous, revision: current.modRevision)
         }
         return .put(current)

@@ -1,6 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ClusterModel
-import Foundation
 import JSON
+import Syscall
 
 /// The network config the node's runtime reads: podwire with the node's subnets, its pods
 /// masqueraded towards everything but the cluster, and the portmap capability.
@@ -25,13 +28,36 @@ public enum Conflist {
     }
 
     /// Written to a temporary file beside `path` and renamed over it, so a runtime never reads
-    /// half of it; unchanged content is not written again.
-    public static func write(_ content: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        if let current = try? String(contentsOf: url, encoding: .utf8), current == content { return }
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try Data(content.utf8).write(to: temporary)
-        guard rename(temporary.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    /// half of it; unchanged content is not written again. Missing directories are made.
+    public static func write(_ content: String, to path: String) throws(SyscallError) {
+        let bytes = Array(content.utf8)
+        if let fd = try? Syscall.open(path, O_RDONLY) {
+            defer { Syscall.close(fd) }
+            if (try? Syscall.readAll(fd, subject: path)) == bytes { return }
+        }
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        try makeDirectories(directory)
+        let directoryFD = try Syscall.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY)
+        defer { Syscall.close(directoryFD) }
+        let temporary = "." + name + ".tmp"
+        let fd = try Syscall.openat(directoryFD, temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+        do {
+            defer { Syscall.close(fd) }
+            try Syscall.writeAll(fd, bytes, subject: path)
+        }
+        try Syscall.renameat(directoryFD, temporary, name)
+    }
+
+    /// `mkdir -p`: each missing directory of `path`, from the top.
+    static func makeDirectories(_ path: String) throws(SyscallError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            do {
+                try Syscall.mkdir(prefix, mode: 0o755)
+            } catch where error.errno == EEXIST {}
+        }
     }
 }

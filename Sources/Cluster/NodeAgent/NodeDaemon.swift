@@ -1,10 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Addressing
 import ClusterModel
 import Etcd
-import Foundation
 import Identity
 import Logging
 import Netlink
+import NIOConcurrencyHelpers
 import RouteNetlink
 import ServiceLifecycle
 import UnixSignals
@@ -144,7 +147,8 @@ public final class NodeDaemon: Service, Sendable {
     private func followLinks(_ state: PeerState) async {
         let underlay = options.underlay
         let (events, continuation) = AsyncStream.makeStream(of: String.self)
-        let thread = Thread {
+        // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
+        _ = try? JoinableThread {
             let socket: RouteSocket
             do {
                 socket = try RouteSocket.linkEvents()
@@ -165,7 +169,6 @@ public final class NodeDaemon: Service, Sendable {
                 }
             }
         }
-        thread.start()
         for await name in events where name == underlay || name == VXLANEndpoint.name {
             await state.reconcile(because: "link \(name) up")
         }
@@ -260,7 +263,7 @@ extension IPAddress {
 
 /// The peers as last seen, and the reconciliation of the kernel against them, one at a time.
 final class PeerState: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var peers: [String: NodeRecord] = [:]
     private let node: NodeRecord
     private let config: ClusterConfig

@@ -6,7 +6,6 @@ import Logging
 import NodeAgent
 import Identity
 import RouteNetlink
-import Foundation
 import ServiceLifecycle
 
 @main
@@ -66,7 +65,7 @@ struct Run: AsyncParsableCommand {
               let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
             throw ValidationError("--status-address must be HOST:PORT")
         }
-        let host = String(statusAddress[..<colon]).trimmingCharacters(in: ["[", "]"])
+        let host = String(statusAddress[..<colon].filter { $0 != "[" && $0 != "]" })
         try await withStore(etcd) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,

@@ -18,6 +18,11 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
     /// What a message calls a value of this kind: "must be a string, not a list".
     public var kind: String {
         switch self {
@@ -29,4 +34,8 @@ public enum JSONValue: Equatable, Sendable {
         case .object: "an object"
         }
     }
+}
+
+extension JSONValue: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
 }
