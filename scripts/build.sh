@@ -22,7 +22,7 @@ fi
 grep -v "statically linked applications requires at runtime" "$log" | grep -v "swift_static/linux/.*warning:" \
   | grep -v "symbol ordering file: no such symbol" | grep -E "warning:|error:" || true
 # A stale order file only costs locality, so it does not stop the build; the test command
-# fails when more than a fifth of its symbols are gone (netns-test/order-file.sh remakes it).
+# fails when more than a fifth of its symbols are gone (netns-test/bench/order-file.sh remakes it).
 stale=$(grep -c "symbol ordering file: no such symbol" "$log" || true)
 echo "$stale $(wc -l < scripts/podwire.order)" > .build/order-file-stale
 # Package.swift makes it static; clang warns that the driver's -pie then does nothing.
@@ -38,4 +38,4 @@ done
 export GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS=
 export GOCACHE="${GOCACHE:-$PWD/.build-go/cache}"
 mkdir -p netns-test/bin
-(cd netns-test/cnitool && go build -o ../bin/podwire-cnitool .)
+(cd netns-test/tools/cnitool && go build -o ../../bin/podwire-cnitool .)

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-netns-test/demo-pod.sh
-netns-test/demo-cluster.sh
+netns-test/demo/node.sh
+netns-test/demo/cluster.sh

@@ -16,7 +16,7 @@ packages=(
   busybox-static python3                        # the pod demo's app containers; test helpers
   podman runc catatonit conmon uidmap           # the podman end-to-end test (CNI backend)
   containerd python3-grpcio                     # the containerd test and its CRI client
-  valgrind                                      # profiling: netns-test/order-file.sh
+  valgrind                                      # profiling: netns-test/bench/order-file.sh
   etcd-server etcd-client openssl               # the cluster's store, and certificates for its TLS tests
   iperf3                                        # the cluster data-path benchmark
 )

@@ -1,33 +1,49 @@
 #!/usr/bin/env bash
 # Installs podwire where runtimes look for CNI plugins, or removes it.
 #
-#   scripts/install.sh [--bin-dir DIR] [--conf-dir DIR] [--tools-dir DIR] [--unit-dir DIR]
-#                      [--defaults-dir DIR] [--force]
-#   scripts/install.sh --uninstall [the same directories]
+#   scripts/install.sh [--root DIR] [--force]
+#   scripts/install.sh [--root DIR] --bin-dir DIR --conf-dir DIR --tools-dir DIR --unit-dir DIR
+#                      --defaults-dir DIR [--force]
+#   scripts/install.sh --uninstall [the same options]
 #
 # The plugins (podwire, and podwire-ipam and podwire-portmap, links to it) go to --bin-dir,
 # default /opt/cni/bin; the example conflist to --conf-dir, default /etc/cni/net.d; the pause
 # program, the lease view and the node agent (podwire-pause, podwire-leases, podwire-node) to
 # --tools-dir, default /usr/local/bin; the node agent's systemd unit to --unit-dir, default
-# /etc/systemd/system, and its settings to --defaults-dir, default /etc/default. A conflist
-# or settings file that exists is never overwritten unless --force is given, and --uninstall
-# removes one only while it is unchanged; it removes only files podwire put there. The unit
-# is not enabled: the node's settings come first (README, "Cluster").
+# /etc/systemd/system, and its settings to --defaults-dir, default /etc/default. Either all
+# five directories are given or none: an install told where half of it goes would put the
+# rest in the system's directories. --root DIR puts every one of them under DIR, as DESTDIR
+# does for make install. A conflist or settings file that exists is never overwritten unless
+# --force is given, and --uninstall removes one only while it is unchanged; it removes only
+# files podwire put there. The unit is not enabled: the node's settings come first
+# (docs/cluster.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin_dir=/opt/cni/bin conf_dir=/etc/cni/net.d tools_dir=/usr/local/bin unit_dir=/etc/systemd/system
-defaults_dir=/etc/default force=false uninstall=false
+declare -A defaults_of=([bin-dir]=/opt/cni/bin [conf-dir]=/etc/cni/net.d [tools-dir]=/usr/local/bin
+  [unit-dir]=/etc/systemd/system [defaults-dir]=/etc/default)
+declare -A given=()
+root="" force=false uninstall=false
 while (($#)); do
   case $1 in
-    --bin-dir|--conf-dir|--tools-dir|--unit-dir|--defaults-dir)
+    --bin-dir|--conf-dir|--tools-dir|--unit-dir|--defaults-dir|--root)
       [[ $# -ge 2 && -n $2 ]] || { echo "$1 needs a directory" >&2; exit 2; }
-      declare "$(echo "${1#--}" | tr - _)=$2"; shift 2 ;;
+      if [[ $1 == --root ]]; then root=${2%/}; else given[${1#--}]=$2; fi
+      shift 2 ;;
     --force) force=true; shift ;;
     --uninstall) uninstall=true; shift ;;
     *) echo "unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
   esac
 done
+if ((${#given[@]} > 0 && ${#given[@]} < ${#defaults_of[@]})); then
+  missing=()
+  for option in "${!defaults_of[@]}"; do [[ -n ${given[$option]:-} ]] || missing+=("--$option"); done
+  echo "every directory or none: also give ${missing[*]} (or --root DIR for all of them)" >&2
+  exit 2
+fi
+destination() { echo "$root${given[$1]:-${defaults_of[$1]}}"; }
+bin_dir=$(destination bin-dir) conf_dir=$(destination conf-dir) tools_dir=$(destination tools-dir) unit_dir=$(destination unit-dir)
+defaults_dir=$(destination defaults-dir)
 conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
 links=(podwire-ipam podwire-portmap)

@@ -36,19 +36,19 @@ fi
 # A live pod of another network, as on a real node, made before the suites and checked last:
 # whatever a suite cleans up by prefix, or collects that is not its own, shows there.
 sentinel=$(mktemp -d /tmp/podwire-sentinel-XXXX)
-trap 'rm -f "$log"; bash netns-test/sentinel.sh down "$sentinel"' EXIT
+trap 'rm -f "$log"; bash netns-test/tools/sentinel.sh down "$sentinel"' EXIT
 echo
 echo "== a live pod of another network"
-bash netns-test/sentinel.sh up "$sentinel"
+bash netns-test/tools/sentinel.sh up "$sentinel"
 
-for test in netns-test/e2e-*.sh "netns-test/bench.sh --quick" "scripts/fuzz.sh 60" \
-    "netns-test/sentinel.sh check $sentinel"; do
+for test in netns-test/e2e/*.sh "netns-test/bench/plugin.sh --quick" "scripts/fuzz.sh 60" \
+    "netns-test/tools/sentinel.sh check $sentinel"; do
   echo
   echo "== $test"
   # shellcheck disable=SC2086
   timeout --kill-after=60 1800 bash $test 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
-  summary=$(grep -aE '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  summary=$(grep -aE '^[a-z0-9/-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   if [[ -z "$summary" ]]; then
     echo "$test ended without a summary line (exit status $status)"
     failed=$((failed + 1))
