@@ -131,12 +131,8 @@ public final class EtcdClient: Sendable {
         _ = try await call("/v3/kv/txn", ["success": .array(requests)])
     }
 
-    public func delete(prefix: String) async throws {
-        _ = try await call("/v3/kv/deleterange",
-                           ["key": Self.encode(prefix), "range_end": Self.encode(Self.rangeEnd(prefix))])
-    }
-
     /// Discards the history before `revision` (watches from earlier are refused after it).
+    /// podwire never compacts; the tests do, to reach the path of a compacted watch.
     public func compact(revision: Int64) async throws {
         _ = try await call("/v3/kv/compaction", ["revision": .string(String(revision)), "physical": .bool(true)])
     }
@@ -153,10 +149,6 @@ public final class EtcdClient: Sendable {
     public func keepAlive(_ lease: Int64) async throws -> Bool {
         let reply = try await call("/v3/lease/keepalive", ["ID": .string(String(lease))])
         return (Self.int64((reply["result"] ?? reply)["TTL"]) ?? 0) > 0
-    }
-
-    public func revoke(_ lease: Int64) async throws {
-        _ = try await call("/v3/lease/revoke", ["ID": .string(String(lease))])
     }
 
     // MARK: watches

@@ -15,7 +15,7 @@ public protocol ClusterStore: Sendable {
     func remove(name: String) async throws
     /// Node records added, changed and removed after `revision`.
     func watchNodes(from revision: Int64) -> AsyncThrowingStream<NodeChange, Error>
-    /// Says the node is alive for `ttl` seconds more, renewing until the returned task ends.
+    /// Says the node is alive for `ttl` seconds: the lease it is bound to, which `renew` extends.
     func announce(name: String, ttl: Int) async throws -> Int64
     func renew(lease: Int64) async throws -> Bool
     /// The names of nodes whose liveness has not lapsed.

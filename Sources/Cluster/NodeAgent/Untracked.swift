@@ -4,7 +4,7 @@ import Netlink
 
 /// VXLAN's own UDP packets bypass conntrack: the node tracks the pods' connections inside
 /// them already, and tracking the tunnel as well costs each packet a second lookup on both
-/// nodes (netns-test/bench-datapath.sh shows what it costs). One table of the node agent's,
+/// nodes (netns-test/bench/datapath.sh shows what it costs). One table of the node agent's,
 /// `inet podwire-node`, declared afresh at every start:
 ///
 ///     chain prerouting { type filter hook prerouting priority raw; udp dport PORT notrack }

@@ -102,12 +102,6 @@ public final class NFTables {
         stage(request)
     }
 
-    public func deleteTable() {
-        var request = message("delete table", NFT_MSG_DELTABLE)
-        request.put(NFTA_TABLE_NAME, string: table)
-        stage(request)
-    }
-
     /// A base chain of `type` ("nat", "filter") on `hook` at `priority`, policy accept.
     public func addChain(_ name: String, type: String, hook: Hook, priority: Priority) {
         var request = message("add chain \(name)", NFT_MSG_NEWCHAIN, flags: NLM_F_CREATE)

@@ -29,7 +29,8 @@ struct BandwidthLimits: Equatable {
         case (_, 0): throw CNIError.config("bandwidth: \(direction)Rate is set, so \(direction)Burst must be set too")
         default: break
         }
-        // tbf takes bytes per second as a 32-bit signed value through libnl: about 17 Gbit/s.
+        // tc's rate spec holds bytes per second in 32 bits, and podwire sends no 64-bit rate;
+        // the reference bandwidth plugin stops at the same signed limit: about 17 Gbit/s.
         guard rate / 8 <= UInt64(Int32.max) else {
             throw CNIError.config("bandwidth: \(direction)Rate \(rate) bit/s is more than podwire can shape "
                                   + "(17 Gbit/s)")

@@ -6,8 +6,8 @@ import Syscall
 
 // VERSION is the call runtimes make most, and its answer depends on nothing. glibc runs
 // `.init_array.00101` before every constructor without a priority, so this answers before
-// the Swift runtime, libnl and the backtracer set themselves up: half of a VERSION's time
-// went to them. Nothing of Swift is initialised yet, so it calls only what needs none of it:
+// the Swift runtime and the backtracer set themselves up: half of a VERSION's time went to
+// them. Nothing of Swift is initialised yet, so it calls only what needs none of it:
 // C, and Syscall.writeAll over a constant buffer.
 @used @section(".init_array.00101")
 let answerVersionBeforeRuntime: @convention(c) (Int32, Arguments, Arguments) -> Void = answerVersion

@@ -195,7 +195,6 @@ struct GoldenTests {
 
     @Test func tablesChainsAndSets() throws {
         try expectSame(batched { $0.addTable(); try $0.commit() }, "nft-table-add", header: Self.netfilter)
-        try expectSame(batched { $0.deleteTable(); try $0.commit() }, "nft-table-delete", header: Self.netfilter)
         try expectSame(batched { $0.addSet("masq4", key: .ipv4); try $0.commit() }, "nft-set-add",
                        header: Self.netfilter)
         try expectSame(batched { $0.addSet("podlocal4", key: .ipv4 + .ipv4, interval: true); try $0.commit() },

@@ -154,7 +154,6 @@ capture nft-element-add-interval 0xa0c "" -- nft add element inet podwire podloc
   '{ 10.0.0.5 . 10.0.0.0/24 comment "net c1 eth0" }'
 capture nft-element-delete 0xa0e "" -- nft delete element inet podwire masq4 '{ 10.0.0.5 }'
 capture nft-element-dump 0xa0d "" -- nft list set inet podwire masq4
-capture nft-table-delete 0xa02 "" -- nft delete table inet podwire
 nft add table bridge podwire
 nft add set bridge podwire ports '{ type ifname; }'
 nft add set bridge podwire macs '{ type ifname . ether_addr; }'
