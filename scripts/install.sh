@@ -42,8 +42,8 @@ if ((${#given[@]} > 0 && ${#given[@]} < ${#defaults_of[@]})); then
   exit 2
 fi
 destination() { echo "$root${given[$1]:-${defaults_of[$1]}}"; }
-bin_dir=$(destination bin-dir) conf_dir=$(destination conf-dir) tools_dir=$(destination tools-dir) unit_dir=$(destination unit-dir)
-defaults_dir=$(destination defaults-dir)
+bin_dir=$(destination bin-dir) conf_dir=$(destination conf-dir) tools_dir=$(destination tools-dir)
+unit_dir=$(destination unit-dir) defaults_dir=$(destination defaults-dir)
 conflist=conf/10-podwire.conflist
 target_conf="$conf_dir/$(basename "$conflist")"
 links=(podwire-ipam podwire-portmap)

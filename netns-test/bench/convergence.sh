@@ -55,7 +55,8 @@ for size in $SIZES; do
   failed_joins=0 unreachable=0
   # Join 0 is not measured: it wires the joining node's pod, whose IPv6 address needs a moment.
   for join in $(seq 0 "$JOINS"); do
-    in_ns "n$size" ip route flush proto $PODWIRE_ROUTE_PROTO; in_ns "n$size" ip -6 route flush proto $PODWIRE_ROUTE_PROTO
+    in_ns "n$size" ip route flush proto "$PODWIRE_ROUTE_PROTO"
+    in_ns "n$size" ip -6 route flush proto "$PODWIRE_ROUTE_PROTO"
     start=$(date +%s%N)
     start_daemon "$size"
     sleep 1   # polling every node's routes would take the CPU the daemons converge with

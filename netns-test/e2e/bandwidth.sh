@@ -18,7 +18,10 @@ id() { echo "pw$RUN_ID-$1"; }
 pod_exec() { runtime_exec "$1" "$NET" "$(id "$2")" "/var/run/netns/$(id "$2")"; }  # pod_exec add|check|del POD
 veth_of() { host_veth_of "$(id "$1")" eth0; }
 pod_ifb() { ifb_of "$(id "$1")" eth0; }
-add_pod() { new_netns "$1" >/dev/null; veth_of "$1" >/dev/null; pod_ifb "$1" >/dev/null; pod_exec add "$1" > "$WORK/$1.json"; }
+add_pod() {
+  new_netns "$1" >/dev/null; veth_of "$1" >/dev/null; pod_ifb "$1" >/dev/null
+  pod_exec add "$1" > "$WORK/$1.json"
+}
 ip_of() { jq -r '.ips[0].address' "$WORK/$1.json" | cut -d/ -f1; }
 # rate_to POD BYTES: bits per second a transfer from the host into the pod ran at.
 rate_to() { python3 "$REPO/netns-test/tools/throughput.py" send "$(ip_of "$1")" 7000 "$2"; }

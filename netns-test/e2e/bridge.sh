@@ -15,7 +15,9 @@ podwire_conf() { # podwire_conf EXTRA_BRIDGE_KEYS EXTRA_IPAM_KEYS
 }
 write_conflist basic "$(podwire_conf)"
 
-in_subnet() { python3 -c "import ipaddress,sys; sys.exit(ipaddress.ip_address('$1') not in ipaddress.ip_network('$2'))"; }
+in_subnet() { # in_subnet ADDRESS NETWORK
+  python3 -c "import ipaddress,sys; sys.exit(ipaddress.ip_address('$1') not in ipaddress.ip_network('$2'))"
+}
 locally_administered() { (( (0x${1:0:2} & 3) == 2 )) || { echo "$1 is not unicast and locally administered"; false; }; }
 pod_mac() { ip netns exec "$1" cat /sys/class/net/eth0/address; }
 
@@ -178,7 +180,8 @@ else
   skip "vlan 42 on the host veth" \
     "this kernel's bridge has no VLAN filtering: 'ip link add type bridge vlan_filtering 1' says: $probe"
   refute "ADD with vlan fails" runtime_exec add vlan "v$RUN_ID" "$K"
-  expect "  saying the kernel lacks VLAN filtering" says CONFIG_BRIDGE_VLAN_FILTERING runtime_exec add vlan "v$RUN_ID" "$K"
+  expect "  saying the kernel lacks VLAN filtering" \
+    says CONFIG_BRIDGE_VLAN_FILTERING runtime_exec add vlan "v$RUN_ID" "$K"
   refute "and leaves no host veth" ip link show "$veth"
 fi
 

@@ -112,8 +112,10 @@ expect "ADD through all five" into "$WORK/mix.json" run add "mix$RUN_ID" mix
 expect "the result holds podwire's three interfaces, the reference bandwidth's ifb, and the pod's address" \
   json "$WORK/mix.json" "(.interfaces | length) == 4 and .interfaces[2].sandbox != null
     and (.interfaces[3].name | startswith(\"bwp\")) and (.ips[0].address | startswith(\"$SUBNET_BASE.\"))"
-expect "the reference bandwidth shaped podwire's host end" says tbf tc qdisc show dev "$(host_veth_of "pw$RUN_ID-mix" eth0)" root
-expect "tuning set net.core.somaxconn in the pod" is "$(ip netns exec "pw$RUN_ID-mix" sysctl -n net.core.somaxconn)" 1234
+expect "the reference bandwidth shaped podwire's host end" \
+  says tbf tc qdisc show dev "$(host_veth_of "pw$RUN_ID-mix" eth0)" root
+expect "tuning set net.core.somaxconn in the pod" \
+  is "$(ip netns exec "pw$RUN_ID-mix" sysctl -n net.core.somaxconn)" 1234
 expect "the reference firewall admitted the pod's address" says "CNI-FORWARD.*$(ip_of mix)" iptables-save -t filter
 expect "CHECK through all five" run check "mix$RUN_ID" mix
 expect "DEL through all five, in reverse" run del "mix$RUN_ID" mix

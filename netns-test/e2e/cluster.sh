@@ -15,7 +15,8 @@ for n in 1 2 3 4 5; do wait_for_conflist $n; done
 
 section "five nodes, each with a subnet of its own"
 subnets=$(for n in 1 2 3 4 5; do subnet4 $n; done | sort)
-expect "every node wrote its conflist, with an IPv4 subnet: $(echo $subnets)" is "$(grep -c '^10\.244\.' <<< "$subnets")" 5
+expect "every node wrote its conflist, with an IPv4 subnet: $(echo $subnets)" \
+  is "$(grep -c '^10\.244\.' <<< "$subnets")" 5
 expect "  a different one each" all_different $subnets
 
 for n in 1 2 3 4 5; do add_pod $n || fail "ADD the pod of node $n"; done

@@ -94,7 +94,8 @@ expect "  with an IPv4 address in podwire's subnet" matches "$POD_IP" "^$SUBNET_
 expect "the address is podwire's lease, held by the sandbox ID" is "$(lease_holder "$LEASES" "$POD_IP")" "$POD"
 PAUSE=$(pause_pid "$POD")
 expect "the sandbox's process is podwire-pause" is "$(tr '\0' ' ' < "/proc/$PAUSE/cmdline")" '/podwire-pause '
-expect "inside the pod's netns: eth0 with that address" says " $POD_IP/24 " nsenter -t "$PAUSE" -n ip -4 -o addr show eth0
+expect "inside the pod's netns: eth0 with that address" \
+  says " $POD_IP/24 " nsenter -t "$PAUSE" -n ip -4 -o addr show eth0
 expect "  and a default route via podwire's gateway" says "default via $GATEWAY" nsenter -t "$PAUSE" -n ip route
 expect "the pod's loopback is up (containerd's loopback plugin call)" says UP nsenter -t "$PAUSE" -n ip -o link show lo
 expect "the host reaches the pod across the bridge" ping -c1 -W2 "$POD_IP"

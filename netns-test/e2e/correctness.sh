@@ -77,8 +77,11 @@ for name in all default ../all "lo/../all" ""; do
   expect "an interface named \"$name\" in prevResult is refused with code 7" \
     cni_error 7 cni_exec ADD "pm$RUN_ID" "$C6" /var/run/netns/none podwire-portmap
 done
-route_localnet_now() { for knob in all default; do echo "$knob $(cat /proc/sys/net/ipv4/conf/$knob/route_localnet)"; done; }
-expect "route_localnet of all and default is as it was" is "$(route_localnet_now)" "$(cat "$WORK/route_localnet.before")"
+route_localnet_now() {
+  for knob in all default; do echo "$knob $(cat /proc/sys/net/ipv4/conf/$knob/route_localnet)"; done
+}
+expect "route_localnet of all and default is as it was" \
+  is "$(route_localnet_now)" "$(cat "$WORK/route_localnet.before")"
 restore_route_localnet
 cni_exec DEL "pm$RUN_ID" "$C6" /var/run/netns/none podwire-portmap >/dev/null
 
@@ -114,7 +117,8 @@ UPLINK="pwu$RUN_ID"; echo "$UPLINK" >> "$WORK/made.links"
 ip link add "$UPLINK" type veth peer name eth0 netns "$INET"
 ip addr add "198.18.$OCTET.1/24" dev "$UPLINK"; ip link set "$UPLINK" up
 ip -n "$INET" addr add "198.18.$OCTET.2/24" dev eth0; ip -n "$INET" link set eth0 up
-ip netns exec "$INET" python3 "$REPO/netns-test/tools/peer-server.py" 9000 "198.18.$OCTET.2" & echo $! >> "$WORK/made.pids"
+ip netns exec "$INET" python3 "$REPO/netns-test/tools/peer-server.py" 9000 "198.18.$OCTET.2" &
+echo $! >> "$WORK/made.pids"
 NET2=masq$RUN_ID
 # One address to hand out, so the second pod gets the first one's.
 C2=$(conf "$NET2" "$(new_bridge_name m)" ',"isDefaultGateway":true,"ipMasq":true' \
@@ -252,10 +256,12 @@ CD_OFF=$(printf '{"cniVersion":"1.1.0","name":"l2%s","type":"podwire","bridge":"
   "$RUN_ID" "$BRD")
 CD_ON=$(jq -c 'del(.disableContainerInterface) | .ipam = {}' <<< "$CD_OFF")
 P=$(pod l2a); Q=$(pod l2b)
-expect "ADD with disableContainerInterface and no ipam succeeds" into /dev/null cni_exec ADD "$(netns_name "$P")" "$CD_OFF" "$P"
+expect "ADD with disableContainerInterface and no ipam succeeds" \
+  into /dev/null cni_exec ADD "$(netns_name "$P")" "$CD_OFF" "$P"
 expect "the pod has its eth0, down" link_shows eth0 "state DOWN" "$(netns_name "$P")"
 refute "  not administratively up" link_shows eth0 "<.*UP.*>" "$(netns_name "$P")"
-expect "without it (ipam {}), a layer-2 pod's eth0 is up" into /dev/null cni_exec ADD "$(netns_name "$Q")" "$CD_ON" "$Q"
+expect "without it (ipam {}), a layer-2 pod's eth0 is up" \
+  into /dev/null cni_exec ADD "$(netns_name "$Q")" "$CD_ON" "$Q"
 expect "  (eth0 up)" link_shows eth0 "<.*,UP" "$(netns_name "$Q")"
 BRD2=$(new_bridge_name u)
 CD_IPAM=$(jq -c --arg br "$BRD2" '.bridge = $br | .ipam = {type: "host-local", subnet: "10.9.0.0/24"}' <<< "$CD_OFF")

@@ -30,7 +30,8 @@ ip link add "$UPLINK" type veth peer name eth0 netns "$INET"
 ip addr add "$HOST4/24" dev "$UPLINK"; ip addr add "$HOST6/64" dev "$UPLINK" nodad; ip link set "$UPLINK" up
 ip -n "$INET" addr add "$PEER4/24" dev eth0; ip -n "$INET" addr add "$PEER6/64" dev eth0 nodad
 ip -n "$INET" link set eth0 up; ip -n "$INET" link set lo up
-ip netns exec "$INET" python3 "$REPO/netns-test/tools/peer-server.py" 9000 "$PEER4" "$PEER6" & echo $! >> "$WORK/made.pids"
+ip netns exec "$INET" python3 "$REPO/netns-test/tools/peer-server.py" 9000 "$PEER4" "$PEER6" &
+echo $! >> "$WORK/made.pids"
 
 # seen_by_peer WHERE ADDRESS [PORT [udp]]: from a netns (or "host"), the source address
 # the peer-server at ADDRESS:PORT (default 9000) saw.

@@ -26,7 +26,8 @@ expect "install.sh --root succeeds" "$INSTALL" --root "$ROOT"
 expect "the plugin is an executable in the bin dir" test -x "$BIN/podwire"
 expect "podwire-ipam is a link to it" is "$(readlink "$BIN/podwire-ipam")" podwire
 expect "  and podwire-portmap" is "$(readlink "$BIN/podwire-portmap")" podwire
-expect "the installed plugin answers --version with podwire's version" says '^podwire [0-9.]*: ' "$BIN/podwire" --version
+expect "the installed plugin answers --version with podwire's version" \
+  says '^podwire [0-9.]*: ' "$BIN/podwire" --version
 expect "the installed IPAM link answers as podwire-ipam" says '^podwire-ipam ' "$BIN/podwire-ipam" --version
 expect "the installed plugin answers VERSION like any CNI plugin" \
   prints '.supportedVersions | index("1.1.0")' cni_exec VERSION "" "" "" "$BIN/podwire"

@@ -19,7 +19,8 @@ for pod in d1 d2; do
   runtime_exec add dual "$pod$RUN_ID" "/var/run/netns/pw$RUN_ID-$pod" > "$WORK/$pod.json" || fail "dual-stack ADD $pod"
 done
 expect "a dual-stack ADD returns one IPv4 and one IPv6 address" json "$WORK/d1.json" \
-  "[.ips[].address] | length == 2 and (.[0] | startswith(\"$SUBNET_BASE.\")) and (.[1] | startswith(\"$SUBNET6_BASE:\"))"
+  "[.ips[].address] | length == 2 and (.[0] | startswith(\"$SUBNET_BASE.\"))
+    and (.[1] | startswith(\"$SUBNET6_BASE:\"))"
 v4b=$(jq -r '.ips[0].address' "$WORK/d2.json"); v6b=$(jq -r '.ips[1].address' "$WORK/d2.json")
 expect "both addresses are configured in the pod: IPv4" address_shows "$(netns_name "$D1")" eth0 "inet $SUBNET_BASE"
 expect "  and IPv6" address_shows "$(netns_name "$D1")" eth0 "inet6 $SUBNET6_BASE"

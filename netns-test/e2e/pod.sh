@@ -76,12 +76,13 @@ web_command=(busybox sh -c 'echo "hello from web" > /tmp/index.html
 WEB1=$("$POD" run "$P1" web -- "${web_command[@]}")
 CLI1=$("$POD" run "$P1" cli -- busybox sleep 100000)
 for ns in net ipc uts; do
-  expect "pause, web and cli share one $ns namespace" all_same "$(namespace_of "$PAUSE1" $ns)" "$(namespace_of "$WEB1" $ns)" \
-    "$(namespace_of "$CLI1" $ns)"
+  expect "pause, web and cli share one $ns namespace" \
+    all_same "$(namespace_of "$PAUSE1" $ns)" "$(namespace_of "$WEB1" $ns)" "$(namespace_of "$CLI1" $ns)"
   expect "  which is not the host's" all_different "$(namespace_of "$PAUSE1" $ns)" "$(namespace_of $$ $ns)"
 done
 expect "pause, web, cli and the host each have their own mnt namespace" \
-  all_different "$(namespace_of "$PAUSE1" mnt)" "$(namespace_of "$WEB1" mnt)" "$(namespace_of "$CLI1" mnt)" "$(namespace_of $$ mnt)"
+  all_different "$(namespace_of "$PAUSE1" mnt)" "$(namespace_of "$WEB1" mnt)" "$(namespace_of "$CLI1" mnt)" \
+    "$(namespace_of $$ mnt)"
 expect "so web's /tmp/index.html is in web's /tmp" in_app "$P1" web test -f /tmp/index.html
 refute "  and not in cli's" in_app "$P1" cli test -e /tmp/index.html
 

@@ -88,7 +88,8 @@ echo "hello from a podwire pod" > "$template/www/index.html"
 rootfs() { cp -a "$template" "$PM/rootfs/$1" && echo "$PM/rootfs/$1"; }
 
 infra_image() {
-  tar -C "$template" -c . | podman import --change 'ENTRYPOINT=["/bin/podwire-pause"]' - "localhost/podwire-pause:$RUN_ID"
+  tar -C "$template" -c . \
+    | podman import --change 'ENTRYPOINT=["/bin/podwire-pause"]' - "localhost/podwire-pause:$RUN_ID"
 }
 expect "the infra image is built locally: the rootfs with podwire-pause as its entrypoint" infra_image
 expect "podman uses its CNI backend" is "$(podman info --format '{{.Host.NetworkBackend}}')" cni
@@ -107,7 +108,8 @@ SOLO_IP=$(ip_in "solo$RUN_ID")
 expect "it runs, with an IPv4 address in podwire's subnet" in_subnet "$SOLO_IP"
 expect "its lease names the container ID" is "$(lease_holder "$LEASES" "$SOLO_IP")" "$SOLO_ID"
 expect "  in full: 64 hex digits" matches "$SOLO_ID" '^[0-9a-f]{64}$'
-expect "its default route is podwire's gateway on the bridge" says "default via $GATEWAY" podman exec "solo$RUN_ID" ip route
+expect "its default route is podwire's gateway on the bridge" \
+  says "default via $GATEWAY" podman exec "solo$RUN_ID" ip route
 expect "the host reaches it across the bridge" ping -c1 -W2 "$SOLO_IP"
 expect "stop" podman stop -t 2 "solo$RUN_ID"
 refute "  releases the lease" test -e "$LEASES/$SOLO_IP"

@@ -94,7 +94,9 @@ stop_etcd() {
   eventually 10 process_gone "$pid" || kill -9 "$pid" 2>/dev/null
 }
 # member_healthy N: the member answers for itself.
-member_healthy() { in_ns "n$1" etcdctl --endpoints "http://$(underlay_host "$1"):2379" endpoint health >/dev/null 2>&1; }
+member_healthy() {
+  in_ns "n$1" etcdctl --endpoints "http://$(underlay_host "$1"):2379" endpoint health >/dev/null 2>&1
+}
 etcdctl_n() { in_ns "n$ETCD_NODE" etcdctl --endpoints "$ENDPOINTS" "$@"; }
 
 node() { in_ns "n$1" "$NODE_BIN" "${@:2}" --endpoints "$ENDPOINTS"; }

@@ -64,8 +64,10 @@ EOF
     expect "its host end $veth is still on $BRIDGE" link_shows "$veth" "master $BRIDGE"
     expect "its lease $address is still there" test -e "/var/lib/cni/networks/$NETWORK/$address"
     expect "its masquerade and host-port entries are still there" at_least "$(entries)" 3
-    expect "it still pings its gateway" ip netns exec "$NETNS" ping -c1 -W2 "$(jq -r '.ips[0].gateway' "$dir/result.json")"
-    expect "CHECK passes" cni CHECK "$(jq -c --slurpfile prev "$dir/result.json" '. + {prevResult: $prev[0]}' <<< "$(config)")"
+    gateway=$(jq -r '.ips[0].gateway' "$dir/result.json")
+    expect "it still pings its gateway" ip netns exec "$NETNS" ping -c1 -W2 "$gateway"
+    expect "CHECK passes" \
+      cni CHECK "$(jq -c --slurpfile prev "$dir/result.json" '. + {prevResult: $prev[0]}' <<< "$(config)")"
     down
     finish
     ;;

@@ -168,7 +168,8 @@ public final class EtcdClient: Sendable {
                         if result["canceled"] == .bool(true) {
                             let compacted = Self.int64(result["compact_revision"]) ?? 0
                             if compacted > 0 { throw EtcdError.compacted(revision: compacted) }
-                            throw EtcdError.refused(code: 0, message: result["cancel_reason"]?.stringValue ?? "canceled")
+                            let reason = result["cancel_reason"]?.stringValue ?? "canceled"
+                            throw EtcdError.refused(code: 0, message: reason)
                         }
                         let headerRevision = Self.revision(of: result)
                         for event in result["events"]?.arrayValue ?? [] {

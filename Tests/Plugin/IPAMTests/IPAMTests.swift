@@ -244,7 +244,8 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         let dir = TemporaryDirectory()
         let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
         for id in ["keep", "drop1", "drop2"] { _ = try ipam.allocate(containerID: id, ifname: "eth0") }
-        let released = try ipam.collectGarbage(keeping: [Attachment(network: "net1", containerID: "keep", ifname: "eth0")])
+        let keep = Attachment(network: "net1", containerID: "keep", ifname: "eth0")
+        let released = try ipam.collectGarbage(keeping: [keep])
         #expect(released.map(\.description).sorted() == ["10.1.0.3", "10.1.0.4"])
         #expect(dir.names("net1").filter { IPAddress($0) != nil } == ["10.1.0.2"])
     }
