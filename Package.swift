@@ -103,7 +103,7 @@ let package = Package(
         // MARK: Cluster
 
         // The cluster's state: its config, node records, keys, subnet allocation. No I/O.
-        .target(name: "ClusterModel", dependencies: ["Addressing", "JSON"], path: "Sources/Cluster/Model"),
+        .target(name: "ClusterModel", dependencies: ["Addressing", "JSON", "Identity"], path: "Sources/Cluster/Model"),
         // etcd v3 through its JSON gateway: keys, transactions, leases, watches, endpoints, TLS.
         .target(name: "Etcd", dependencies: [
             "JSON", .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -164,7 +164,9 @@ let package = Package(
         tests("Plugin", "IPAMTests", ["IPAM", "CNI", "Identity"]),
         tests("Plugin", "FirewallTests", ["Firewall", "NetfilterNetlink", "Addressing"]),
         tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing", "Identity"]),
-        tests("Cluster", "ClusterTests", ["ClusterModel", "NodeAgent", "RouteNetlink", "Addressing"]),
+        tests("Cluster", "ClusterTests", [
+            "ClusterModel", "NodeAgent", "Etcd", "RouteNetlink", "Addressing", "Identity", logging,
+        ]),
         tests("Cluster", "EtcdTests", ["Etcd", "NodeAgent", "ClusterModel", "Addressing", "Identity"]),
     ]
 )

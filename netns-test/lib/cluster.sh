@@ -102,10 +102,12 @@ etcdctl_n() { in_ns "n$ETCD_NODE" etcdctl --endpoints "$ENDPOINTS" "$@"; }
 node() { in_ns "n$1" "$NODE_BIN" "${@:2}" --endpoints "$ENDPOINTS"; }
 cluster_config() { node "$ETCD_NODE" config --json "$1" >/dev/null; }
 
-start_daemon() { # start_daemon N
+start_daemon() { # start_daemon N; NODE_ARGS: more options for run
   mkdir -p "$WORK/n$1/net.d"
+  # shellcheck disable=SC2086 # NODE_ARGS is a list of words
   ip netns exec "pw$RUN_ID-n$1" "$NODE_BIN" run --name "node$1" --underlay eth0 --endpoints "$ENDPOINTS" \
     --conflist "$WORK/n$1/net.d/10-podwire.conflist" --bridge "pwb$RUN_ID" --data-dir "$WORK/n$1/leases" \
+    ${NODE_ARGS:-} \
     >>"$WORK/daemon$1.log" 2>&1 &
   echo $! > "$WORK/daemon$1.pid"; remember_pid $!
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AsyncHTTPClient
 import ExtrasBase64
 import JSON
@@ -32,6 +35,10 @@ public enum EtcdError: Error, Equatable, CustomStringConvertible, Sendable {
     case compacted(revision: Int64)
     /// The reply was not what etcd's v3 JSON gateway sends.
     case malformed(String)
+    /// The client's own settings cannot work (a file missing, half a certificate pair).
+    case settings(String)
+    /// A watch got neither events nor answers from its member for longer than its bound.
+    case stalled(String)
 
     public var description: String {
         switch self {
@@ -39,6 +46,8 @@ public enum EtcdError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .refused(code, message): "etcd refused the request (code \(code)): \(message)"
         case let .compacted(revision): "etcd has compacted the history up to revision \(revision)"
         case let .malformed(why): "etcd sent an unexpected reply: \(why)"
+        case let .settings(why): why
+        case let .stalled(why): "the watch stalled: \(why)"
         }
     }
 }
@@ -52,26 +61,66 @@ public struct EtcdEndpoints: Sendable {
     public var keyFile: String?
     /// How long one request may take before the next endpoint is tried.
     public var requestTimeout: TimeAmount
+    /// Whose client this is (the node's name): each client starts at its own member, so one
+    /// member's trouble is not every node's.
+    public var spreadBy: String
+    /// How often a watch checks that its member still answers, and the watch is given up after
+    /// `stallIntervals` of them without an answer.
+    public var watchCheck: TimeAmount
+    public var stallIntervals: Int
 
     public init(_ urls: [String], caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                requestTimeout: TimeAmount = .seconds(3)) {
+                requestTimeout: TimeAmount = .seconds(3), spreadBy: String = "", watchCheck: TimeAmount = .seconds(2),
+                stallIntervals: Int = 3) {
         self.urls = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.requestTimeout = requestTimeout
+        self.spreadBy = spreadBy
+        self.watchCheck = watchCheck
+        self.stallIntervals = stallIntervals
+    }
+
+    /// Settings that cannot work, refused before any connection: each message names the flag or path.
+    public func validate() throws(EtcdError) {
+        guard !urls.isEmpty else { throw .settings("no etcd endpoints given") }
+        for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw .settings("etcd endpoint \"\(url.prefix(100))\" is neither http:// nor https://")
+        }
+        let secure = urls.filter { $0.hasPrefix("https://") }.count
+        if secure != 0 && secure != urls.count {
+            throw .settings("etcd endpoints mix http:// and https://: give one scheme for all")
+        }
+        if (certificateFile == nil) != (keyFile == nil) {
+            throw .settings(certificateFile == nil ? "--key \(keyFile!) needs --cert"
+                            : "--cert \(certificateFile!) needs --key")
+        }
+        let files = [("--cacert", caFile), ("--cert", certificateFile), ("--key", keyFile)]
+        if secure == 0, let flag = files.first(where: { $0.1 != nil }) {
+            throw .settings("\(flag.0) is given but the etcd endpoints are http://: use https:// URLs")
+        }
+        for case let (flag, path?) in files {
+            guard let file = fopen(path, "r") else {
+                throw .settings("\(flag) \(path): \(String(cString: strerror(errno)))")
+            }
+            fclose(file)
+        }
     }
 }
 
 /// etcd v3 through its JSON gateway (`/v3/…`), over AsyncHTTPClient: keys and values travel
-/// base64-encoded and 64-bit numbers as strings. A request that cannot reach an endpoint is
-/// tried on the next; the one that answered is tried first next time.
+/// base64-encoded and 64-bit numbers as strings. A request an endpoint does not answer, or
+/// answers with "unavailable", a 5xx or a body that is not etcd's, is tried on the next; the
+/// one that failed is skipped for a while (`Members`).
 public final class EtcdClient: Sendable {
     private let http: HTTPClient
-    private let endpoints: EtcdEndpoints
-    private let preferred = Preferred()
+    public let endpoints: EtcdEndpoints
+    private let members: Members
 
     public init(_ endpoints: EtcdEndpoints) throws {
+        try endpoints.validate()
+        members = Members(endpoints.urls, spreadBy: endpoints.spreadBy)
         var configuration = HTTPClient.Configuration()
         if endpoints.urls.contains(where: { $0.hasPrefix("https:") }) {
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -125,6 +174,33 @@ public final class EtcdClient: Sendable {
         return reply["succeeded"] == .bool(true)
     }
 
+    /// What a transaction checks before it writes.
+    public enum Compare: Sendable {
+        /// The key does not exist.
+        case absent(String)
+        /// The key holds exactly these bytes.
+        case value(String, [UInt8])
+    }
+
+    /// Puts and deletes in one transaction, only if every compare holds: true when it did.
+    public func transaction(if compares: [Compare], put puts: [(key: String, value: String)],
+                            delete deletes: [String] = []) async throws -> Bool {
+        let checks = compares.map { compare -> JSONValue in
+            switch compare {
+            case let .absent(key):
+                .object(["key": Self.encode(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
+            case let .value(key, bytes):
+                .object(["key": Self.encode(key), "target": "VALUE", "result": "EQUAL",
+                         "value": .string(Base64.encodeToString(bytes: bytes))])
+            }
+        }
+        let requests = puts.map { JSONValue.object(["request_put": .object([
+            "key": Self.encode($0.key), "value": Self.encode($0.value)])]) }
+            + deletes.map { JSONValue.object(["request_delete_range": .object(["key": Self.encode($0)])]) }
+        let reply = try await call("/v3/kv/txn", ["compare": .array(checks), "success": .array(requests)])
+        return reply["succeeded"] == .bool(true)
+    }
+
     /// Deletes the keys in one transaction; keys that are not there are no error.
     public func delete(_ keys: [String]) async throws {
         let requests = keys.map { JSONValue.object(["request_delete_range": .object(["key": Self.encode($0)])]) }
@@ -153,12 +229,16 @@ public final class EtcdClient: Sendable {
 
     // MARK: watches
 
-    /// The changes under `prefix` from `revision` on, as etcd streams them, until the stream
-    /// ends or fails. Starting below the compacted revision throws `EtcdError.compacted`.
-    public func watch(prefix: String, from revision: Int64) -> AsyncThrowingStream<WatchEvent, Error> {
+    /// The changes under `prefix` from `revision` on, in the batches etcd sends them, until the
+    /// stream fails. Starting below the compacted revision throws `EtcdError.compacted`. The
+    /// watch asks for progress notifications and for a member with a leader, and while it runs
+    /// its member is asked a linearizable read every `watchCheck`: a member that stops
+    /// answering (hung, paused, cut off) ends the watch with `EtcdError.stalled` within
+    /// `stallIntervals` checks, and the next watch goes to another member.
+    public func watch(prefix: String, from revision: Int64) -> AsyncThrowingStream<[WatchEvent], Error> {
         let body = JSONWriter.write(.object(["create_request": .object([
             "key": Self.encode(prefix), "range_end": Self.encode(Self.rangeEnd(prefix)),
-            "start_revision": .string(String(revision)), "prev_kv": .bool(true),
+            "start_revision": .string(String(revision)), "prev_kv": .bool(true), "progress_notify": .bool(true),
         ])]))
         return AsyncThrowingStream { continuation in
             let task = Task {
@@ -172,9 +252,10 @@ public final class EtcdClient: Sendable {
                             throw EtcdError.refused(code: 0, message: reason)
                         }
                         let headerRevision = Self.revision(of: result)
-                        for event in result["events"]?.arrayValue ?? [] {
-                            continuation.yield(try Self.watchEvent(event, revision: headerRevision))
+                        let events = try (result["events"]?.arrayValue ?? []).map {
+                            try Self.watchEvent($0, revision: headerRevision)
                         }
+                        if !events.isEmpty { continuation.yield(events) }
                     }
                     continuation.finish()
                 } catch {
@@ -185,6 +266,12 @@ public final class EtcdClient: Sendable {
         }
     }
 
+    /// The body of a plain GET on this client's connections (a daemon's status page).
+    public func getText(_ url: String) async throws -> String {
+        let response = try await http.execute(HTTPClientRequest(url: url), timeout: endpoints.requestTimeout)
+        return String(buffer: try await response.body.collect(upTo: 1 << 20))
+    }
+
     // MARK: transport
 
     private func range(_ body: [String: JSONValue]) async throws -> (kvs: [KeyValue], revision: Int64) {
@@ -193,79 +280,150 @@ public final class EtcdClient: Sendable {
         return (kvs, Self.revision(of: reply))
     }
 
-    /// One request; while etcd answers "unavailable" (gRPC code 14: a leader election, a
-    /// member catching up), a few more times. Every request podwire makes can be repeated:
-    /// a put or delete does the same again, and a create-if-absent that went through the
-    /// first time fails its compare the second.
+    /// One request, on each member in `Members`' order until one answers; when none does, a
+    /// few more rounds with a short backoff (a leader election takes about a second). Every
+    /// request podwire makes can be repeated: a put or delete does the same again, and a
+    /// guarded transaction that went through the first time fails its compare the second.
     private func call(_ path: String, _ body: [String: JSONValue]) async throws -> JSONValue {
-        var attempt = 0
+        var backoff = Backoff(base: .milliseconds(100), cap: .seconds(1))
+        var round = 0
         while true {
             do {
-                return try await callOnce(path, body)
-            } catch EtcdError.refused(let code, _) where code == 14 && attempt < 10 {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(200 * attempt))
-            }
-        }
-    }
-
-    /// One request, on the preferred endpoint and then on each other one.
-    private func callOnce(_ path: String, _ body: [String: JSONValue]) async throws -> JSONValue {
-        var lastError: Error = EtcdError.unavailable("no endpoints")
-        for url in await preferred.order(endpoints.urls) {
-            do {
-                var request = HTTPClientRequest(url: url + path)
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: JSONWriter.write(.object(body))))
-                let response = try await http.execute(request, timeout: endpoints.requestTimeout)
-                let bytes = try await response.body.collect(upTo: 16 << 20)
-                let object = try Self.object(bytes.readableBytesView)
-                await preferred.set(url)
-                if let error = Self.error(object) { throw error }
-                guard response.status == .ok else {
-                    throw EtcdError.refused(code: Int(response.status.code), message: response.status.reasonPhrase)
-                }
-                return object
+                return try await callRound(path, body)
             } catch let error as EtcdError {
-                throw error
-            } catch {
-                lastError = EtcdError.unavailable("\(url): \(error)")
+                guard case .unavailable = error, round < 3 else { throw error }
+                round += 1
+                try await Task.sleep(for: backoff.next())
             }
         }
-        throw lastError
     }
 
-    /// A streaming request (a watch): each line of the reply is one JSON object.
-    private func stream(_ path: String, _ body: [UInt8], _ handle: (JSONValue) throws -> Void) async throws {
-        var lastError: Error = EtcdError.unavailable("no endpoints")
-        for url in await preferred.order(endpoints.urls) {
+    private func callRound(_ path: String, _ body: [String: JSONValue]) async throws -> JSONValue {
+        var failures: [String] = []
+        for url in await members.order() {
+            do {
+                let object = try await post(url, path, body, timeout: endpoints.requestTimeout)
+                await members.answered(url)
+                return object
+            } catch let error as MemberTrouble {
+                await members.failed(url)
+                failures.append("\(url): \(error.why)")
+            }
+        }
+        throw EtcdError.unavailable(failures.joined(separator: "; "))
+    }
+
+    /// What makes a member not worth asking now: it did not answer, or answered as one without
+    /// a leader, with a server error, or with something that is not etcd's JSON.
+    private struct MemberTrouble: Error {
+        let why: String
+    }
+
+    /// One request to one member; `MemberTrouble` when another member should be asked.
+    private func post(_ url: String, _ path: String, _ body: [String: JSONValue],
+                      timeout: TimeAmount) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: JSONWriter.write(.object(body))))
+        let response: HTTPClientResponse, bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout)
+            bytes = try await response.body.collect(upTo: 16 << 20)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw MemberTrouble(why: "\(error)")
+        }
+        guard let object = try? Self.object(bytes.readableBytesView) else {
+            throw MemberTrouble(why: "HTTP \(response.status.code), not etcd's JSON")
+        }
+        if let error = Self.error(object) {
+            if error.isMemberTrouble || response.status.code >= 500 { throw MemberTrouble(why: "\(error)") }
+            throw error
+        }
+        guard response.status == .ok else {
+            throw MemberTrouble(why: "HTTP \(response.status.code) \(response.status.reasonPhrase)")
+        }
+        return object
+    }
+
+    /// A streaming request (a watch): each line of the reply is one JSON object. It runs on
+    /// the first member in order that accepts it, beside a check that the member still answers.
+    private func stream(_ path: String, _ body: [UInt8], _ handle: @escaping @Sendable (JSONValue) throws -> Void)
+        async throws {
+        var failures: [String] = []
+        for url in await members.order() {
             var request = HTTPClientRequest(url: url + path)
             request.method = .POST
+            // etcd's WithRequireLeader: a member that loses its leader cancels the watch.
+            request.headers.add(name: "Grpc-Metadata-hasleader", value: "true")
             request.body = .bytes(ByteBuffer(bytes: body))
             let response: HTTPClientResponse
             do {
                 response = try await http.execute(request, timeout: .hours(24 * 365))
+            } catch is CancellationError {
+                throw CancellationError()
             } catch {
-                lastError = EtcdError.unavailable("\(url): \(error)")
+                await members.failed(url)
+                failures.append("\(url): \(error)")
                 continue
             }
-            await preferred.set(url)
-            var pending: [UInt8] = []
-            for try await chunk in response.body {
-                pending.append(contentsOf: chunk.readableBytesView)
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending[..<newline]
-                    defer { pending.removeSubrange(...newline) }
-                    if line.isEmpty { continue }
-                    let object = try Self.object(line)
-                    if let error = Self.error(object) { throw error }
-                    try handle(object)
+            guard response.status == .ok else {
+                await members.failed(url)
+                failures.append("\(url): HTTP \(response.status.code)")
+                continue
+            }
+            await members.answered(url)
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var pending: [UInt8] = []
+                        for try await chunk in response.body {
+                            pending.append(contentsOf: chunk.readableBytesView)
+                            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                                let line = pending[..<newline]
+                                defer { pending.removeSubrange(...newline) }
+                                if line.isEmpty { continue }
+                                let object = try Self.object(line)
+                                if let error = Self.error(object) { throw error }
+                                try handle(object)
+                            }
+                        }
+                        throw EtcdError.unavailable("\(url): the watch stream ended")
+                    }
+                    group.addTask { try await self.checkWhileWatching(url) }
+                    try await group.next()
+                    group.cancelAll()
                 }
+            } catch let error as EtcdError {
+                if case .stalled = error { await members.failed(url) }
+                throw error
             }
             return
         }
-        throw lastError
+        throw EtcdError.unavailable(failures.joined(separator: "; "))
+    }
+
+    /// Asks the watch's member for a linearizable read every `watchCheck`; throws `stalled`
+    /// when none has been answered for `stallIntervals` checks. A watch on a paused member
+    /// sends nothing and never fails by itself; this is what notices.
+    private func checkWhileWatching(_ url: String) async throws {
+        let interval = endpoints.watchCheck
+        var lastAnswer = NIODeadline.now()
+        let bound = interval * Int64(endpoints.stallIntervals)
+        while true {
+            try await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+            do {
+                let probe: [String: JSONValue] = ["key": Self.encode("/podwire/config"), "count_only": .bool(true)]
+                _ = try await post(url, "/v3/kv/range", probe, timeout: interval)
+                lastAnswer = .now()
+            } catch is MemberTrouble {
+                if NIODeadline.now() - lastAnswer >= bound {
+                    throw EtcdError.stalled("\(url) has not answered for \(bound.nanoseconds / 1_000_000) ms")
+                }
+            }
+        }
     }
 
     // MARK: encoding
@@ -334,14 +492,68 @@ public final class EtcdClient: Sendable {
     }
 }
 
-/// The endpoint that answered last, tried first next time.
-private actor Preferred {
-    private var url: String?
+/// The order in which a client asks the members: it starts at a member chosen by its
+/// `spreadBy` (so nodes spread over the members, as clientv3's balancer does), stays with the
+/// one that answered last, and puts a member that failed at the end for `cooldown`.
+actor Members {
+    private let urls: [String]
+    private var current: Int
+    private var failedAt: [String: NIODeadline] = [:]
+    let cooldown: TimeAmount
 
-    func order(_ urls: [String]) -> [String] {
-        guard let url, let index = urls.firstIndex(of: url) else { return urls }
-        return Array(urls[index...] + urls[..<index])
+    init(_ urls: [String], spreadBy seed: String, cooldown: TimeAmount = .seconds(10)) {
+        self.urls = urls
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in seed.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01b3 }
+        current = urls.isEmpty ? 0 : Int(hash % UInt64(urls.count))
+        self.cooldown = cooldown
     }
 
-    func set(_ url: String) { self.url = url }
+    func order() -> [String] {
+        let rotated = Array(urls[current...] + urls[..<current])
+        let now = NIODeadline.now()
+        let cooling = { (url: String) in self.failedAt[url].map { now - $0 < self.cooldown } ?? false }
+        return rotated.filter { !cooling($0) } + rotated.filter(cooling)
+    }
+
+    func answered(_ url: String) {
+        failedAt[url] = nil
+        if let index = urls.firstIndex(of: url) { current = index }
+    }
+
+    func failed(_ url: String) { failedAt[url] = .now() }
+}
+
+extension EtcdError {
+    /// etcd's "unavailable" (gRPC 14: no leader, a member catching up) and "deadline exceeded"
+    /// (4): another member may answer.
+    var isMemberTrouble: Bool {
+        if case let .refused(code, _) = self { return code == 14 || code == 4 }
+        return false
+    }
+}
+
+/// Exponential backoff with jitter and a cap, as clientv3 retries: many nodes retrying
+/// the same outage spread their attempts instead of hammering etcd in step.
+public struct Backoff: Sendable {
+    public let base: Duration
+    public let cap: Duration
+    private var attempt = 0
+
+    public init(base: Duration = .milliseconds(200), cap: Duration = .seconds(10)) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// The ceiling of the next wait: base × 2^attempt, at most `cap`.
+    public var ceiling: Duration { min(cap, base * (1 << min(attempt, 30))) }
+
+    /// A random wait between half the ceiling and the ceiling, then doubles the ceiling.
+    public mutating func next() -> Duration {
+        let top = ceiling
+        attempt += 1
+        return top / 2 + top / 2 * Double.random(in: 0...1)
+    }
+
+    public mutating func reset() { attempt = 0 }
 }

@@ -45,7 +45,11 @@ public struct ClusterConfig: Equatable, Sendable {
         } catch {
             throw .invalid("cluster config: \(error)")
         }
-        guard case .object = document else { throw .invalid("cluster config: must be an object") }
+        guard case .object(let members) = document else { throw .invalid("cluster config: must be an object") }
+        if let unknown = members.keys.sorted().first(where: { !Self.keys.contains($0) }) {
+            throw .invalid("cluster config: unknown key \"\(unknown.prefix(64))\" (known: "
+                           + Self.keys.joined(separator: ", ") + ")")
+        }
         func string(_ key: String) throws(ClusterError) -> String? {
             guard let value = document[key] else { return nil }
             guard let text = value.stringValue else { throw .invalid("cluster config: \(key) must be a string") }
@@ -53,7 +57,9 @@ public struct ClusterConfig: Equatable, Sendable {
         }
         func integer(_ key: String, in range: ClosedRange<Int>) throws(ClusterError) -> Int? {
             guard let value = document[key] else { return nil }
-            guard case .number(let number) = value, number.rounded() == number, range.contains(Int(number)) else {
+            // Compared as doubles first: a number such as 1e300 has no Int.
+            guard case .number(let number) = value, number.rounded() == number,
+                  number >= Double(range.lowerBound), number <= Double(range.upperBound) else {
                 throw .invalid("cluster config: \(key) must be a whole number from \(range.lowerBound) to "
                                + "\(range.upperBound)")
             }
@@ -66,6 +72,9 @@ public struct ClusterConfig: Equatable, Sendable {
                   network.family == (key == "network4" ? .v4 : .v6) else {
                 throw .invalid("cluster config: \(key) \"\(text.prefix(64))\" is not an "
                                + "\(key == "network4" ? "IPv4" : "IPv6") network address/prefix")
+            }
+            if let problem = AddressRules.networkProblem(network) {
+                throw .invalid("cluster config: \(key) \(problem)")
             }
             networks.append(network)
         }
@@ -84,6 +93,23 @@ public struct ClusterConfig: Equatable, Sendable {
             throw .invalid("cluster config: subnetLength\(network.family.cniVersionDigit) "
                            + "\(subnetLength(network.family)) is shorter than \(network)'s prefix")
         }
+    }
+
+    static let keys = ["backend", "network4", "network6", "port", "subnetLength4", "subnetLength6", "vni"]
+
+    /// Why `subnet` cannot be a node's: nil when it lies inside the cluster network of its
+    /// family and has that family's configured length.
+    public func subnetProblem(_ subnet: IPNetwork) -> String? {
+        guard let network = network(subnet.family) else {
+            return "\(subnet): the cluster has no IPv\(subnet.family.cniVersionDigit) network"
+        }
+        guard subnet.isNetworkAddress, network.contains(subnet.first), network.contains(subnet.last) else {
+            return "\(subnet) is not inside the cluster network \(network)"
+        }
+        guard subnet.prefixLength == subnetLength(subnet.family) else {
+            return "\(subnet) is not a /\(subnetLength(subnet.family)), the cluster's subnet length"
+        }
+        return nil
     }
 
     public var json: String {

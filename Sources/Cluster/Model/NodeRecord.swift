@@ -21,7 +21,15 @@ public struct NodeRecord: Equatable, Sendable {
     public func address(_ family: IPAddress.Family) -> IPAddress? { addresses.first { $0.family == family } }
     public func subnet(_ family: IPAddress.Family) -> IPNetwork? { subnets.first { $0.family == family } }
 
+    /// The most entries a list may hold, and the most bytes a record may have: a node has one
+    /// address and one subnet per family, and a record is small.
+    public static let maximumEntries = 4
+    public static let maximumBytes = 4096
+
     public init(json bytes: some Collection<UInt8>) throws(ClusterError) {
+        guard bytes.count <= Self.maximumBytes else {
+            throw .invalid("node record: \(bytes.count) bytes, more than \(Self.maximumBytes)")
+        }
         let document: JSONValue
         do {
             document = try JSONParser.parse(bytes)
@@ -34,6 +42,10 @@ public struct NodeRecord: Equatable, Sendable {
         func strings(_ key: String) throws(ClusterError) -> [String] {
             guard case .array(let items) = document[key] ?? .array([]) else {
                 throw .invalid("node record \(name): \(key) must be a list")
+            }
+            guard items.count <= Self.maximumEntries else {
+                throw .invalid("node record \(name): \(key) holds \(items.count) entries, more than "
+                               + "\(Self.maximumEntries)")
             }
             var result: [String] = []
             for item in items {

@@ -17,11 +17,12 @@ public enum SubnetAllocator {
         return result
     }
 
-    /// The first subnet of `network` not in `taken`, skipping those `excluding` names.
-    public static func firstFree(in network: IPNetwork, length: Int, taken: Set<IPNetwork>,
-                                 excluding: Set<IPNetwork> = []) throws(ClusterError) -> IPNetwork {
-        for subnet in subnets(of: network, length: length)
-        where !taken.contains(subnet) && !excluding.contains(subnet) {
+    /// The first subnet of `network` that overlaps none of `taken`, whatever their lengths: a
+    /// node registered under another subnet length keeps its subnet, and no one gets a part of it.
+    public static func firstFree(in network: IPNetwork, length: Int,
+                                 taken: some Sequence<IPNetwork>) throws(ClusterError) -> IPNetwork {
+        let inside = taken.filter { $0.overlaps(network) }.sorted { $0.first < $1.first }
+        for subnet in subnets(of: network, length: length) where !inside.contains(where: { $0.overlaps(subnet) }) {
             return subnet
         }
         throw .exhausted(network)

@@ -1,42 +1,58 @@
 import Addressing
 import ClusterModel
 
-/// Where the cluster's state comes from. etcd is the one built (`EtcdClusterStore`); a
-/// Kubernetes source (each Node's `spec.podCIDRs`, read and watched through the API server)
-/// would be another, and nothing of the data path would change.
+/// Where the cluster's state comes from. etcd is the one built (`EtcdClusterStore`); tests
+/// use one in memory. A Kubernetes source (each Node's `spec.podCIDRs`) would be another, and
+/// nothing of the data path would change.
 public protocol ClusterStore: Sendable {
     func config() async throws -> ClusterConfig
-    /// Every node, and the store's revision they were read at (a watch goes on from it).
-    func nodes() async throws -> (records: [NodeRecord], revision: Int64)
-    /// Makes the node known with subnets of its own: the ones it already holds, or free ones.
-    func register(name: String, addresses: [IPAddress], vtepMAC: MACAddress,
-                  config: ClusterConfig) async throws -> NodeRecord
-    /// Forgets the node and returns its subnets to the pool: an operator's decision only.
+    /// Replaces the config only if it is still `previous` (nil: there was none).
+    func setConfig(_ config: ClusterConfig, previous: ClusterConfig?) async throws -> Bool
+    /// Everything under the root, raw, and the revision it was read at.
+    func view() async throws -> ClusterView
+    /// Changes under the root after `revision`, in the batches the store sends them.
+    func watch(from revision: Int64) -> AsyncThrowingStream<[ClusterView.Change], Error>
+    /// Writes a registration in one transaction, only if the record is still as read and every
+    /// claimed subnet key is still absent: false when another writer came first.
+    func commit(_ registration: Registration) async throws -> Bool
+    /// Forgets the node and returns every subnet naming it to the pool, whatever its record
+    /// holds: an operator's decision only.
     func remove(name: String) async throws
-    /// Node records added, changed and removed after `revision`.
-    func watchNodes(from revision: Int64) -> AsyncThrowingStream<NodeChange, Error>
-    /// Says the node is alive for `ttl` seconds: the lease it is bound to, which `renew` extends.
-    func announce(name: String, ttl: Int) async throws -> Int64
+    /// Says the node is alive for `ttl` seconds, with its addresses: the lease it is bound to,
+    /// which `renew` extends. Throws `NameHeld` when a live daemon elsewhere has the name.
+    func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64
     func renew(lease: Int64) async throws -> Bool
-    /// The names of nodes whose liveness has not lapsed.
-    func alive() async throws -> Set<String>
 }
 
-public enum NodeChange: Equatable, Sendable {
-    case updated(NodeRecord)
-    case removed(String)
+extension ClusterStore {
+    /// Makes the node known with subnets of its own, from one view: the ones it holds, or free
+    /// ones; tried again when another node's registration came between the view and the write.
+    public func register(name: String, addresses: [IPAddress], vtepMAC: MACAddress, config: ClusterConfig,
+                         attempts: Int = 64) async throws -> NodeRecord {
+        for _ in 0..<attempts {
+            let plan = try Registration.plan(name: name, addresses: addresses, vtepMAC: vtepMAC, config: config,
+                                             view: try await view())
+            if plan.isCurrent { return plan.record }
+            if try await commit(plan) { return plan.record }
+        }
+        throw ClusterStoreError.conflict("could not claim a subnet for \(name) in \(attempts) tries")
+    }
 }
 
 public enum ClusterStoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case noConfig
     case conflict(String)
     case notFound(String)
+    /// A live daemon with other addresses announces this name.
+    case nameHeld(name: String, addresses: String)
 
     public var description: String {
         switch self {
         case .noConfig: "the cluster has no config yet (podwire-node config set …)"
         case let .conflict(why): why
         case let .notFound(name): "no node \(name) is known"
+        case let .nameHeld(name, addresses):
+            "the name \(name) is held by a live daemon at \(addresses): give this node another --name"
         }
     }
 }

@@ -11,6 +11,9 @@ public struct DataPathPlan: Equatable, Sendable {
     public var forwarding: [Neighbour] = []
     /// How each peer is reached, for the CLI and the logs.
     public var paths: [String: Path] = [:]
+    /// Whose each route and entry is: a refusal is that peer's problem, and no one else's.
+    public var routeOwners: [RouteEntry: String] = [:]
+    public var entryOwners: [Neighbour: String] = [:]
 
     public enum Path: String, Sendable {
         case direct, vxlan
@@ -35,8 +38,10 @@ public struct DataPathPlan: Equatable, Sendable {
                     // A route to the peer's subnet of each family through its underlay address of
                     // that family; a family it has no underlay address in goes over VXLAN.
                     if let gateway = peer.address(subnet.family) {
-                        plan.routes.append(RouteEntry(destination: subnet, gateway: gateway, linkIndex: link,
-                                                      protocolNumber: RouteProtocol.podwire))
+                        let route = RouteEntry(destination: subnet, gateway: gateway, linkIndex: link,
+                                               protocolNumber: RouteProtocol.podwire)
+                        plan.routes.append(route)
+                        plan.routeOwners[route] = peer.name
                     } else if let vxlan, let underlay = peerUnderlay {
                         plan.addVXLAN(peer: peer, subnet: subnet, underlay: underlay, device: vxlan)
                     }
@@ -58,11 +63,16 @@ public struct DataPathPlan: Equatable, Sendable {
 
     private mutating func addVXLAN(peer: NodeRecord, subnet: IPNetwork, underlay: IPAddress, device: Int32) {
         let vtep = Self.vtepAddress(of: subnet)
-        routes.append(RouteEntry(destination: subnet, gateway: vtep, linkIndex: device,
-                                 protocolNumber: RouteProtocol.podwire, onLink: true))
-        neighbours.append(Neighbour(.neighbour, link: device, address: vtep, mac: peer.vtepMAC))
+        let route = RouteEntry(destination: subnet, gateway: vtep, linkIndex: device,
+                               protocolNumber: RouteProtocol.podwire, onLink: true)
+        routes.append(route)
+        routeOwners[route] = peer.name
+        let neighbour = Neighbour(.neighbour, link: device, address: vtep, mac: peer.vtepMAC)
+        neighbours.append(neighbour)
+        entryOwners[neighbour] = peer.name
         let entry = Neighbour(.forwarding, link: device, address: underlay, mac: peer.vtepMAC)
         if !forwarding.contains(entry) { forwarding.append(entry) }
+        entryOwners[entry] = peer.name
     }
 
     /// The bytes VXLAN adds to each packet: outer IP, UDP, VXLAN and inner Ethernet headers.

@@ -5,8 +5,6 @@ import Etcd
 /// The cluster's state in etcd, under the keys `ClusterKeys` makes.
 public struct EtcdClusterStore: ClusterStore {
     public let client: EtcdClient
-    /// How many times a registration tries again after another node took its pick.
-    public var attempts = 64
 
     public init(client: EtcdClient) {
         self.client = client
@@ -17,91 +15,39 @@ public struct EtcdClusterStore: ClusterStore {
         return try ClusterConfig(json: value.value)
     }
 
-    public func setConfig(_ config: ClusterConfig) async throws {
-        try await client.put(ClusterKeys.config, config.json)
-    }
-
-    public func nodes() async throws -> (records: [NodeRecord], revision: Int64) {
-        let listed = try await client.list(prefix: ClusterKeys.nodes)
-        // A record that cannot be read is skipped, not fatal: one bad write must not stop
-        // every node from reaching every other.
-        return (listed.kvs.compactMap { try? NodeRecord(json: $0.value) }, listed.revision)
-    }
-
-    public func register(name: String, addresses: [IPAddress], vtepMAC: MACAddress,
-                         config: ClusterConfig) async throws -> NodeRecord {
-        guard NodeRecord.isValidName(name) else {
-            throw ClusterError.invalid("\"\(name.prefix(64))\" is not a node name")
+    public func setConfig(_ config: ClusterConfig, previous: ClusterConfig?) async throws -> Bool {
+        let guardClause: EtcdClient.Compare
+        if let previous, let stored = try await client.get(ClusterKeys.config),
+           (try? ClusterConfig(json: stored.value)) == previous {
+            guardClause = .value(ClusterKeys.config, stored.value)
+        } else if previous == nil {
+            guardClause = .absent(ClusterKeys.config)
+        } else {
+            return false
         }
-        for _ in 0..<attempts {
-            if let existing = try await client.get(ClusterKeys.node(name)) {
-                return try await keep(try NodeRecord(json: existing.value), addresses: addresses, vtepMAC: vtepMAC,
-                                      config: config)
-            }
-            let taken = try await takenSubnets()
-            var subnets: [IPNetwork] = []
-            for network in config.networks {
-                subnets.append(try SubnetAllocator.firstFree(in: network, length: config.subnetLength(network.family),
-                                                             taken: Set(taken.keys)))
-            }
-            let record = NodeRecord(name: name, addresses: addresses, vtepMAC: vtepMAC, subnets: subnets)
-            // The record and every subnet key in one transaction, each only if absent: two
-            // nodes never hold one subnet, and a node never holds two of a family.
-            let puts = [(key: ClusterKeys.node(name), value: record.json, lease: Int64?.none)]
-                + subnets.map { (key: ClusterKeys.subnet($0), value: name, lease: Int64?.none) }
-            if try await client.createIfAbsent(puts) { return record }
-        }
-        throw ClusterStoreError.conflict("could not claim a subnet for \(name) in \(attempts) tries")
+        return try await client.transaction(if: [guardClause], put: [(ClusterKeys.config, config.json)])
     }
 
-    /// A node that is known keeps its subnets; its subnet keys are put back if an operator
-    /// deleted them, and its addresses and MAC follow the machine.
-    private func keep(_ record: NodeRecord, addresses: [IPAddress], vtepMAC: MACAddress,
-                      config: ClusterConfig) async throws -> NodeRecord {
-        for subnet in record.subnets {
-            if let holder = try await client.get(ClusterKeys.subnet(subnet)) {
-                guard holder.string == record.name else {
-                    throw ClusterStoreError.conflict("\(subnet) of node \(record.name) is held by \(holder.string)")
-                }
-            } else if try await !client.createIfAbsent([(ClusterKeys.subnet(subnet), record.name, nil)]) {
-                throw ClusterStoreError.conflict("\(subnet) of node \(record.name) was just taken by another node")
-            }
-        }
-        var updated = record
-        updated.addresses = addresses
-        updated.vtepMAC = vtepMAC
-        if updated != record { try await client.put(ClusterKeys.node(record.name), updated.json) }
-        return updated
+    public func view() async throws -> ClusterView {
+        let listed = try await client.list(prefix: ClusterKeys.root)
+        var view = ClusterView()
+        for kv in listed.kvs { view.set(kv.key, kv.value) }
+        view.revision = listed.revision
+        return view
     }
 
-    private func takenSubnets() async throws -> [IPNetwork: String] {
-        var taken: [IPNetwork: String] = [:]
-        for kv in try await client.list(prefix: ClusterKeys.subnets).kvs {
-            guard let subnet = ClusterKeys.subnet(kv.key) else { continue }
-            taken[subnet] = kv.string
-        }
-        return taken
-    }
-
-    public func remove(name: String) async throws {
-        guard let value = try await client.get(ClusterKeys.node(name)) else { throw ClusterStoreError.notFound(name) }
-        var keys = [ClusterKeys.node(name), ClusterKeys.alive(name)]
-        if let record = try? NodeRecord(json: value.value) { keys += record.subnets.map(ClusterKeys.subnet) }
-        try await client.delete(keys)
-    }
-
-    public func watchNodes(from revision: Int64) -> AsyncThrowingStream<NodeChange, Error> {
-        let events = client.watch(prefix: ClusterKeys.nodes, from: revision)
+    public func watch(from revision: Int64) -> AsyncThrowingStream<[ClusterView.Change], Error> {
+        let events = client.watch(prefix: ClusterKeys.root, from: revision)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    for try await event in events {
-                        switch event {
-                        case let .put(kv):
-                            if let record = try? NodeRecord(json: kv.value) { continuation.yield(.updated(record)) }
-                        case let .delete(key, _, _):
-                            if let name = ClusterKeys.nodeName(key) { continuation.yield(.removed(name)) }
-                        }
+                    for try await batch in events {
+                        continuation.yield(batch.map { event in
+                            switch event {
+                            case let .put(kv): .put(key: kv.key, value: kv.value)
+                            case let .delete(key, _, _): .delete(key: key)
+                            }
+                        })
                     }
                     continuation.finish()
                 } catch {
@@ -112,17 +58,43 @@ public struct EtcdClusterStore: ClusterStore {
         }
     }
 
-    public func announce(name: String, ttl: Int) async throws -> Int64 {
+    public func commit(_ registration: Registration) async throws -> Bool {
+        let name = registration.record.name
+        let recordGuard: EtcdClient.Compare = registration.previous.map { .value(ClusterKeys.node(name), $0) }
+            ?? .absent(ClusterKeys.node(name))
+        return try await client.transaction(
+            if: [recordGuard] + registration.claims.map { .absent(ClusterKeys.subnet($0)) },
+            put: [(ClusterKeys.node(name), registration.record.json)]
+                + registration.claims.map { (ClusterKeys.subnet($0), name) },
+            delete: registration.releases.map(ClusterKeys.subnet))
+    }
+
+    public func remove(name: String) async throws {
+        let view = try await view()
+        let held = view.subnets(heldBy: name)
+        guard view.records[name] != nil || !held.isEmpty else { throw ClusterStoreError.notFound(name) }
+        try await client.delete([ClusterKeys.node(name), ClusterKeys.alive(name)] + held.map(ClusterKeys.subnet))
+    }
+
+    public func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64 {
+        let ours = Liveness.value(addresses)
+        if let held = try await client.get(ClusterKeys.alive(name)), held.string != ours {
+            throw ClusterStoreError.nameHeld(name: name, addresses: held.string)
+        }
         let lease = try await client.grantLease(ttl: ttl)
-        try await client.put(ClusterKeys.alive(name), "", lease: lease)
+        try await client.put(ClusterKeys.alive(name), ours, lease: lease)
         return lease
     }
 
     public func renew(lease: Int64) async throws -> Bool {
         try await client.keepAlive(lease)
     }
+}
 
-    public func alive() async throws -> Set<String> {
-        return Set(try await client.list(prefix: ClusterKeys.alive).kvs.compactMap { ClusterKeys.aliveName($0.key) })
+/// What a node's `alive/` key holds: the addresses its daemon runs at, so that a second
+/// daemon started with the same name elsewhere is refused and told where the first one is.
+public enum Liveness {
+    public static func value(_ addresses: [IPAddress]) -> String {
+        addresses.map(\.description).joined(separator: ",")
     }
 }

@@ -68,6 +68,10 @@ public final class NodeDaemon: Service, Sendable {
         }
         let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
         guard let config = try await retrying("read the cluster config", { try await self.store.config() }),
+              let lease = try await retrying("announce the node", {
+                  try await self.store.announce(name: self.options.name, addresses: addresses,
+                                                ttl: self.options.livenessTTL)
+              }),
               let record = try await retrying("register", {
                   try await self.store.register(name: self.options.name, addresses: addresses,
                                                 vtepMAC: VTEP.mac(node: self.options.name), config: config)
@@ -93,7 +97,8 @@ public final class NodeDaemon: Service, Sendable {
                                         dataDir: options.dataDir)
             try Conflist.write(content, to: path)
         }
-        let state = PeerState(node: record, config: config, socket: socket, vxlan: vxlan, logger: logger,
+        let agent = NodeAgent(node: record, config: config, store: store,
+                              dataPath: KernelDataPath(socket: socket, vxlan: vxlan), logger: logger,
                               metrics: metrics, health: health)
 
         // SIGTERM cancels the tasks; so does the first of them to fail (the node removed), which
@@ -101,50 +106,38 @@ public final class NodeDaemon: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { try await self.keepAlive() }
-                    group.addTask { try await self.follow(state) }
+                    group.addTask { try await self.keepAlive(lease: lease, addresses: addresses) }
+                    group.addTask { try await agent.follow() }
+                    group.addTask {
+                        do {
+                            try await agent.loop()
+                        } catch let error as NodeRemoved {
+                            self.logger.error("\(error)")
+                            throw error
+                        }
+                    }
                     group.addTask {
                         while !Task.isCancelled {
                             try await Task.sleep(for: .seconds(self.options.resync))
-                            await state.reconcile(because: "timer")
+                            agent.listAgain("timer")
                         }
                     }
-                    group.addTask { await self.followLinks(state) }
-                    group.addTask { try await self.reloadOnHangUp(state) }
+                    group.addTask { await self.followLinks(agent) }
+                    group.addTask {
+                        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                            self.logger.info("SIGHUP: listing the peers again")
+                            agent.listAgain("SIGHUP")
+                        }
+                    }
                 }
             }
         } catch is CancellationError where Task.isShuttingDownGracefully {}
         logger.info("stopped; the data path stays as it is")
     }
 
-    /// The peers from a listing, then from the watch that goes on from its revision; a watch
-    /// refused for compaction, or broken, lists again.
-    private func follow(_ state: PeerState) async throws {
-        while !Task.isCancelled {
-            do {
-                let (records, revision) = try await store.nodes()
-                guard records.contains(where: { $0.name == options.name }) else { throw NodeRemoved(options.name) }
-                await state.replace(records, because: "list")
-                for try await change in store.watchNodes(from: revision + 1) {
-                    if case let .removed(name) = change, name == options.name { throw NodeRemoved(name) }
-                    await state.apply(change)
-                }
-            } catch is CancellationError {
-                return
-            } catch let error as NodeRemoved {
-                logger.error("\(error)")
-                throw error
-            } catch {
-                metrics.etcdErrors.increment()
-                logger.warning("watch ended, listing again", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
     /// Routes through a link go when it goes down; when the underlay or the VXLAN device comes
     /// back up, they are put back. Notifications lost to a full socket buffer count as one.
-    private func followLinks(_ state: PeerState) async {
+    private func followLinks(_ agent: NodeAgent) async {
         let underlay = options.underlay
         let (events, continuation) = AsyncStream.makeStream(of: String.self)
         // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
@@ -170,63 +163,68 @@ public final class NodeDaemon: Service, Sendable {
             }
         }
         for await name in events where name == underlay || name == VXLANEndpoint.name {
-            await state.reconcile(because: "link \(name) up")
+            agent.signal("link \(name) up")
         }
     }
 
-    /// SIGHUP: the peers are listed afresh and the kernel reconciled against them, as an
-    /// operator asks after changing something by hand.
-    private func reloadOnHangUp(_ state: PeerState) async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup) {
-            logger.info("SIGHUP: listing the peers again")
-            do {
-                await state.replace(try await store.nodes().records, because: "SIGHUP")
-            } catch {
-                metrics.etcdErrors.increment()
-                logger.warning("cannot list the peers", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    private func keepAlive() async throws {
-        var lease: Int64?
+    private func keepAlive(lease first: Int64, addresses: [IPAddress]) async throws {
+        var lease = first
+        var backoff = Backoff(base: .seconds(1), cap: .seconds(Int64(max(1, options.livenessTTL / 4))))
         while !Task.isCancelled {
+            var wait = Duration.seconds(max(1, options.livenessTTL / 4))
             do {
-                if let current = lease, try await store.renew(lease: current) {
+                if try await store.renew(lease: lease) {
                     metrics.leaseRenewals.increment()
                 } else {
-                    lease = try await store.announce(name: options.name, ttl: options.livenessTTL)
+                    lease = try await store.announce(name: options.name, addresses: addresses,
+                                                     ttl: options.livenessTTL)
                 }
+                backoff.reset()
             } catch is CancellationError {
                 return
             } catch {
                 metrics.etcdErrors.increment()
+                wait = backoff.next()
                 logger.warning("cannot renew liveness", metadata: ["error": "\(error)"])
             }
-            try await Task.sleep(for: .seconds(max(1, options.livenessTTL / 4)))
+            try await Task.sleep(for: wait)
         }
     }
 
-    /// `body`, again every second until it succeeds; nil when a graceful shutdown (SIGTERM)
-    /// comes first, so that a daemon waiting for etcd still stops when asked.
+    /// `body`, again with a growing, jittered wait until it succeeds or fails for good (see
+    /// `isFinal`); nil when a graceful shutdown (SIGTERM) comes first, so that a daemon waiting
+    /// for etcd still stops when asked.
     private func retrying<T: Sendable>(_ what: String,
                                        _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
         do {
             return try await cancelWhenGracefulShutdown {
+                var backoff = Backoff()
                 while true {
                     do {
                         return try await body()
-                    } catch let error as ClusterError {
+                    } catch where Self.isFinal(error) {
                         throw error
                     } catch {
                         self.metrics.etcdErrors.increment()
-                        self.logger.warning("cannot \(what) yet, trying again", metadata: ["error": "\(error)"])
-                        try await Task.sleep(for: .seconds(1))
+                        let wait = backoff.next()
+                        self.logger.warning("cannot \(what) yet, trying again",
+                                            metadata: ["error": "\(error)", "after": "\(wait)"])
+                        try await Task.sleep(for: wait)
                     }
                 }
             }
         } catch is CancellationError where Task.isShuttingDownGracefully {
             return nil
+        }
+    }
+
+    /// An error no retry mends: the cluster's config or this node's name or settings are wrong,
+    /// or a live daemon holds the name. Anything else (etcd down, a member without a leader, a
+    /// write that lost a race) is tried again.
+    public static func isFinal(_ error: any Error) -> Bool {
+        switch error {
+        case is ClusterError, ClusterStoreError.nameHeld, EtcdError.settings: true
+        default: false
         }
     }
 
@@ -242,97 +240,10 @@ public final class NodeDaemon: Service, Sendable {
     }
 }
 
-/// The node's own record was deleted while its daemon ran: its subnets are the pool's again,
-/// and another node may take them. The daemon stops rather than go on routing them; its
-/// supervisor (the unit's Restart=always) starts it again, and it registers afresh.
-public struct NodeRemoved: Error, CustomStringConvertible {
-    public let name: String
-    init(_ name: String) { self.name = name }
-    public var description: String {
-        "node \(name) was removed from the cluster while its daemon ran: stopping, to register again when restarted"
-    }
-}
-
 extension IPAddress {
     /// fe80::/10 and 169.254.0.0/16: no other node can reach this node there.
     var isLinkLocal: Bool {
         let bytes = self.bytes
         return family == .v4 ? bytes[0] == 169 && bytes[1] == 254 : bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80
-    }
-}
-
-/// The peers as last seen, and the reconciliation of the kernel against them, one at a time.
-final class PeerState: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var peers: [String: NodeRecord] = [:]
-    private let node: NodeRecord
-    private let config: ClusterConfig
-    private let socket: RouteSocket
-    private let vxlan: Int32?
-    private let logger: Logger
-    private let metrics: NodeMetrics
-    private let health: Health
-
-    init(node: NodeRecord, config: ClusterConfig, socket: RouteSocket, vxlan: Int32?, logger: Logger,
-         metrics: NodeMetrics, health: Health) {
-        self.node = node
-        self.config = config
-        self.socket = socket
-        self.vxlan = vxlan
-        self.logger = logger
-        self.metrics = metrics
-        self.health = health
-    }
-
-    func replace(_ records: [NodeRecord], because reason: String) async {
-        lock.withLock { peers = Dictionary(records.map { ($0.name, $0) }, uniquingKeysWith: { $1 }) }
-        await reconcile(because: reason)
-    }
-
-    func apply(_ change: NodeChange) async {
-        lock.withLock {
-            switch change {
-            case let .updated(record): peers[record.name] = record
-            case let .removed(name): peers[name] = nil
-            }
-        }
-        await reconcile(because: "watch")
-    }
-
-    /// One pass; a pass the kernel refuses (a gateway not yet reachable while a link comes
-    /// up) is tried again a second later, a few times, then left to the next trigger.
-    func reconcile(because reason: String) async {
-        for attempt in 1...5 {
-            do {
-                try lock.withLock { try reconcileLocked(because: reason) }
-                health.markReconciled(true)
-                return
-            } catch {
-                health.markReconciled(false)
-                logger.warning("reconciliation failed", metadata: ["reason": "\(reason)", "attempt": "\(attempt)",
-                                                                   "error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
-    private func reconcileLocked(because reason: String) throws {
-        let start = ContinuousClock.now
-        defer {
-            metrics.reconciles.increment()
-            let elapsed = start.duration(to: .now).components
-            metrics.reconcileDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000
-                                                        + elapsed.attoseconds / 1_000_000_000)
-        }
-        let reconciler = Reconciler(socket: socket)
-        let plan = try DataPathPlan.make(node: node, peers: Array(peers.values), config: config,
-                                         onLink: reconciler.onLink, vxlan: vxlan)
-        let outcome = try reconciler.apply(plan, vxlan: vxlan)
-        metrics.peers.record(peers.keys.filter { $0 != node.name }.count)
-        metrics.routes.record(plan.routes.count)
-        if !outcome.isQuiet {
-            logger.info("reconciled", metadata: ["reason": "\(reason)", "added": "\(outcome.added)",
-                                                 "removed": "\(outcome.removed)", "peers": "\(peers.count - 1)"])
-        }
     }
 }

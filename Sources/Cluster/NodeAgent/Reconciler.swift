@@ -17,10 +17,12 @@ public struct Reconciler {
         self.socket = socket
     }
 
-    /// What one pass changed.
+    /// What one pass changed, and what the kernel refused, by the peer it was for ("" for an
+    /// entry of no peer's, left from before), in the kernel's words.
     public struct Outcome: Equatable, Sendable {
         public var added = 0
         public var removed = 0
+        public var refusals: [String: [String]] = [:]
         public var isQuiet: Bool { added == 0 && removed == 0 }
     }
 
@@ -45,16 +47,43 @@ public struct Reconciler {
                      forwarding: Changes(wanted: plan.forwarding, present: forwarding))
     }
 
+    /// Makes every change the plan asks for, each on its own: one the kernel refuses is noted
+    /// against its peer, and the rest of the plan still goes in.
     public func apply(_ plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Outcome {
         let drift = try drift(from: plan, vxlan: vxlan)
         let routes = drift.routes, neighbours = drift.neighbours, forwarding = drift.forwarding
+        var outcome = Outcome()
+        func attempt(_ what: String, _ owner: String?, added: Bool, _ body: () throws(NetlinkError) -> Void) {
+            do {
+                try body()
+                if added { outcome.added += 1 } else { outcome.removed += 1 }
+            } catch {
+                outcome.refusals[owner ?? "", default: []].append("\(what): \(error)")
+            }
+        }
         // Neighbours first: a route through a VTEP works from the moment it is added.
-        for entry in neighbours.add + forwarding.add { try socket.replaceNeighbour(entry) }
-        for route in routes.remove { try socket.deleteRoute(route) }
-        for entry in neighbours.remove + forwarding.remove { try socket.deleteNeighbour(entry) }
-        for route in routes.add { try socket.addRoute(route) }
-        return Outcome(added: routes.add.count + neighbours.add.count + forwarding.add.count,
-                       removed: routes.remove.count + neighbours.remove.count + forwarding.remove.count)
+        for entry in neighbours.add + forwarding.add {
+            let owner = plan.entryOwners[entry]
+            attempt("add \(entry.kind) \(entry.address)", owner, added: true) { () throws(NetlinkError) in
+                try socket.replaceNeighbour(entry)
+            }
+        }
+        for route in routes.remove {
+            attempt("delete route \(route.destination)", nil, added: false) { () throws(NetlinkError) in
+                try socket.deleteRoute(route)
+            }
+        }
+        for entry in neighbours.remove + forwarding.remove {
+            attempt("delete \(entry.kind) \(entry.address)", nil, added: false) { () throws(NetlinkError) in
+                try socket.deleteNeighbour(entry)
+            }
+        }
+        for route in routes.add {
+            attempt("add route \(route.destination)", plan.routeOwners[route], added: true) { () throws(NetlinkError) in
+                try socket.addRoute(route)
+            }
+        }
+        return outcome
     }
 
     /// The link leading to `address` when it is on that link (the route to it has no
@@ -77,8 +106,11 @@ public struct VXLANEndpoint {
         guard let local else { throw NetlinkError("create \(name): the node has no underlay address", errno: EINVAL) }
         let mtu = underlay.mtu - DataPathPlan.vxlanOverhead(underlay: local.family)
         var device = try socket.link(named: name)
-        if let existing = device, existing.kind != "vxlan" || existing.mac != node.vtepMAC || existing.mtu != mtu {
-            // Made for another config (or by hand): made again rather than patched.
+        let wanted = Link.VXLANSettings(vni: config.vni, port: config.port, local: local,
+                                        underlayIndex: underlay.index)
+        if let existing = device,
+           existing.kind != "vxlan" || existing.mac != node.vtepMAC || existing.mtu != mtu || existing.vxlan != wanted {
+            // Made for another config, address or link (or by hand): made again rather than patched.
             try socket.deleteLink(named: name)
             device = nil
         }
@@ -89,10 +121,10 @@ public struct VXLANEndpoint {
         }
         guard let device else { throw NetlinkError("create \(name)", errno: ENODEV) }
         let present = try socket.addresses(link: device.index)
-        let wanted = node.subnets.map { subnet in
+        let addresses = node.subnets.map { subnet in
             IPNetwork(address: DataPathPlan.vtepAddress(of: subnet), prefixLength: subnet.family.bitWidth)!
         }
-        let changes = Changes(wanted: wanted, present: present.filter { $0.prefixLength == $0.family.bitWidth })
+        let changes = Changes(wanted: addresses, present: present.filter { $0.prefixLength == $0.family.bitWidth })
         for address in changes.remove { try socket.deleteAddress(address, link: device.index) }
         for address in changes.add { try socket.addAddress(address, link: device.index) }
         if !device.isUp { try socket.setUp(link: device.index) }

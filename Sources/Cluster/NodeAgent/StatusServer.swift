@@ -5,33 +5,68 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import ClusterModel
 import Synchronization
 
-/// Whether the node's daemon is doing its job, as /healthz tells: registered, and its last
-/// reconciliation went through.
+/// Whether the node's daemon is doing its job, as /healthz tells: 200 while it is registered
+/// and its data path could be read and written; the peers the kernel refused and the records
+/// not believed are listed either way, as problems of their own.
 public final class Health: Sendable {
-    private let state = Mutex((registered: false, reconciled: false))
+    private struct State {
+        var registered = false
+        var dataPath = false
+        var degraded: [String: [String]] = [:]
+        var rejected: [String] = []
+        var ownProblem: String?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     public func markRegistered() { state.withLock { $0.registered = true } }
-    public func markReconciled(_ ok: Bool) { state.withLock { $0.reconciled = ok } }
+    public func markDataPath(_ ok: Bool) { state.withLock { $0.dataPath = ok } }
+    public func setDegraded(_ peers: [String: [String]]) { state.withLock { $0.degraded = peers } }
+    public func setRejected(_ records: [String]) { state.withLock { $0.rejected = records } }
+    /// A problem with the node's own record or subnet keys that the daemon could not mend.
+    public func setOwnProblem(_ problem: String?) { state.withLock { $0.ownProblem = problem } }
 
-    public var isHealthy: Bool { state.withLock { $0.registered && $0.reconciled } }
+    public var isHealthy: Bool { state.withLock { $0.registered && $0.dataPath && $0.ownProblem == nil } }
+
+    /// The body of /healthz: "ok" or "unhealthy", then a line per problem.
+    public var report: String {
+        state.withLock { state in
+            var lines = [state.registered && state.dataPath && state.ownProblem == nil ? "ok"
+                         : !state.registered ? "unhealthy: not registered yet"
+                         : state.ownProblem.map { "unhealthy: \($0)" } ?? "unhealthy: the data path cannot be set"]
+            for (peer, refusals) in state.degraded.sorted(by: { $0.key < $1.key }) {
+                for refusal in refusals { lines.append("degraded peer \(peer.isEmpty ? "-" : peer): \(refusal)") }
+            }
+            lines += state.rejected.map { "rejected record \($0)" }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
 }
 
 /// The daemon's figures, through swift-metrics, kept in a Prometheus registry.
 public struct NodeMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
     let peers: Metrics.Gauge
     let routes: Metrics.Gauge
     let reconciles: Metrics.Counter
     let reconcileDuration: Metrics.Timer
     let etcdErrors: Metrics.Counter
     let leaseRenewals: Metrics.Counter
+    let watchStalls: Metrics.Counter
+    let kernelRefusals: Metrics.Counter
+    let peersDegraded: Metrics.Gauge
+    let recordsRejectedNow: Metrics.Gauge
+    let ownRepairs: Metrics.Counter
 
     public init() {
         let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
         peers = Metrics.Gauge(label: "podwire_peers", factory: factory)
         routes = Metrics.Gauge(label: "podwire_routes_programmed", factory: factory)
         reconciles = Metrics.Counter(label: "podwire_reconcile_runs_total", factory: factory)
@@ -39,6 +74,17 @@ public struct NodeMetrics: Sendable {
                                           factory: factory)
         etcdErrors = Metrics.Counter(label: "podwire_etcd_errors_total", factory: factory)
         leaseRenewals = Metrics.Counter(label: "podwire_lease_renewals_total", factory: factory)
+        watchStalls = Metrics.Counter(label: "podwire_watch_stalls_total", factory: factory)
+        kernelRefusals = Metrics.Counter(label: "podwire_kernel_refusals_total", factory: factory)
+        peersDegraded = Metrics.Gauge(label: "podwire_peers_degraded", factory: factory)
+        recordsRejectedNow = Metrics.Gauge(label: "podwire_records_rejected", factory: factory)
+        ownRepairs = Metrics.Counter(label: "podwire_own_record_repairs_total", factory: factory)
+    }
+
+    /// Counts a record newly rejected, by its reason.
+    func rejected(_ reason: Rejection.Reason) {
+        Metrics.Counter(label: "podwire_records_rejected_total", dimensions: [("reason", reason.rawValue)],
+                        factory: factory).increment()
     }
 }
 
@@ -92,7 +138,7 @@ private final class StatusHandler: ChannelInboundHandler {
         let (status, body): (HTTPResponseStatus, [UInt8]) = switch (request.method, request.uri) {
         case (.GET, "/metrics"): (.ok, metrics.registry.emitToBuffer())
         case (.GET, "/healthz"):
-            health.isHealthy ? (.ok, Array("ok\n".utf8)) : (.serviceUnavailable, Array("not yet\n".utf8))
+            (health.isHealthy ? .ok : .serviceUnavailable, Array(health.report.utf8))
         default: (.notFound, Array("not found\n".utf8))
         }
         var headers = HTTPHeaders()

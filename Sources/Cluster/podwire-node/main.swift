@@ -25,16 +25,18 @@ struct EtcdOptions: ParsableArguments {
     @Option(help: "Client certificate, for etcd's --client-cert-auth.") var cert: String?
     @Option(help: "The client certificate's key.") var key: String?
 
-    func store() throws -> EtcdClusterStore {
+    /// The store; `spreadBy` (the node's name) picks the member this client asks first.
+    func store(spreadBy: String = "") throws -> EtcdClusterStore {
         let urls = endpoints.split(separator: ",").map(String.init)
         return EtcdClusterStore(client: try EtcdClient(EtcdEndpoints(urls, caFile: cacert, certificateFile: cert,
-                                                                     keyFile: key)))
+                                                                     keyFile: key, spreadBy: spreadBy)))
     }
 }
 
 /// Runs `body` with the store, and shuts its client down whatever happens.
-func withStore<T>(_ options: EtcdOptions, _ body: (EtcdClusterStore) async throws -> T) async throws -> T {
-    let store = try options.store()
+func withStore<T>(_ options: EtcdOptions, spreadBy: String = "",
+                  _ body: (EtcdClusterStore) async throws -> T) async throws -> T {
+    let store = try options.store(spreadBy: spreadBy)
     do {
         let result = try await body(store)
         try await store.client.shutdown()
@@ -55,18 +57,28 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
     @Option(help: "The host-local store the conflist names (host-local's default if not given).")
     var dataDir: String?
-    @Option(help: "Seconds between reconciliations when nothing else triggers one.") var resync: Int = 60
+    @Option(help: "Seconds between listings of the whole cluster from etcd, beside the watch (at least 1).")
+    var resync: Int = 60
     @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard resync >= 1 else { throw ValidationError("--resync must be at least 1 second") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
+    }
 
     func run() async throws {
         var logger = Logger(label: "podwire-node")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         logger[metadataKey: "node"] = "\(name)"
         guard let colon = statusAddress.lastIndex(of: ":"),
               let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
             throw ValidationError("--status-address must be HOST:PORT")
         }
         let host = String(statusAddress[..<colon].filter { $0 != "[" && $0 != "]" })
-        try await withStore(etcd) { store in
+        try await withStore(etcd, spreadBy: name) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
                                                          bridge: bridge, dataDir: dataDir, resync: resync),
@@ -80,30 +92,64 @@ struct Run: AsyncParsableCommand {
 }
 
 struct SetConfig: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "config", abstract: "Sets the cluster's config.")
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Sets the cluster's config; refuses a change that would invalidate registered nodes' subnets.")
     @OptionGroup var etcd: EtcdOptions
     @Option(help: "The config, as JSON: {\"network4\":\"10.244.0.0/16\",\"network6\":\"fd44::/48\",…}")
     var json: String
 
     func run() async throws {
         let config = try ClusterConfig(json: Array(json.utf8))
-        try await withStore(etcd) { try await $0.setConfig(config) }
+        try await withStore(etcd) { store in
+            let previous: ClusterConfig?
+            do {
+                previous = try await store.config()
+            } catch ClusterStoreError.noConfig {
+                previous = nil
+            }
+            let problems = ConfigChange.problems(config, view: try await store.view())
+            guard problems.isEmpty else {
+                throw ValidationError((["the new config would leave registered nodes with subnets it does not allow:"]
+                                      + problems.map { "  " + $0 }
+                                      + ["remove those nodes first (podwire-node remove NAME) and start their daemons "
+                                         + "again to register anew; see docs/cluster.md, Changing the config"])
+                                     .joined(separator: "\n"))
+            }
+            guard try await store.setConfig(config, previous: previous) else {
+                throw ValidationError("the config changed while this one was checked: run the command again")
+            }
+        }
         print(config.json)
     }
 }
 
 struct Nodes: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Lists the nodes, their subnets and liveness.")
+    static let configuration = CommandConfiguration(
+        abstract: "Lists the nodes, their subnets and liveness, the records not believed and why, and subnet keys "
+            + "whose holder has no record.")
     @OptionGroup var etcd: EtcdOptions
 
     func run() async throws {
         try await withStore(etcd) { store in
-            let (records, _) = try await store.nodes()
-            let alive = try await store.alive()
-            for record in records {
+            let view = try await store.view()
+            let config = try await store.config()
+            // Judged as a node outside the cluster sees them: by the rules, the keys and each other.
+            let outsider = NodeRecord(name: "", addresses: [], vtepMAC: MACAddress(bytes: [2, 0, 0, 0, 0, 0])!,
+                                      subnets: [])
+            let verdict = PeerValidation.judge(view, config: config, node: outsider)
+            let alive = { (name: String) in view.alive[name] != nil ? "alive" : "not alive" }
+            for record in verdict.peers {
                 print("\(record.name)  \(record.subnets.map(\.description).joined(separator: ","))  "
-                      + "\(record.addresses.map(\.description).joined(separator: ","))  "
-                      + (alive.contains(record.name) ? "alive" : "not alive"))
+                      + "\(record.addresses.map(\.description).joined(separator: ","))  \(alive(record.name))")
+            }
+            for rejection in verdict.rejected {
+                print("\(rejection.name)  rejected: \(rejection.reason.rawValue): \(rejection.detail)  "
+                      + alive(rejection.name))
+            }
+            for (subnet, holder) in view.orphans {
+                print("orphan subnet key \(subnet): held by \(holder), which has no record (podwire-node remove "
+                      + "\(holder) frees it)")
             }
         }
     }
@@ -111,25 +157,34 @@ struct Nodes: AsyncParsableCommand {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "On a node: how it reaches each peer, and what its kernel holds that etcd does not say (drift).")
+        abstract: "On a node: how it reaches each peer, the records it does not believe, the peers its daemon "
+            + "reports degraded, and what its kernel holds that etcd does not say (drift).")
     @OptionGroup var etcd: EtcdOptions
     @Option(help: "This node's name.") var name: String
+    @Option(help: "The daemon's status address (HOST:PORT), asked for the peers it reports degraded.")
+    var statusAddress = "127.0.0.1:9750"
 
     func run() async throws {
         let drift = try await withStore(etcd) { store -> Bool in
             let config = try await store.config()
-            let (records, _) = try await store.nodes()
-            let alive = try await store.alive()
-            guard let node = records.first(where: { $0.name == name }) else { throw ClusterStoreError.notFound(name) }
+            let view = try await store.view()
+            guard let bytes = view.records[name], let node = try? NodeRecord(json: bytes) else {
+                throw ClusterStoreError.notFound(name)
+            }
+            let verdict = PeerValidation.judge(view, config: config, node: node)
             let socket = try RouteSocket()
             let vxlan = try socket.link(named: VXLANEndpoint.name)?.index
             let reconciler = Reconciler(socket: socket)
-            let plan = try DataPathPlan.make(node: node, peers: records, config: config,
-                                             onLink: reconciler.onLink, vxlan: vxlan)
-            for peer in records where peer.name != name {
+            let plan = DataPathPlan.make(node: node, peers: verdict.peers, config: config,
+                                         onLink: { try? reconciler.onLink($0) }, vxlan: vxlan)
+            for peer in verdict.peers {
                 let path = plan.paths[peer.name]?.rawValue ?? "-"
                 print("\(peer.name)  \(peer.subnets.map(\.description).joined(separator: ","))  \(path)  "
-                      + (alive.contains(peer.name) ? "alive" : "not alive"))
+                      + (view.alive[peer.name] != nil ? "alive" : "not alive"))
+            }
+            for rejection in verdict.rejected { print("rejected: \(rejection)") }
+            if let report = try? await store.client.getText("http://\(statusAddress)/healthz") {
+                for line in report.split(separator: "\n") where line.hasPrefix("degraded peer") { print(line) }
             }
             let drift = try reconciler.drift(from: plan, vxlan: vxlan)
             for route in drift.routes.add {
@@ -151,7 +206,8 @@ struct Status: AsyncParsableCommand {
 
 struct Remove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Forgets a node: its subnets return to the pool, and every node drops its routes.")
+        abstract: "Forgets a node: every subnet key naming it returns to the pool, whatever its record holds, and "
+            + "every node drops its routes.")
     @OptionGroup var etcd: EtcdOptions
     @Argument(help: "The node's name.") var name: String
 

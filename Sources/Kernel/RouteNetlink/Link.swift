@@ -21,6 +21,23 @@ public struct Link: Equatable, Sendable {
     public var peerIndex: Int32
     /// The link's description (IFLA_IFALIAS): podwire's host ends name their attachment in it.
     public var alias: String?
+    /// A VXLAN device's settings, as the kernel holds them.
+    public var vxlan: VXLANSettings?
+
+    /// What makes a VXLAN device the one a config asks for.
+    public struct VXLANSettings: Equatable, Sendable {
+        public var vni: UInt32
+        public var port: UInt16
+        public var local: IPAddress?
+        public var underlayIndex: Int32
+
+        public init(vni: UInt32, port: UInt16, local: IPAddress?, underlayIndex: Int32) {
+            self.vni = vni
+            self.port = port
+            self.local = local
+            self.underlayIndex = underlayIndex
+        }
+    }
 
     public init(index: Int32, name: String, kind: String?, mtu: Int, mac: MACAddress?, isUp: Bool,
                 isPromiscuous: Bool, masterIndex: Int32, peerIndex: Int32 = 0, alias: String? = nil) {
@@ -307,11 +324,19 @@ extension Link {
               let info = reply.header(ifinfomsg.self) else { return nil }
         let attributes = reply.attributes(after: ifinfomsg.self)
         var name: String?, kind: String?, mtu = 0, mac: MACAddress?, master: Int32 = 0, peer: Int32 = 0
-        var alias: String?
+        var alias: String?, vxlan: VXLANSettings?
         for attribute in attributes {
             switch Int(attribute.type) {
             case IFLA_IFNAME: name = attribute.string
-            case IFLA_LINKINFO: kind = attribute.nested[IFLA_INFO_KIND]?.string
+            case IFLA_LINKINFO:
+                kind = attribute.nested[IFLA_INFO_KIND]?.string
+                if kind == "vxlan", let data = attribute.nested[IFLA_INFO_DATA]?.nested {
+                    let local = (data[IFLA_VXLAN_LOCAL] ?? data[IFLA_VXLAN_LOCAL6])
+                        .flatMap { IPAddress(bytes: $0.bytes) }
+                    vxlan = VXLANSettings(vni: data[IFLA_VXLAN_ID]?.u32 ?? 0,
+                                          port: UInt16(bigEndian: data[IFLA_VXLAN_PORT]?.u16 ?? 0), local: local,
+                                          underlayIndex: Int32(bitPattern: data[IFLA_VXLAN_LINK]?.u32 ?? 0))
+                }
             case IFLA_MTU: mtu = Int(attribute.u32 ?? 0)
             case IFLA_ADDRESS: mac = MACAddress(bytes: attribute.bytes)
             case IFLA_MASTER: master = Int32(bitPattern: attribute.u32 ?? 0)
@@ -325,5 +350,6 @@ extension Link {
                   isUp: info.ifi_flags & LinkFlags.up.rawValue != 0,
                   isPromiscuous: info.ifi_flags & LinkFlags.promiscuous.rawValue != 0,
                   masterIndex: master, peerIndex: peer, alias: alias)
+        self.vxlan = vxlan
     }
 }

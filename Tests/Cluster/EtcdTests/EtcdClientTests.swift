@@ -1,4 +1,4 @@
-import Etcd
+@testable import Etcd
 import Foundation
 import Testing
 
@@ -68,9 +68,9 @@ struct EtcdClientTests {
         try await client.put("/w/b", "2")
         try await client.delete(["/w/a"])
         var events: [WatchEvent] = []
-        for try await event in client.watch(prefix: "/w/", from: start) {
-            events.append(event)
-            if events.count == 3 { break }
+        for try await batch in client.watch(prefix: "/w/", from: start) {
+            events += batch
+            if events.count >= 3 { break }
         }
         guard events.count == 3, case .put(let first) = events[0], case .put(let second) = events[1],
               case .delete(let key, let previous, _) = events[2] else {
@@ -110,5 +110,125 @@ struct EtcdClientTests {
         let anonymous = try EtcdClient(EtcdEndpoints([server.clientURL], caFile: server.tls?.ca))
         defer { Task { try? await anonymous.shutdown() } }
         await #expect(throws: EtcdError.self) { try await anonymous.get("/tls") }
+    }
+
+    @Test func aMemberAnsweringBadlyIsSkipped() async throws {
+        let server = try EtcdServer()
+        let noLeader = try FakeMember(status: 503, body: #"{"error":"etcdserver: no leader","code":14}"#)
+        let garbage = try FakeMember(status: 200, body: "<html>a proxy's page</html>")
+        let client = try await connect(server, extra: [noLeader.url, garbage.url])
+        defer { Task { try? await client.shutdown() } }
+        for n in 0..<5 { try await client.put("/bad/\(n)", "x") }
+        #expect(try await client.list(prefix: "/bad/").kvs.count == 5)
+        // With only bad members, the error says what each answered.
+        let stuck = try EtcdClient(EtcdEndpoints([noLeader.url, garbage.url]))
+        defer { Task { try? await stuck.shutdown() } }
+        await #expect { try await stuck.get("/x") } throws: { error in
+            "\(error)".contains("no leader") && "\(error)".contains("not etcd's JSON")
+        }
+    }
+
+    @Test func aPausedMemberEndsTheWatchWithinItsBound() async throws {
+        let server = try EtcdServer()
+        try await connect(server).shutdown()
+        let client = try EtcdClient(EtcdEndpoints([server.clientURL], watchCheck: .milliseconds(300),
+                                                  stallIntervals: 3))
+        defer { Task { try? await client.shutdown() } }
+        let revision = try await client.put("/p/a", "1")
+        var stream = client.watch(prefix: "/p/", from: revision).makeAsyncIterator()
+        _ = try await stream.next()
+        kill(server.process.processIdentifier, SIGSTOP)
+        defer { kill(server.process.processIdentifier, SIGCONT) }
+        let start = ContinuousClock.now
+        await #expect { _ = try await stream.next() } throws: { error in
+            if case EtcdError.stalled = error { true } else { false }
+        }
+        let waited = start.duration(to: .now)
+        #expect(waited >= .milliseconds(800) && waited < .seconds(4), "\(waited)")
+    }
+
+    @Test func refusesSettingsThatCannotWork() {
+        let cases: [(EtcdEndpoints, String)] = [
+            (EtcdEndpoints(["https://a:2379"], certificateFile: "/etc/hostname"), "--cert /etc/hostname needs --key"),
+            (EtcdEndpoints(["https://a:2379"], keyFile: "/etc/hostname"), "--key /etc/hostname needs --cert"),
+            (EtcdEndpoints(["http://a:2379"], caFile: "/etc/hostname"), "--cacert is given but"),
+            (EtcdEndpoints(["http://a:2379", "https://b:2379"]), "mix http:// and https://"),
+            (EtcdEndpoints(["https://a:2379"], caFile: "/nonexistent/ca.pem"), "--cacert /nonexistent/ca.pem: No such"),
+            (EtcdEndpoints(["a:2379"]), "neither http:// nor https://"),
+        ]
+        for (endpoints, message) in cases {
+            #expect { try endpoints.validate() } throws: { "\($0)".contains(message) }
+        }
+    }
+}
+
+/// An HTTP server on loopback that answers every request with one status and body, as a
+/// member without a leader or a proxy in front of a dead one does.
+final class FakeMember {
+    let process = Process()
+    let url: String
+
+    init(status: Int, body: String) throws {
+        let port = try EtcdServer.freePort()
+        url = "http://127.0.0.1:\(port)"
+        let script = """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                    body = sys.argv[3].encode()
+                    self.send_response(int(sys.argv[2])); self.send_header('Content-Length', str(len(body)))
+                    self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+            """
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, String(port), String(status), body]
+        try process.run()
+        for _ in 0..<50 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if connected { return }
+            usleep(100_000)
+        }
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+    }
+}
+
+@Suite struct EtcdClientSettingsTests {
+    @Test func membersSpreadAndSkipOneThatFailed() async {
+        let urls = ["http://a", "http://b", "http://c"]
+        var firsts: Set<String> = []
+        for n in 0..<30 { firsts.insert(await Members(urls, spreadBy: "node\(n)").order()[0]) }
+        #expect(firsts.count == 3)
+        let members = Members(urls, spreadBy: "node1")
+        let first = await members.order()[0]
+        await members.failed(first)
+        #expect(await members.order().last == first)
+        await members.answered(first)
+        #expect(await members.order().first == first)
+    }
+
+    @Test func backoffGrowsWithJitterUpToItsCap() {
+        var backoff = Backoff(base: .milliseconds(100), cap: .seconds(1))
+        var waits: [Duration] = []
+        for _ in 0..<8 { waits.append(backoff.next()) }
+        #expect(waits[0] >= .milliseconds(50) && waits[0] <= .milliseconds(100))
+        #expect(waits[3] >= .milliseconds(400) && waits[3] <= .milliseconds(800))
+        #expect(waits.allSatisfy { $0 <= .seconds(1) } && waits[7] >= .milliseconds(500))
+        backoff.reset()
+        #expect(backoff.ceiling == .milliseconds(100))
     }
 }

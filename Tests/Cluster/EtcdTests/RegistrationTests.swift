@@ -33,8 +33,8 @@ struct RegistrationTests {
         }
         let v4 = records.compactMap { $0.subnet(.v4) }, v6 = records.compactMap { $0.subnet(.v6) }
         #expect(Set(v4).count == 20 && Set(v6).count == 20, "\(records.map(\.subnets))")
-        let listed = try await store.nodes().records
-        #expect(Set(listed.map(\.name)).count == 20)
+        let listed = try await store.view().records
+        #expect(Set(listed.keys).count == 20)
         let holders = try await store.client.list(prefix: ClusterKeys.subnets).kvs
         #expect(holders.count == 40)
     }
@@ -73,11 +73,49 @@ struct RegistrationTests {
         defer { Task { try? await store.client.shutdown() } }
         _ = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
                                      vtepMAC: VTEP.mac(node: "a"), config: config)
-        let lease = try await store.announce(name: "a", ttl: 1)
-        #expect(try await store.alive() == ["a"])
+        let here = [IPAddress("192.168.1.1")!]
+        let lease = try await store.announce(name: "a", addresses: here, ttl: 1)
+        #expect(try await store.view().alive == ["a": "192.168.1.1"])
+        // The same name from another machine is refused while the first lives, and told where it is.
+        await #expect(throws: ClusterStoreError.nameHeld(name: "a", addresses: "192.168.1.1")) {
+            _ = try await store.announce(name: "a", addresses: [IPAddress("192.168.1.2")!], ttl: 1)
+        }
+        // The same machine again (a daemon restarted after SIGKILL) takes its name back.
+        _ = try await store.announce(name: "a", addresses: here, ttl: 1)
         #expect(try await store.renew(lease: lease))
         try await Task.sleep(for: .seconds(3))
-        #expect(try await store.alive().isEmpty)
-        #expect(try await store.nodes().records.map(\.name) == ["a"])
+        #expect(try await store.view().alive.isEmpty)
+        #expect(try await store.view().records.keys.sorted() == ["a"])
+    }
+
+    @Test func removeFreesEveryKeyNamingTheNodeWhateverItsRecord() async throws {
+        let server = try EtcdServer()
+        let store = try await store(server)
+        defer { Task { try? await store.client.shutdown() } }
+        let a = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
+                                         vtepMAC: VTEP.mac(node: "a"), config: config)
+        try await store.client.put(ClusterKeys.node("a"), "not a record")
+        try await store.remove(name: "a")
+        for subnet in a.subnets { #expect(try await store.client.get(ClusterKeys.subnet(subnet)) == nil) }
+        // A record deleted by hand leaves its keys as orphans; remove frees them too.
+        let b = try await store.register(name: "b", addresses: [IPAddress("192.168.1.2")!],
+                                         vtepMAC: VTEP.mac(node: "b"), config: config)
+        try await store.client.delete([ClusterKeys.node("b")])
+        #expect(try await store.view().orphans.map(\.holder) == ["b", "b"])
+        try await store.remove(name: "b")
+        for subnet in b.subnets { #expect(try await store.client.get(ClusterKeys.subnet(subnet)) == nil) }
+    }
+
+    @Test func aCorruptOwnRecordIsWrittenAgainFromItsSubnetKeys() async throws {
+        let server = try EtcdServer()
+        let store = try await store(server)
+        defer { Task { try? await store.client.shutdown() } }
+        let here = [IPAddress("192.168.1.1")!]
+        let a = try await store.register(name: "a", addresses: here, vtepMAC: VTEP.mac(node: "a"), config: config)
+        try await store.client.put(ClusterKeys.node("a"), #"{"name":"zz"}"#)
+        let again = try await store.register(name: "a", addresses: here, vtepMAC: VTEP.mac(node: "a"),
+                                             config: config)
+        #expect(again.subnets == a.subnets)
+        #expect(try NodeRecord(json: try await store.client.get(ClusterKeys.node("a"))!.value) == a)
     }
 }

@@ -72,8 +72,14 @@ struct NamespaceTests {
                                         underlayIndex: link.index, mtu: 1450, mac: mac))
         let device = try #require(try socket.link(named: "vx0"))
         #expect(device.kind == "vxlan" && device.mtu == 1450 && device.mac == mac && device.isUp)
-        try socket.addVXLAN(VXLANDevice(name: "vx6", vni: 8, local: IPAddress("fd50::1")!, underlayIndex: link.index))
-        #expect(try socket.link(named: "vx6")?.kind == "vxlan")
+        // Read back as set: what tells a device made for another VNI, port, address or link.
+        #expect(device.vxlan == Link.VXLANSettings(vni: 7, port: 4789, local: IPAddress("192.168.50.1"),
+                                                   underlayIndex: link.index))
+        try socket.addVXLAN(VXLANDevice(name: "vx6", vni: 8, local: IPAddress("fd50::1")!, underlayIndex: link.index,
+                                        port: 8472))
+        #expect(try socket.link(named: "vx6")?.vxlan == Link.VXLANSettings(vni: 8, port: 8472,
+                                                                           local: IPAddress("fd50::1"),
+                                                                           underlayIndex: link.index))
         #expect(try socket.deleteLink(named: "vx0") && socket.deleteLink(named: "vx6"))
     }
 

@@ -1,0 +1,61 @@
+import Addressing
+import ClusterModel
+import Netlink
+import RouteNetlink
+
+/// What the node agent asks of the kernel, behind a protocol so that its logic runs in unit
+/// tests without root. Calls block; the agent makes them off Swift's cooperative pool.
+public protocol DataPath: Sendable {
+    /// Routes `node`'s pods to every one of `peers` (already judged sound) and removes the
+    /// rest of podwire's entries. Throws only when nothing could be done (the kernel cannot
+    /// be read); a refusal of one entry is in the outcome, against its peer.
+    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome
+}
+
+/// What one pass did.
+public struct PassOutcome: Equatable, Sendable {
+    public var added = 0
+    public var removed = 0
+    public var routes = 0
+    /// What the kernel refused, by peer ("" for entries left from before), in its words.
+    public var refusals: [String: [String]] = [:]
+    public var isQuiet: Bool { added == 0 && removed == 0 }
+
+    public init(added: Int = 0, removed: Int = 0, routes: Int = 0, refusals: [String: [String]] = [:]) {
+        self.added = added
+        self.removed = removed
+        self.routes = routes
+        self.refusals = refusals
+    }
+}
+
+/// The data path in this node's kernel, through the netlink core.
+public final class KernelDataPath: DataPath, @unchecked Sendable {
+    // One pass at a time runs on the agent's single pool thread: the socket is never shared.
+    private let socket: RouteSocket
+    private let vxlan: Int32?
+
+    public init(socket: RouteSocket, vxlan: Int32?) {
+        self.socket = socket
+        self.vxlan = vxlan
+    }
+
+    public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome {
+        let reconciler = Reconciler(socket: socket)
+        var lookupRefusals: [String: [String]] = [:]
+        // A peer whose address cannot be looked up is that peer's problem: it is planned as not
+        // on-link, and the lookup's error is shown against it.
+        let plan = DataPathPlan.make(node: node, peers: peers, config: config, onLink: { address in
+            do {
+                return try reconciler.onLink(address)
+            } catch {
+                let owner = peers.first { $0.addresses.contains(address) }?.name ?? ""
+                lookupRefusals[owner, default: []].append("look up \(address): \(error)")
+                return nil
+            }
+        }, vxlan: vxlan)
+        let outcome = try reconciler.apply(plan, vxlan: vxlan)
+        return PassOutcome(added: outcome.added, removed: outcome.removed, routes: plan.routes.count,
+                           refusals: outcome.refusals.merging(lookupRefusals) { $0 + $1 })
+    }
+}

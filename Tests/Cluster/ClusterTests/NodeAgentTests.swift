@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Addressing
+import ClusterModel
+import Etcd
+import Identity
+import Logging
+import Synchronization
+import Testing
+@testable import NodeAgent
+
+/// The store in memory: a view, and watchers that get every change.
+final class MemoryClusterStore: ClusterStore {
+    private let state = Mutex((view: ClusterView(), watchers: [AsyncThrowingStream<[ClusterView.Change], Error>
+                                                                   .Continuation]()))
+    let config = ViewBuilder.config
+
+    init(_ view: ClusterView) { state.withLock { $0.view = view } }
+
+    func config() async throws -> ClusterConfig { config }
+    func setConfig(_ config: ClusterConfig, previous: ClusterConfig?) async throws -> Bool { false }
+    func view() async throws -> ClusterView { state.withLock { $0.view } }
+
+    func watch(from revision: Int64) -> AsyncThrowingStream<[ClusterView.Change], Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: [ClusterView.Change].self)
+        state.withLock { $0.watchers.append(continuation) }
+        return stream
+    }
+
+    /// Changes the view and tells every watcher, as etcd does.
+    func change(_ changes: ClusterView.Change...) {
+        let watchers = state.withLock { state in
+            for change in changes { state.view.apply(change) }
+            state.view.revision += 1
+            return state.watchers
+        }
+        for watcher in watchers { watcher.yield(changes) }
+    }
+
+    func commit(_ registration: Registration) async throws -> Bool {
+        let name = registration.record.name
+        change(.put(key: ClusterKeys.node(name), value: Array(registration.record.json.utf8)))
+        for subnet in registration.claims { change(.put(key: ClusterKeys.subnet(subnet), value: Array(name.utf8))) }
+        return true
+    }
+
+    func remove(name: String) async throws { change(.delete(key: ClusterKeys.node(name))) }
+    func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64 { 1 }
+    func renew(lease: Int64) async throws -> Bool { true }
+    func record(_ name: String) -> [UInt8]? { state.withLock { $0.view.records[name] } }
+    var watching: Bool { state.withLock { !$0.watchers.isEmpty } }
+}
+
+/// A data path that remembers what it was asked, takes a while, and refuses the peers it is told to.
+final class MemoryDataPath: DataPath {
+    let state = Mutex((passes: 0, peers: [String](), refuse: Set<String>()))
+    let delay: UInt32
+
+    init(delay microseconds: UInt32 = 0) { delay = microseconds }
+
+    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome {
+        usleep(delay)
+        return state.withLock { state in
+            state.passes += 1
+            state.peers = peers.map(\.name).sorted()
+            var outcome = PassOutcome(added: 0, removed: 0, routes: peers.count * 2)
+            for peer in peers.map(\.name) where state.refuse.contains(peer) {
+                outcome.refusals[peer] = ["add route: File exists (EEXIST)"]
+            }
+            return outcome
+        }
+    }
+
+    var passes: Int { state.withLock { $0.passes } }
+    var peers: [String] { state.withLock { $0.peers } }
+}
+
+@Suite struct NodeAgentTests {
+    let me = ViewBuilder.record("me", 1)
+
+    /// An agent for `me` among `others`, following the store and looping until `body` returns.
+    func running(_ others: [NodeRecord] = [ViewBuilder.record("b", 2), ViewBuilder.record("c", 3)],
+                 dataPath: MemoryDataPath = MemoryDataPath(),
+                 _ body: (NodeAgent, MemoryClusterStore, MemoryDataPath) async throws -> Void) async throws {
+        var builder = ViewBuilder()
+        builder.add(me)
+        for other in others { builder.add(other) }
+        let store = MemoryClusterStore(builder.view)
+        let agent = NodeAgent(node: me, config: ViewBuilder.config, store: store, dataPath: dataPath,
+                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                              metrics: NodeMetrics(), health: Health())
+        agent.health.markRegistered()
+        let follow = Task { try await agent.follow() }
+        let loop = Task { try await agent.loop() }
+        defer {
+            follow.cancel()
+            loop.cancel()
+        }
+        #expect(await Self.eventually { store.watching && dataPath.passes > 0 && agent.health.isHealthy })
+        try await body(agent, store, dataPath)
+    }
+
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        await NodeAgentTests.eventually(condition)
+    }
+
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<200 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    @Test func routesEveryPeerOfAListing() async throws {
+        try await running { agent, _, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+        }
+    }
+
+    @Test func aBurstOfWatchEventsCostsAFewPasses() async throws {
+        try await running(dataPath: MemoryDataPath(delay: 20_000)) { _, store, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+            let before = dataPath.passes
+            for n in 10..<110 { store.change(.put(key: ClusterKeys.alive("n\(n)"), value: [])) }
+            store.change(.put(key: ClusterKeys.node("d"), value: Array(ViewBuilder.record("d", 4).json.utf8)),
+                         .put(key: ClusterKeys.subnet(IPNetwork("10.244.4.0/24")!), value: Array("d".utf8)),
+                         .put(key: ClusterKeys.subnet(IPNetwork("fd44:0:0:4::/64")!), value: Array("d".utf8)))
+            #expect(await eventually { dataPath.peers == ["b", "c", "d"] })
+            try await Task.sleep(for: .milliseconds(100))
+            let passes = dataPath.passes - before
+            #expect(passes >= 1 && passes <= 5, "101 watch batches took \(passes) passes")
+        }
+    }
+
+    @Test func aRefusedPeerIsItsOwnProblemAndIsRetried() async throws {
+        let dataPath = MemoryDataPath()
+        dataPath.state.withLock { $0.refuse = ["b"] }
+        try await running(dataPath: dataPath) { agent, _, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+            #expect(await eventually { agent.health.report.contains("degraded peer b: add route: File exists") })
+            #expect(await eventually { agent.health.isHealthy }, "a refused peer does not make the node unhealthy")
+            let passes = dataPath.passes
+            #expect(await eventually { dataPath.passes > passes }, "retried with backoff")
+            dataPath.state.withLock { $0.refuse = [] }
+            #expect(await eventually { !agent.health.report.contains("degraded") })
+        }
+    }
+
+    @Test func aHostileRecordIsNotRoutedAndIsReported() async throws {
+        try await running { agent, store, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+            var hijack = ViewBuilder.record("evil", 9)
+            hijack.subnets = [IPNetwork("0.0.0.0/0")!]
+            store.change(.put(key: ClusterKeys.node("evil"), value: Array(hijack.json.utf8)))
+            store.change(.put(key: ClusterKeys.node("zz"), value: Array(ViewBuilder.record("b", 2).json.utf8)))
+            #expect(await eventually { agent.health.report.contains("rejected record zz: name_mismatch") })
+            #expect(agent.health.report.contains("rejected record evil: subnet"))
+            #expect(dataPath.peers == ["b", "c"])
+        }
+    }
+
+    @Test func theOwnRecordIsMendedAndItsDeletionStopsTheLoop() async throws {
+        try await running { agent, store, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+            store.change(.put(key: ClusterKeys.node("me"), value: Array("garbage".utf8)))
+            #expect(await eventually { store.record("me") == Array(me.json.utf8) })
+            store.change(.delete(key: ClusterKeys.node("me")))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        // Run on its own: the loop ends with NodeRemoved.
+        var builder = ViewBuilder()
+        builder.add(me)
+        let store = MemoryClusterStore(builder.view)
+        let agent = NodeAgent(node: me, config: ViewBuilder.config, store: store, dataPath: MemoryDataPath(),
+                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                              metrics: NodeMetrics(), health: Health())
+        let follow = Task { try await agent.follow() }
+        defer { follow.cancel() }
+        store.change(.delete(key: ClusterKeys.node("me")))
+        await #expect(throws: NodeRemoved.self) { try await agent.loop() }
+    }
+
+    @Test func whatStopsTheDaemonAndWhatIsRetried() {
+        #expect(NodeDaemon.isFinal(ClusterError.invalid("bad name")))
+        #expect(NodeDaemon.isFinal(ClusterStoreError.nameHeld(name: "a", addresses: "192.168.1.1")))
+        #expect(NodeDaemon.isFinal(EtcdError.settings("--cert needs --key")))
+        #expect(!NodeDaemon.isFinal(EtcdError.unavailable("down")))
+        #expect(!NodeDaemon.isFinal(ClusterStoreError.noConfig))
+        #expect(!NodeDaemon.isFinal(EtcdError.stalled("paused")))
+    }
+}
