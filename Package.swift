@@ -104,9 +104,13 @@ let package = Package(
 
         // The cluster's state: its config, node records, keys, subnet allocation. No I/O.
         .target(name: "ClusterModel", dependencies: ["Addressing", "JSON", "Identity"], path: "Sources/Cluster/Model"),
+        // What etcd's v3 JSON gateway writes, read: values, watch events, errors. No I/O.
+        .target(name: "EtcdWire", dependencies: [
+            "JSON", .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+        ], path: "Sources/Cluster/EtcdWire"),
         // etcd v3 through its JSON gateway: keys, transactions, leases, watches, endpoints, TLS.
         .target(name: "Etcd", dependencies: [
-            "JSON", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "JSON", "EtcdWire", .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -136,7 +140,8 @@ let package = Package(
         // Every parser of outside input under libFuzzer (scripts/fuzz.sh), or replaying inputs:
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
         // because gold fails on the sanitizers' objects.
-        .executableTarget(name: "podwire-fuzz", dependencies: ["Plugins", "CNI", "IPAM", "Addressing", "Syscall"],
+        .executableTarget(name: "podwire-fuzz", dependencies: ["Plugins", "CNI", "IPAM", "Addressing", "Syscall",
+                                                               "ClusterModel", "EtcdWire", "JSON"],
                           path: "Sources/Tools/fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),

@@ -3,54 +3,11 @@ import Glibc
 #endif
 import AsyncHTTPClient
 import ExtrasBase64
+@_exported import EtcdWire
 import JSON
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-
-/// A key and its value as etcd keeps them, with the revisions that order changes.
-public struct KeyValue: Equatable, Sendable {
-    public var key: String
-    public var value: [UInt8]
-    public var createRevision: Int64
-    public var modRevision: Int64
-    public var lease: Int64
-
-    public var string: String { String(decoding: value, as: UTF8.self) }
-}
-
-/// A change seen by a watch.
-public enum WatchEvent: Equatable, Sendable {
-    case put(KeyValue)
-    /// The key went (deleted, or its lease expired); `previous` is its last value when known.
-    case delete(key: String, previous: KeyValue?, revision: Int64)
-}
-
-public enum EtcdError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// No endpoint answered.
-    case unavailable(String)
-    /// etcd refused the request: its gRPC code and message.
-    case refused(code: Int, message: String)
-    /// A watch asked for a revision etcd has compacted away: list again from `revision`.
-    case compacted(revision: Int64)
-    /// The reply was not what etcd's v3 JSON gateway sends.
-    case malformed(String)
-    /// The client's own settings cannot work (a file missing, half a certificate pair).
-    case settings(String)
-    /// A watch got neither events nor answers from its member for longer than its bound.
-    case stalled(String)
-
-    public var description: String {
-        switch self {
-        case let .unavailable(why): "etcd is unavailable: \(why)"
-        case let .refused(code, message): "etcd refused the request (code \(code)): \(message)"
-        case let .compacted(revision): "etcd has compacted the history up to revision \(revision)"
-        case let .malformed(why): "etcd sent an unexpected reply: \(why)"
-        case let .settings(why): why
-        case let .stalled(why): "the watch stalled: \(why)"
-        }
-    }
-}
 
 /// Where etcd is and how to reach it: endpoints tried in turn, and TLS with a client
 /// certificate when etcd asks for one.
@@ -143,29 +100,29 @@ public final class EtcdClient: Sendable {
     // MARK: keys
 
     public func get(_ key: String) async throws -> KeyValue? {
-        try await range(["key": Self.encode(key)]).kvs.first
+        try await range(["key": EtcdWire.encode(key)]).kvs.first
     }
 
     /// Every key under `prefix`, and the store's revision they were read at.
     public func list(prefix: String) async throws -> (kvs: [KeyValue], revision: Int64) {
-        try await range(["key": Self.encode(prefix), "range_end": Self.encode(Self.rangeEnd(prefix))])
+        try await range(["key": EtcdWire.encode(prefix), "range_end": EtcdWire.encode(EtcdWire.rangeEnd(prefix))])
     }
 
     @discardableResult
     public func put(_ key: String, _ value: String, lease: Int64? = nil) async throws -> Int64 {
-        var body: [String: JSONValue] = ["key": Self.encode(key), "value": Self.encode(value)]
+        var body: [String: JSONValue] = ["key": EtcdWire.encode(key), "value": EtcdWire.encode(value)]
         if let lease { body["lease"] = .string(String(lease)) }
         let reply = try await call("/v3/kv/put", body)
-        return Self.revision(of: reply)
+        return EtcdWire.revision(of: reply)
     }
 
     /// Puts every key only if none of them exists yet, in one transaction: true when it did.
     public func createIfAbsent(_ puts: [(key: String, value: String, lease: Int64?)]) async throws -> Bool {
         let compares = puts.map { put -> JSONValue in
-            .object(["key": Self.encode(put.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
+            .object(["key": EtcdWire.encode(put.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
         }
         let success = puts.map { put -> JSONValue in
-            var request: [String: JSONValue] = ["key": Self.encode(put.key), "value": Self.encode(put.value)]
+            var request: [String: JSONValue] = ["key": EtcdWire.encode(put.key), "value": EtcdWire.encode(put.value)]
             if let lease = put.lease { request["lease"] = .string(String(lease)) }
             return .object(["request_put": .object(request)])
         }
@@ -188,22 +145,22 @@ public final class EtcdClient: Sendable {
         let checks = compares.map { compare -> JSONValue in
             switch compare {
             case let .absent(key):
-                .object(["key": Self.encode(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
+                .object(["key": EtcdWire.encode(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"])
             case let .value(key, bytes):
-                .object(["key": Self.encode(key), "target": "VALUE", "result": "EQUAL",
+                .object(["key": EtcdWire.encode(key), "target": "VALUE", "result": "EQUAL",
                          "value": .string(Base64.encodeToString(bytes: bytes))])
             }
         }
         let requests = puts.map { JSONValue.object(["request_put": .object([
-            "key": Self.encode($0.key), "value": Self.encode($0.value)])]) }
-            + deletes.map { JSONValue.object(["request_delete_range": .object(["key": Self.encode($0)])]) }
+            "key": EtcdWire.encode($0.key), "value": EtcdWire.encode($0.value)])]) }
+            + deletes.map { JSONValue.object(["request_delete_range": .object(["key": EtcdWire.encode($0)])]) }
         let reply = try await call("/v3/kv/txn", ["compare": .array(checks), "success": .array(requests)])
         return reply["succeeded"] == .bool(true)
     }
 
     /// Deletes the keys in one transaction; keys that are not there are no error.
     public func delete(_ keys: [String]) async throws {
-        let requests = keys.map { JSONValue.object(["request_delete_range": .object(["key": Self.encode($0)])]) }
+        let requests = keys.map { JSONValue.object(["request_delete_range": .object(["key": EtcdWire.encode($0)])]) }
         _ = try await call("/v3/kv/txn", ["success": .array(requests)])
     }
 
@@ -217,14 +174,14 @@ public final class EtcdClient: Sendable {
 
     public func grantLease(ttl seconds: Int) async throws -> Int64 {
         let reply = try await call("/v3/lease/grant", ["TTL": .string(String(seconds))])
-        guard let id = Self.int64(reply["ID"]) else { throw EtcdError.malformed("lease grant without an ID") }
+        guard let id = EtcdWire.int64(reply["ID"]) else { throw EtcdError.malformed("lease grant without an ID") }
         return id
     }
 
     /// Renews the lease; false when it has expired (etcd then answers with no TTL).
     public func keepAlive(_ lease: Int64) async throws -> Bool {
         let reply = try await call("/v3/lease/keepalive", ["ID": .string(String(lease))])
-        return (Self.int64((reply["result"] ?? reply)["TTL"]) ?? 0) > 0
+        return (EtcdWire.int64((reply["result"] ?? reply)["TTL"]) ?? 0) > 0
     }
 
     // MARK: watches
@@ -237,24 +194,14 @@ public final class EtcdClient: Sendable {
     /// `stallIntervals` checks, and the next watch goes to another member.
     public func watch(prefix: String, from revision: Int64) -> AsyncThrowingStream<[WatchEvent], Error> {
         let body = JSONWriter.write(.object(["create_request": .object([
-            "key": Self.encode(prefix), "range_end": Self.encode(Self.rangeEnd(prefix)),
+            "key": EtcdWire.encode(prefix), "range_end": EtcdWire.encode(EtcdWire.rangeEnd(prefix)),
             "start_revision": .string(String(revision)), "prev_kv": .bool(true), "progress_notify": .bool(true),
         ])]))
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     try await self.stream("/v3/watch", body) { object in
-                        let result = object["result"] ?? object
-                        if result["canceled"] == .bool(true) {
-                            let compacted = Self.int64(result["compact_revision"]) ?? 0
-                            if compacted > 0 { throw EtcdError.compacted(revision: compacted) }
-                            let reason = result["cancel_reason"]?.stringValue ?? "canceled"
-                            throw EtcdError.refused(code: 0, message: reason)
-                        }
-                        let headerRevision = Self.revision(of: result)
-                        let events = try (result["events"]?.arrayValue ?? []).map {
-                            try Self.watchEvent($0, revision: headerRevision)
-                        }
+                        let events = try EtcdWire.watchResponse(object)
                         if !events.isEmpty { continuation.yield(events) }
                     }
                     continuation.finish()
@@ -276,8 +223,8 @@ public final class EtcdClient: Sendable {
 
     private func range(_ body: [String: JSONValue]) async throws -> (kvs: [KeyValue], revision: Int64) {
         let reply = try await call("/v3/kv/range", body)
-        let kvs = try (reply["kvs"]?.arrayValue ?? []).map(Self.keyValue)
-        return (kvs, Self.revision(of: reply))
+        let kvs = try (reply["kvs"]?.arrayValue ?? []).map(EtcdWire.keyValue)
+        return (kvs, EtcdWire.revision(of: reply))
     }
 
     /// One request, on each member in `Members`' order until one answers; when none does, a
@@ -335,10 +282,10 @@ public final class EtcdClient: Sendable {
         } catch {
             throw MemberTrouble(why: "\(error)")
         }
-        guard let object = try? Self.object(bytes.readableBytesView) else {
+        guard let object = try? EtcdWire.object(bytes.readableBytesView) else {
             throw MemberTrouble(why: "HTTP \(response.status.code), not etcd's JSON")
         }
-        if let error = Self.error(object) {
+        if let error = EtcdWire.error(object) {
             if error.isMemberTrouble || response.status.code >= 500 { throw MemberTrouble(why: "\(error)") }
             throw error
         }
@@ -385,8 +332,8 @@ public final class EtcdClient: Sendable {
                                 let line = pending[..<newline]
                                 defer { pending.removeSubrange(...newline) }
                                 if line.isEmpty { continue }
-                                let object = try Self.object(line)
-                                if let error = Self.error(object) { throw error }
+                                let object = try EtcdWire.object(line)
+                                if let error = EtcdWire.error(object) { throw error }
                                 try handle(object)
                             }
                         }
@@ -415,7 +362,7 @@ public final class EtcdClient: Sendable {
         while true {
             try await Task.sleep(for: .nanoseconds(interval.nanoseconds))
             do {
-                let probe: [String: JSONValue] = ["key": Self.encode("/podwire/config"), "count_only": .bool(true)]
+                let probe: [String: JSONValue] = ["key": EtcdWire.encode("/podwire/config"), "count_only": .bool(true)]
                 _ = try await post(url, "/v3/kv/range", probe, timeout: interval)
                 lastAnswer = .now()
             } catch is MemberTrouble {
@@ -426,70 +373,6 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    // MARK: encoding
-
-    static func encode(_ text: String) -> JSONValue { .string(Base64.encodeToString(bytes: Array(text.utf8))) }
-
-    static func decode(_ value: JSONValue?) -> [UInt8] {
-        guard let text = value?.stringValue else { return [] }
-        return (try? text.base64decoded()) ?? []
-    }
-
-    /// The first key after every key that starts with `prefix`.
-    static func rangeEnd(_ prefix: String) -> String {
-        var bytes = Array(prefix.utf8)
-        while let last = bytes.last {
-            if last < 0xff {
-                bytes[bytes.count - 1] = last + 1
-                return String(decoding: bytes, as: UTF8.self)
-            }
-            bytes.removeLast()
-        }
-        return "\0"
-    }
-
-    /// etcd's gateway writes 64-bit numbers as strings; smaller ones may come as numbers.
-    static func int64(_ value: JSONValue?) -> Int64? {
-        switch value {
-        case .string(let text): Int64(text)
-        case .number(let number): number.rounded() == number && abs(number) < 0x1p63 ? Int64(number) : nil
-        default: nil
-        }
-    }
-
-    static func revision(of reply: JSONValue) -> Int64 {
-        int64(reply["header"]?["revision"]) ?? 0
-    }
-
-    static func object(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        guard let value = try? JSONParser.parse(bytes), case .object = value else {
-            throw EtcdError.malformed(String(decoding: bytes.prefix(200), as: UTF8.self))
-        }
-        return value
-    }
-
-    static func error(_ object: JSONValue) -> EtcdError? {
-        guard let message = object["message"]?.stringValue ?? object["error"]?.stringValue else { return nil }
-        return .refused(code: Int(int64(object["code"]) ?? 0), message: message)
-    }
-
-    static func keyValue(_ object: JSONValue) throws -> KeyValue {
-        let key = decode(object["key"])
-        guard !key.isEmpty else { throw EtcdError.malformed("a key-value pair without a key") }
-        return KeyValue(key: String(decoding: key, as: UTF8.self), value: decode(object["value"]),
-                        createRevision: int64(object["create_revision"]) ?? 0,
-                        modRevision: int64(object["mod_revision"]) ?? 0, lease: int64(object["lease"]) ?? 0)
-    }
-
-    static func watchEvent(_ event: JSONValue, revision: Int64) throws -> WatchEvent {
-        guard let kv = event["kv"], case .object = kv else { throw EtcdError.malformed("a watch event without kv") }
-        let current = try keyValue(kv)
-        if event["type"]?.stringValue == "DELETE" {
-            let previous = try event["prev_kv"].map(keyValue)
-            return .delete(key: current.key, previous: previous, revision: current.modRevision)
-        }
-        return .put(current)
-    }
 }
 
 /// The order in which a client asks the members: it starts at a member chosen by its

@@ -56,13 +56,24 @@ public final class NodeAgent: Sendable {
     /// Asks the watcher to list the store again before the next pass.
     public func listAgain(_ reason: String) { relist.yield(reason) }
 
+    /// The shortest time between two passes: the first change after a quiet spell is applied
+    /// at once, and the changes of a burst wait for the next pass together (kindnet's
+    /// rate-limited queue does the same).
+    static let spacing = Duration.milliseconds(50)
+
     /// The passes, one at a time, until cancelled; throws `NodeRemoved` when the node's own
-    /// record is deleted.
+    /// record is deleted. A watch event that changes no peer (a liveness key, a rejected
+    /// record) costs no pass through the kernel.
     public func loop() async throws {
         var retry = Backoff(base: .milliseconds(500), cap: .seconds(30))
         var retryTask: Task<Void, Never>?
         var reported: [String: String] = [:]
+        var applied: [NodeRecord]?
+        var lastPass: ContinuousClock.Instant?
         for await reason in wakeups {
+            if let lastPass, lastPass.duration(to: .now) < Self.spacing {
+                try await Task.sleep(for: Self.spacing - lastPass.duration(to: .now))
+            }
             try Task.checkCancellation()
             let view = await mirror.view
             guard view.revision > 0 else { continue }
@@ -70,7 +81,12 @@ public final class NodeAgent: Sendable {
             await mendOwnRecord(view)
             let verdict = PeerValidation.judge(view, config: config, node: node)
             report(verdict.rejected, logged: &reported)
+            if reason == "watch", verdict.peers == applied, retryTask == nil { continue }
+            lastPass = .now
+            logger.debug("pass", metadata: ["reason": "\(reason)", "peers": "\(verdict.peers.count)",
+                                            "rejected": "\(verdict.rejected.count)"])
             let refusals = await pass(peers: verdict.peers, because: reason)
+            applied = verdict.peers
             // A refused peer is tried again after a backoff that grows while it stays refused.
             if refusals.isEmpty {
                 retryTask?.cancel()

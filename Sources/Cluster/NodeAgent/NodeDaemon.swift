@@ -149,10 +149,15 @@ public final class NodeDaemon: Service, Sendable {
                 continuation.finish()
                 return
             }
+            // The kernel reports a link for many changes besides its state; only one that comes
+            // back up is a trigger.
+            var up: [String: Bool] = [:]
             while true {
                 do {
-                    for event in try socket.nextLinkEvents() where !event.removed && event.link.isUp {
-                        continuation.yield(event.link.name)
+                    for event in try socket.nextLinkEvents() {
+                        let isUp = !event.removed && event.link.isUp
+                        if isUp && up[event.link.name] != true { continuation.yield(event.link.name) }
+                        up[event.link.name] = isUp
                     }
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
                     continuation.yield(underlay)

@@ -110,14 +110,14 @@ struct SetConfig: AsyncParsableCommand {
             }
             let problems = ConfigChange.problems(config, view: try await store.view())
             guard problems.isEmpty else {
-                throw ValidationError((["the new config would leave registered nodes with subnets it does not allow:"]
-                                      + problems.map { "  " + $0 }
-                                      + ["remove those nodes first (podwire-node remove NAME) and start their daemons "
-                                         + "again to register anew; see docs/cluster.md, Changing the config"])
-                                     .joined(separator: "\n"))
+                let lines = ["the new config would leave registered nodes with subnets it does not allow:"]
+                    + problems.map { "  " + $0 }
+                    + ["remove those nodes first (podwire-node remove NAME) and start their daemons again to "
+                       + "register anew; see docs/cluster.md, Changing the config"]
+                throw ClusterError.invalid(lines.joined(separator: "\n"))
             }
             guard try await store.setConfig(config, previous: previous) else {
-                throw ValidationError("the config changed while this one was checked: run the command again")
+                throw ClusterStoreError.conflict("the config changed while this one was checked: run the command again")
             }
         }
         print(config.json)

@@ -10,18 +10,24 @@ import Glibc
 #endif
 import Addressing
 @testable import CNI
+import ClusterModel
+import EtcdWire
+import JSON
 import IPAM
 @testable import Plugins
 import Syscall
 
+/// The first byte modulo 16 picks one; values without a target are skipped, so that adding
+/// one never moves the corpus's inputs to another parser.
 enum Target: UInt8, CaseIterable {
     case json, networkConfig, result, cniArgs, environment, addresses, portMap, gc
+    case clusterConfig, nodeRecord, watchMessage, clusterView
 }
 
 /// Parses one input. A thrown CNI error is the right answer to bad input; a trap, a crash or
 /// a hang is a bug. Round trips that must hold are checked with `precondition`.
 func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
-    guard let first = bytes.first, let target = Target(rawValue: first % UInt8(Target.allCases.count)) else { return }
+    guard let first = bytes.first, let target = Target(rawValue: first % 16) else { return }
     let payload = Array(bytes.dropFirst())
     let text = String(decoding: payload, as: UTF8.self)
     switch target {
@@ -68,8 +74,49 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .gc:
         guard let document = try? JSONNode.document(payload, what: "GC config") else { return }
         _ = try? ValidAttachments(config: document, network: "fuzz")
+    case .clusterConfig:
+        // A config that is read writes itself out as one that reads back the same.
+        guard let config = try? ClusterConfig(json: payload) else { return }
+        precondition((try? ClusterConfig(json: Array(config.json.utf8))) == config, "cluster config round trip")
+        _ = ConfigChange.problems(config, view: ClusterView())
+    case .nodeRecord:
+        guard let record = try? NodeRecord(json: payload) else { return }
+        precondition((try? NodeRecord(json: Array(record.json.utf8))) == record, "node record round trip")
+        var view = ClusterView()
+        view.records[record.name] = payload
+        for subnet in record.subnets { view.holders[subnet] = record.name }
+        _ = PeerValidation.judge(view, config: fuzzConfig, node: fuzzNode)
+    case .watchMessage:
+        // One line of a watch's stream, then every event in it applied to a view and judged.
+        guard let object = try? EtcdWire.object(payload), let events = try? EtcdWire.watchResponse(object) else {
+            return
+        }
+        var view = ClusterView()
+        for event in events {
+            switch event {
+            case let .put(kv): view.set(kv.key, kv.value)
+            case let .delete(key, _, _): view.set(key, nil)
+            }
+        }
+        _ = PeerValidation.judge(view, config: fuzzConfig, node: fuzzNode)
+    case .clusterView:
+        // Lines of KEY VALUE as a store could hold them, judged, then a registration planned.
+        var view = ClusterView()
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            view.set(String(parts[0]), parts.count == 2 ? Array(parts[1].utf8) : [])
+        }
+        _ = PeerValidation.judge(view, config: fuzzConfig, node: fuzzNode)
+        _ = try? Registration.plan(name: "fuzz", addresses: fuzzNode.addresses, vtepMAC: fuzzNode.vtepMAC,
+                                   config: fuzzConfig, view: view)
+        _ = view.orphans
     }
 }
+
+let fuzzConfig = ClusterConfig(networks: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd44::/48")!])
+let fuzzNode = NodeRecord(name: "fuzz", addresses: [IPAddress("192.168.1.1")!],
+                          vtepMAC: MACAddress("02:00:00:00:00:01")!,
+                          subnets: [IPNetwork("10.244.1.0/24")!, IPNetwork("fd44:0:0:1::/64")!])
 
 func environment(_ command: Command) -> CNIEnvironment {
     CNIEnvironment(command: command, containerID: "fuzz", netns: "/var/run/netns/fuzz", ifname: "eth0")

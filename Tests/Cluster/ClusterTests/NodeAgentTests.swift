@@ -123,14 +123,19 @@ final class MemoryDataPath: DataPath {
         try await running(dataPath: MemoryDataPath(delay: 20_000)) { _, store, dataPath in
             #expect(await eventually { dataPath.peers == ["b", "c"] })
             let before = dataPath.passes
-            for n in 10..<110 { store.change(.put(key: ClusterKeys.alive("n\(n)"), value: [])) }
-            store.change(.put(key: ClusterKeys.node("d"), value: Array(ViewBuilder.record("d", 4).json.utf8)),
-                         .put(key: ClusterKeys.subnet(IPNetwork("10.244.4.0/24")!), value: Array("d".utf8)),
-                         .put(key: ClusterKeys.subnet(IPNetwork("fd44:0:0:4::/64")!), value: Array("d".utf8)))
-            #expect(await eventually { dataPath.peers == ["b", "c", "d"] })
-            try await Task.sleep(for: .milliseconds(100))
+            // 100 peers join, each in a batch of its own (a record and its subnet keys).
+            for n in 10..<110 {
+                let record = ViewBuilder.record("n\(n)", n)
+                store.change(.put(key: ClusterKeys.node(record.name), value: Array(record.json.utf8)),
+                             .put(key: ClusterKeys.subnet(record.subnets[0]), value: Array(record.name.utf8)),
+                             .put(key: ClusterKeys.subnet(record.subnets[1]), value: Array(record.name.utf8)))
+                // A liveness key changes no peer: it costs no pass.
+                store.change(.put(key: ClusterKeys.alive(record.name), value: []))
+            }
+            #expect(await eventually { dataPath.peers.count == 102 })
+            try await Task.sleep(for: .milliseconds(200))
             let passes = dataPath.passes - before
-            #expect(passes >= 1 && passes <= 5, "101 watch batches took \(passes) passes")
+            #expect(passes >= 1 && passes <= 5, "200 watch batches took \(passes) passes")
         }
     }
 
@@ -142,7 +147,11 @@ final class MemoryDataPath: DataPath {
             #expect(await eventually { agent.health.report.contains("degraded peer b: add route: File exists") })
             #expect(await eventually { agent.health.isHealthy }, "a refused peer does not make the node unhealthy")
             let passes = dataPath.passes
-            #expect(await eventually { dataPath.passes > passes }, "retried with backoff")
+            #expect(await eventually { dataPath.passes > passes }, "retried")
+            // With backoff: 0.5 s doubling, so a handful of passes in 1.5 s, not one per spacing.
+            let start = dataPath.passes
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(dataPath.passes - start <= 4, "\(dataPath.passes - start) passes in 1.5 s while refused")
             dataPath.state.withLock { $0.refuse = [] }
             #expect(await eventually { !agent.health.report.contains("degraded") })
         }
