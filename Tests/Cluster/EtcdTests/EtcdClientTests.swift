@@ -144,7 +144,8 @@ struct EtcdClientTests {
             if case EtcdError.stalled = error { true } else { false }
         }
         let waited = start.duration(to: .now)
-        #expect(waited >= .milliseconds(800) && waited < .seconds(4), "\(waited)")
+        // Not before its bound; and it does end (a shared machine may stretch the checks).
+        #expect(waited >= .milliseconds(800) && waited < .seconds(15), "\(waited)")
     }
 
     @Test func refusesSettingsThatCannotWork() {
