@@ -33,6 +33,11 @@ sub2=$(subnet4 2)
 holds_routes_v4() { is "$(podwire_routes "$2" | wc -l)" "$1"; }  # holds_routes_v4 N NODE
 
 section "a record is a claim: a default route with a neighbour's address"
+# Nodes 1 and 3 get their default route as DHCP gives it, at metric 100.
+for n in 1 3; do
+  in_ns "n$n" ip route del default
+  in_ns "n$n" ip route add default via 192.168.10.254 metric 100
+done
 put /podwire/nodes/evil1 "$(record evil1 "${UNDERLAY4[2]}" 02:aa:00:00:00:01 0.0.0.0/0)"
 expect "nodes names the record and the reason" \
   eventually 5 says '^evil1  rejected: subnet: 0\.0\.0\.0/0 is not inside' nodes_out
@@ -40,6 +45,8 @@ no_default() { ! podwire_routes "$1" | grep -q '^default'; }
 expect "  no node takes a proto-112 default route from it" eventually 2 no_default 1
 refute "  node 1 has none" has_route 1 '^default'
 refute "  node 3 has none" has_route 3 '^default'
+expect "  node 3's traffic to the outside still goes through its own router" \
+  says 'via 192\.168\.10\.254' ip -n "pw$RUN_ID-n3" route get 198.18.0.2
 
 section "addresses that are not a node's"
 put /podwire/nodes/evil2 "$(record evil2 192.168.10.77 02:aa:00:00:00:02 169.254.169.254/32)"
