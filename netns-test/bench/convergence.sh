@@ -73,6 +73,9 @@ for size in $SIZES; do
     # shellcheck disable=SC2086
     eventually 30 holds_routes $((size - 2)) $steady || failed_joins=$((failed_joins + 1))
   done
+  # The joining node is gone, and so are its pods: a node that runs again later registers
+  # afresh, perhaps with another subnet, and wires a pod of its own then.
+  unwire_pod "$size" && unset "POD4[$size]" "POD6[$size]"
   expect "node $size joined $JOINS times and every peer held its routes within 30 s" test "$failed_joins" -eq 0
   expect "after each join, every peer's pod reached the joining pod over IPv4 and IPv6" test "$unreachable" -eq 0
   for n in $(seq 1 "$size"); do echo "$n $(subnets "$n" | tr '\n' ' ')"; done > "$WORK/subnets$size.txt"
@@ -108,7 +111,7 @@ rows = []
 for size in sizes:
     subnets = {int(l.split()[0]): l.split()[1:] for l in open(f"{work}/subnets{size}.txt")}
     monitors = {n: added(n) for n in range(1, size + 1)}
-    peers, joins, registered = [], [], []
+    peers, joins, registered, theres, backs = [], [], [], [], []
     for s, _, start, *joining in starts:
         if int(s) != size:
             continue
@@ -119,6 +122,8 @@ for size in sizes:
             back = first_after(monitors[size], start, subnets[peer])
             if there is not None and back is not None:
                 times.append((max(there, back) - start) / 1e6)
+                theres.append((there - start) / 1e6)
+                backs.append((back - start) / 1e6)
         peers += times
         if len(times) == size - 1:
             joins.append(max(times))
@@ -128,6 +133,8 @@ for size in sizes:
     etcd = [float(l) for l in open(f"{work}/etcd{size}.txt")]
     for label, values in [(f"{size} nodes: a peer reaches the joining node (ms)", peers),
                           (f"{size} nodes: every peer reaches it (ms)", joins),
+                          (f"{size} nodes:   a peer's route to it (ms)", theres),
+                          (f"{size} nodes:   its route to a peer (ms)", backs),
                           (f"{size} nodes: its record reaches a watcher (ms)", registered),
                           (f"{size} nodes: etcd put to watch event (ms)", etcd)]:
         if values:

@@ -27,8 +27,8 @@ public struct EtcdEndpoints: Sendable {
     public var stallIntervals: Int
 
     public init(_ urls: [String], caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                requestTimeout: TimeAmount = .seconds(3), spreadBy: String = "", watchCheck: TimeAmount = .seconds(2),
-                stallIntervals: Int = 3) {
+                requestTimeout: TimeAmount = .seconds(3), spreadBy: String = "", watchCheck: TimeAmount = .seconds(3),
+                stallIntervals: Int = 2) {
         self.urls = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.caFile = caFile
         self.certificateFile = certificateFile
@@ -352,7 +352,7 @@ public final class EtcdClient: Sendable {
         throw EtcdError.unavailable(failures.joined(separator: "; "))
     }
 
-    /// Asks the watch's member for a linearizable read every `watchCheck`; throws `stalled`
+    /// Asks the watch's member for a read every `watchCheck`; throws `stalled`
     /// when none has been answered for `stallIntervals` checks. A watch on a paused member
     /// sends nothing and never fails by itself; this is what notices.
     private func checkWhileWatching(_ url: String) async throws {
@@ -362,7 +362,10 @@ public final class EtcdClient: Sendable {
         while true {
             try await Task.sleep(for: .nanoseconds(interval.nanoseconds))
             do {
-                let probe: [String: JSONValue] = ["key": EtcdWire.encode("/podwire/config"), "count_only": .bool(true)]
+                // Serializable: the member answers from its own store, without a round of its
+                // cluster; one without a leader is caught by the watch's own require-leader.
+                let probe: [String: JSONValue] = ["key": EtcdWire.encode("/podwire/config"), "count_only": .bool(true),
+                                                  "serializable": .bool(true)]
                 _ = try await post(url, "/v3/kv/range", probe, timeout: interval)
                 lastAnswer = .now()
             } catch is MemberTrouble {

@@ -37,12 +37,38 @@ public enum PeerValidation {
         public var rejected: [Rejection] = []
     }
 
+    /// Records as parsed, by name, kept while their bytes stay the same: a daemon judges every
+    /// record on every change, and parsing is most of that.
+    public struct Parsed: Sendable {
+        var records: [String: (bytes: [UInt8], result: Result<NodeRecord, ClusterError>)] = [:]
+
+        public init() {}
+
+        mutating func record(_ name: String, _ bytes: [UInt8]) -> Result<NodeRecord, ClusterError> {
+            if let known = records[name], known.bytes == bytes { return known.result }
+            let result = Result { () throws(ClusterError) in try NodeRecord(json: bytes) }
+            records[name] = (bytes, result)
+            return result
+        }
+
+        mutating func forget(except names: some Collection<String>) {
+            if records.count > names.count { records = records.filter { names.contains($0.key) } }
+        }
+    }
+
     /// The peers of `node` in `view` that may be routed to, and the rest with their reasons.
     public static func judge(_ view: ClusterView, config: ClusterConfig, node: NodeRecord) -> Verdict {
+        var parsed = Parsed()
+        return judge(view, config: config, node: node, parsed: &parsed)
+    }
+
+    public static func judge(_ view: ClusterView, config: ClusterConfig, node: NodeRecord,
+                             parsed: inout Parsed) -> Verdict {
         var verdict = Verdict()
         var candidates: [NodeRecord] = []
+        parsed.forget(except: view.records.keys)
         for (name, bytes) in view.records.sorted(by: { $0.key < $1.key }) where name != node.name {
-            switch check(name: name, bytes: bytes, view: view, config: config, node: node) {
+            switch check(name: name, parsed: parsed.record(name, bytes), view: view, config: config, node: node) {
             case .success(let record): candidates.append(record)
             case .failure(let rejection): verdict.rejected.append(rejection)
             }
@@ -87,14 +113,19 @@ public enum PeerValidation {
     /// One record on its own, against the config, the subnet keys and this node.
     public static func check(name: String, bytes: [UInt8], view: ClusterView, config: ClusterConfig,
                              node: NodeRecord) -> Result<NodeRecord, Rejection> {
+        check(name: name, parsed: Result { () throws(ClusterError) in try NodeRecord(json: bytes) }, view: view,
+              config: config, node: node)
+    }
+
+    static func check(name: String, parsed: Result<NodeRecord, ClusterError>, view: ClusterView,
+                      config: ClusterConfig, node: NodeRecord) -> Result<NodeRecord, Rejection> {
         func reject(_ reason: Rejection.Reason, _ detail: String) -> Result<NodeRecord, Rejection> {
             .failure(Rejection(name: name, reason: reason, detail: detail))
         }
         let record: NodeRecord
-        do {
-            record = try NodeRecord(json: bytes)
-        } catch {
-            return reject(.unreadable, "\(error)")
+        switch parsed {
+        case .success(let parsed): record = parsed
+        case .failure(let error): return reject(.unreadable, "\(error)")
         }
         guard record.name == name else {
             return reject(.nameMismatch, "the record under \(name) says \"\(record.name)\"")

@@ -21,19 +21,27 @@ public protocol ClusterStore: Sendable {
     /// Says the node is alive for `ttl` seconds, with its addresses: the lease it is bound to,
     /// which `renew` extends. Throws `NameHeld` when a live daemon elsewhere has the name.
     func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64
+    /// The addresses a live daemon announced the name with; nil when none is alive.
+    func announced(name: String) async throws -> String?
     func renew(lease: Int64) async throws -> Bool
 }
 
 extension ClusterStore {
     /// Makes the node known with subnets of its own, from one view: the ones it holds, or free
     /// ones; tried again when another node's registration came between the view and the write.
+    /// The view is returned as the registration left it, for the daemon to start from.
+    @discardableResult
     public func register(name: String, addresses: [IPAddress], vtepMAC: MACAddress, config: ClusterConfig,
-                         attempts: Int = 64) async throws -> NodeRecord {
+                         attempts: Int = 64) async throws -> (record: NodeRecord, view: ClusterView) {
         for _ in 0..<attempts {
+            var view = try await view()
             let plan = try Registration.plan(name: name, addresses: addresses, vtepMAC: vtepMAC, config: config,
-                                             view: try await view())
-            if plan.isCurrent { return plan.record }
-            if try await commit(plan) { return plan.record }
+                                             view: view)
+            if !plan.isCurrent, try await !commit(plan) { continue }
+            view.set(ClusterKeys.node(name), Array(plan.record.json.utf8))
+            for subnet in plan.claims { view.set(ClusterKeys.subnet(subnet), Array(name.utf8)) }
+            for subnet in plan.releases { view.set(ClusterKeys.subnet(subnet), nil) }
+            return (plan.record, view)
         }
         throw ClusterStoreError.conflict("could not claim a subnet for \(name) in \(attempts) tries")
     }

@@ -8,8 +8,9 @@ import RouteNetlink
 public protocol DataPath: Sendable {
     /// Routes `node`'s pods to every one of `peers` (already judged sound) and removes the
     /// rest of podwire's entries. Throws only when nothing could be done (the kernel cannot
-    /// be read); a refusal of one entry is in the outcome, against its peer.
-    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome
+    /// be read); a refusal of one entry is in the outcome, against its peer. `refresh` asks
+    /// that nothing learnt from the kernel in an earlier pass be reused.
+    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig, refresh: Bool) throws -> PassOutcome
 }
 
 /// What one pass did.
@@ -34,20 +35,29 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     // One pass at a time runs on the agent's single pool thread: the socket is never shared.
     private let socket: RouteSocket
     private let vxlan: Int32?
+    /// Which link leads to each peer's underlay address, as last looked up: a watch event
+    /// about one peer then costs one lookup, not one per peer. Forgotten on every other
+    /// trigger (a link event, the timer's listing, SIGHUP, a retry).
+    private var onLink: [IPAddress: Int32?] = [:]
 
     public init(socket: RouteSocket, vxlan: Int32?) {
         self.socket = socket
         self.vxlan = vxlan
     }
 
-    public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome {
+    public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
+                      refresh: Bool) throws -> PassOutcome {
         let reconciler = Reconciler(socket: socket)
         var lookupRefusals: [String: [String]] = [:]
+        if refresh { onLink = [:] }
         // A peer whose address cannot be looked up is that peer's problem: it is planned as not
         // on-link, and the lookup's error is shown against it.
         let plan = DataPathPlan.make(node: node, peers: peers, config: config, onLink: { address in
+            if let known = onLink[address] { return known }
             do {
-                return try reconciler.onLink(address)
+                let link = try reconciler.onLink(address)
+                onLink[address] = link
+                return link
             } catch {
                 let owner = peers.first { $0.addresses.contains(address) }?.name ?? ""
                 lookupRefusals[owner, default: []].append("look up \(address): \(error)")

@@ -86,6 +86,10 @@ public struct EtcdClusterStore: ClusterStore {
         return lease
     }
 
+    public func announced(name: String) async throws -> String? {
+        try await client.get(ClusterKeys.alive(name))?.string
+    }
+
     public func renew(lease: Int64) async throws -> Bool {
         try await client.keepAlive(lease)
     }

@@ -70,6 +70,10 @@ public final class NodeAgent: Sendable {
         var reported: [String: String] = [:]
         var applied: [NodeRecord]?
         var lastPass: ContinuousClock.Instant?
+        var parsed = PeerValidation.Parsed()
+        // What the last verdict was made from: a watch event that leaves records and subnet keys
+        // as they were (a liveness key) changes nothing to judge.
+        var judged: (records: [String: [UInt8]], holders: [IPNetwork: String])?
         for await reason in wakeups {
             if let lastPass, lastPass.duration(to: .now) < Self.spacing {
                 try await Task.sleep(for: Self.spacing - lastPass.duration(to: .now))
@@ -78,8 +82,13 @@ public final class NodeAgent: Sendable {
             let view = await mirror.view
             guard view.revision > 0 else { continue }
             if view.records[node.name] == nil { throw NodeRemoved(node.name) }
+            if reason == "watch", retryTask == nil, let judged, judged.records == view.records,
+               judged.holders == view.holders {
+                continue
+            }
+            judged = (view.records, view.holders)
             await mendOwnRecord(view)
-            let verdict = PeerValidation.judge(view, config: config, node: node)
+            let verdict = PeerValidation.judge(view, config: config, node: node, parsed: &parsed)
             report(verdict.rejected, logged: &reported)
             if reason == "watch", verdict.peers == applied, retryTask == nil { continue }
             lastPass = .now
@@ -108,7 +117,10 @@ public final class NodeAgent: Sendable {
         let node = self.node, config = self.config, dataPath = self.dataPath
         let outcome: PassOutcome
         do {
-            outcome = try await pool.runIfActive { try dataPath.apply(node: node, peers: peers, config: config) }
+            let refresh = reason != "watch"
+            outcome = try await pool.runIfActive {
+                try dataPath.apply(node: node, peers: peers, config: config, refresh: refresh)
+            }
         } catch {
             health.markDataPath(false)
             logger.warning("the data path cannot be set", metadata: ["reason": "\(reason)", "error": "\(error)"])
@@ -181,13 +193,21 @@ public final class NodeAgent: Sendable {
         }
     }
 
-    /// The store as a listing, then as the watch from its revision; lists again when the watch
-    /// fails or stalls, after the timer's interval, and when asked (SIGHUP). Retries back off.
-    public func follow() async throws {
+    /// The store as a listing (the first one given: the registration's), then as the watch from
+    /// its revision; lists again when the watch fails or stalls, after the timer's interval, and
+    /// when asked (SIGHUP). Retries back off.
+    public func follow(from first: ClusterView? = nil) async throws {
         var backoff = Backoff()
+        var listed = first
         while !Task.isCancelled {
             do {
-                let view = try await store.view()
+                let view: ClusterView
+                if let first = listed {
+                    view = first
+                    listed = nil
+                } else {
+                    view = try await store.view()
+                }
                 await mirror.replace(view)
                 signal("list")
                 backoff.reset()

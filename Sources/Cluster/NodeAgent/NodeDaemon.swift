@@ -67,12 +67,17 @@ public final class NodeDaemon: Service, Sendable {
             throw ClusterError.invalid("no underlay link \(options.underlay)")
         }
         let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
+        // The name is checked before anything is written under it; the node announces itself
+        // once registered, so that a joining node's record reaches its peers sooner.
+        let ours = Liveness.value(addresses)
         guard let config = try await retrying("read the cluster config", { try await self.store.config() }),
-              let lease = try await retrying("announce the node", {
-                  try await self.store.announce(name: self.options.name, addresses: addresses,
-                                                ttl: self.options.livenessTTL)
-              }),
-              let record = try await retrying("register", {
+              try await retrying("check the node's name", { () async throws -> Bool in
+                  if let held = try await self.store.announced(name: self.options.name), held != ours {
+                      throw ClusterStoreError.nameHeld(name: self.options.name, addresses: held)
+                  }
+                  return true
+              }) != nil,
+              let (record, view) = try await retrying("register", {
                   try await self.store.register(name: self.options.name, addresses: addresses,
                                                 vtepMAC: VTEP.mac(node: self.options.name), config: config)
               }) else {
@@ -106,8 +111,8 @@ public final class NodeDaemon: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { try await self.keepAlive(lease: lease, addresses: addresses) }
-                    group.addTask { try await agent.follow() }
+                    group.addTask { try await self.keepAlive(addresses: addresses) }
+                    group.addTask { try await agent.follow(from: view) }
                     group.addTask {
                         do {
                             try await agent.loop()
@@ -172,13 +177,13 @@ public final class NodeDaemon: Service, Sendable {
         }
     }
 
-    private func keepAlive(lease first: Int64, addresses: [IPAddress]) async throws {
-        var lease = first
+    private func keepAlive(addresses: [IPAddress]) async throws {
+        var lease: Int64?
         var backoff = Backoff(base: .seconds(1), cap: .seconds(Int64(max(1, options.livenessTTL / 4))))
         while !Task.isCancelled {
             var wait = Duration.seconds(max(1, options.livenessTTL / 4))
             do {
-                if try await store.renew(lease: lease) {
+                if let current = lease, try await store.renew(lease: current) {
                     metrics.leaseRenewals.increment()
                 } else {
                     lease = try await store.announce(name: options.name, addresses: addresses,

@@ -48,6 +48,7 @@ final class MemoryClusterStore: ClusterStore {
     func remove(name: String) async throws { change(.delete(key: ClusterKeys.node(name))) }
     func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64 { 1 }
     func renew(lease: Int64) async throws -> Bool { true }
+    func announced(name: String) async throws -> String? { state.withLock { $0.view.alive[name] } }
     func record(_ name: String) -> [UInt8]? { state.withLock { $0.view.records[name] } }
     var watching: Bool { state.withLock { !$0.watchers.isEmpty } }
 }
@@ -59,7 +60,7 @@ final class MemoryDataPath: DataPath {
 
     init(delay microseconds: UInt32 = 0) { delay = microseconds }
 
-    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig) throws -> PassOutcome {
+    func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig, refresh: Bool) throws -> PassOutcome {
         usleep(delay)
         return state.withLock { state in
             state.passes += 1
@@ -189,6 +190,20 @@ final class MemoryDataPath: DataPath {
         defer { follow.cancel() }
         store.change(.delete(key: ClusterKeys.node("me")))
         await #expect(throws: NodeRemoved.self) { try await agent.loop() }
+    }
+
+    @Test func registrationKeepsSubnetsAndHandsBackItsView() async throws {
+        let store = MemoryClusterStore(ClusterView())
+        let here = [IPAddress("192.168.1.5")!]
+        let (first, view) = try await store.register(name: "n", addresses: here, vtepMAC: VTEP.mac(node: "n"),
+                                                     config: ViewBuilder.config)
+        #expect(view.records["n"] == Array(first.json.utf8) && view.subnets(heldBy: "n") == first.subnets)
+        let (again, _) = try await store.register(name: "n", addresses: [IPAddress("192.168.1.6")!],
+                                                  vtepMAC: VTEP.mac(node: "n"), config: ViewBuilder.config)
+        #expect(again.subnets == first.subnets && again.addresses == [IPAddress("192.168.1.6")!])
+        let (other, _) = try await store.register(name: "m", addresses: here, vtepMAC: VTEP.mac(node: "m"),
+                                                  config: ViewBuilder.config)
+        #expect(Set(other.subnets).isDisjoint(with: first.subnets))
     }
 
     @Test func whatStopsTheDaemonAndWhatIsRetried() {

@@ -26,7 +26,7 @@ struct RegistrationTests {
             for n in 1...20 {
                 group.addTask {
                     try await store.register(name: "node\(n)", addresses: [IPAddress("192.168.1.\(n)")!],
-                                             vtepMAC: VTEP.mac(node: "node\(n)"), config: config)
+                                             vtepMAC: VTEP.mac(node: "node\(n)"), config: config).record
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -45,16 +45,16 @@ struct RegistrationTests {
         defer { Task { try? await store.client.shutdown() } }
         let mac = VTEP.mac(node: "a")
         let first = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!], vtepMAC: mac,
-                                             config: config)
+                                             config: config).record
         let other = try await store.register(name: "b", addresses: [IPAddress("192.168.1.2")!], vtepMAC: mac,
-                                             config: config)
+                                             config: config).record
         // Restarted, with a new underlay address: same subnets, the record follows the address.
         let again = try await store.register(name: "a", addresses: [IPAddress("192.168.1.9")!], vtepMAC: mac,
-                                             config: config)
+                                             config: config).record
         #expect(again.subnets == first.subnets && again.addresses == [IPAddress("192.168.1.9")!])
         // Its subnet key deleted by hand: put back, for the same node.
         try await store.client.delete([ClusterKeys.subnet(first.subnets[0])])
-        _ = try await store.register(name: "a", addresses: again.addresses, vtepMAC: mac, config: config)
+        _ = try await store.register(name: "a", addresses: again.addresses, vtepMAC: mac, config: config).record
         #expect(try await store.client.get(ClusterKeys.subnet(first.subnets[0]))?.string == "a")
 
         try await store.remove(name: "a")
@@ -63,7 +63,7 @@ struct RegistrationTests {
         await #expect(throws: ClusterStoreError.notFound("a")) { try await store.remove(name: "a") }
         // The freed subnet is the first free one again.
         let next = try await store.register(name: "c", addresses: [IPAddress("192.168.1.3")!], vtepMAC: mac,
-                                            config: config)
+                                            config: config).record
         #expect(next.subnets == first.subnets && other.subnets != first.subnets)
     }
 
@@ -72,7 +72,7 @@ struct RegistrationTests {
         let store = try await store(server)
         defer { Task { try? await store.client.shutdown() } }
         _ = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
-                                     vtepMAC: VTEP.mac(node: "a"), config: config)
+                                     vtepMAC: VTEP.mac(node: "a"), config: config).record
         let here = [IPAddress("192.168.1.1")!]
         let lease = try await store.announce(name: "a", addresses: here, ttl: 5)
         #expect(try await store.renew(lease: lease))
@@ -93,13 +93,13 @@ struct RegistrationTests {
         let store = try await store(server)
         defer { Task { try? await store.client.shutdown() } }
         let a = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
-                                         vtepMAC: VTEP.mac(node: "a"), config: config)
+                                         vtepMAC: VTEP.mac(node: "a"), config: config).record
         try await store.client.put(ClusterKeys.node("a"), "not a record")
         try await store.remove(name: "a")
         for subnet in a.subnets { #expect(try await store.client.get(ClusterKeys.subnet(subnet)) == nil) }
         // A record deleted by hand leaves its keys as orphans; remove frees them too.
         let b = try await store.register(name: "b", addresses: [IPAddress("192.168.1.2")!],
-                                         vtepMAC: VTEP.mac(node: "b"), config: config)
+                                         vtepMAC: VTEP.mac(node: "b"), config: config).record
         try await store.client.delete([ClusterKeys.node("b")])
         #expect(try await store.view().orphans.map(\.holder) == ["b", "b"])
         try await store.remove(name: "b")
@@ -111,10 +111,11 @@ struct RegistrationTests {
         let store = try await store(server)
         defer { Task { try? await store.client.shutdown() } }
         let here = [IPAddress("192.168.1.1")!]
-        let a = try await store.register(name: "a", addresses: here, vtepMAC: VTEP.mac(node: "a"), config: config)
+        let a = try await store.register(name: "a", addresses: here, vtepMAC: VTEP.mac(node: "a"),
+                                         config: config).record
         try await store.client.put(ClusterKeys.node("a"), #"{"name":"zz"}"#)
         let again = try await store.register(name: "a", addresses: here, vtepMAC: VTEP.mac(node: "a"),
-                                             config: config)
+                                             config: config).record
         #expect(again.subnets == a.subnets)
         #expect(try NodeRecord(json: try await store.client.get(ClusterKeys.node("a"))!.value) == a)
     }
