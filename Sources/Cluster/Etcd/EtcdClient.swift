@@ -193,8 +193,13 @@ public final class EtcdClient: Sendable {
     /// answering (hung, paused, cut off) ends the watch with `EtcdError.stalled` within
     /// `stallIntervals` checks, and the next watch goes to another member.
     public func watch(prefix: String, from revision: Int64) -> AsyncThrowingStream<[WatchEvent], Error> {
+        watch(from: prefix, to: EtcdWire.rangeEnd(prefix), revision: revision)
+    }
+
+    /// The changes to the keys from `first` up to (not including) `end`, as `watch(prefix:from:)`.
+    public func watch(from first: String, to end: String, revision: Int64) -> AsyncThrowingStream<[WatchEvent], Error> {
         let body = JSONWriter.write(.object(["create_request": .object([
-            "key": EtcdWire.encode(prefix), "range_end": EtcdWire.encode(EtcdWire.rangeEnd(prefix)),
+            "key": EtcdWire.encode(first), "range_end": EtcdWire.encode(end),
             "start_revision": .string(String(revision)), "prev_kv": .bool(true), "progress_notify": .bool(true),
         ])]))
         return AsyncThrowingStream { continuation in

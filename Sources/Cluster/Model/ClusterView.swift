@@ -10,6 +10,9 @@ public struct ClusterView: Equatable, Sendable {
     public var holders: [IPNetwork: String] = [:]
     /// The value of each `alive/NAME` key (the addresses its daemon announced), by NAME.
     public var alive: [String: String] = [:]
+    /// The store's revision each record was created at: of two records claiming one address
+    /// or MAC, the one made first keeps it.
+    public var created: [String: Int64] = [:]
     /// Keys under the root that are none of these (a subnet key spelt wrongly, a stray name).
     public var strays: Set<String> = []
     /// The store's revision the view is current at.
@@ -19,20 +22,22 @@ public struct ClusterView: Equatable, Sendable {
 
     /// A change to one key, as a watch reports it.
     public enum Change: Equatable, Sendable {
-        case put(key: String, value: [UInt8])
+        /// `created`: the revision the key was created at, when the store tells it (0: unknown).
+        case put(key: String, value: [UInt8], created: Int64 = 0)
         case delete(key: String)
     }
 
     public mutating func apply(_ change: Change) {
         switch change {
-        case let .put(key, value): set(key, value)
+        case let .put(key, value, created): set(key, value, created: created)
         case let .delete(key): set(key, nil)
         }
     }
 
-    public mutating func set(_ key: String, _ value: [UInt8]?) {
+    public mutating func set(_ key: String, _ value: [UInt8]?, created revision: Int64 = 0) {
         if let name = ClusterKeys.nodeName(key) {
             records[name] = value
+            created[name] = value == nil ? nil : revision
         } else if let subnet = ClusterKeys.subnet(key) {
             holders[subnet] = value.map { String(decoding: $0, as: UTF8.self) }
         } else if let name = ClusterKeys.aliveName(key) {

@@ -75,7 +75,7 @@ public enum PeerValidation {
         }
         // Two peers claiming one underlay address or one MAC: the kernel would take one of each
         // pair and drop the other without a word. The live one, or the one whose MAC is derived
-        // from its name, keeps it; the other is rejected.
+        // from its name, keeps it, then the one made first; the other is rejected.
         let byAddress = Dictionary(grouping: candidates.flatMap { record in record.addresses.map { ($0, record) } },
                                    by: \.0)
         let byMAC = Dictionary(grouping: candidates, by: \.vtepMAC)
@@ -100,14 +100,20 @@ public enum PeerValidation {
         return verdict
     }
 
-    /// The order in which duplicate claims win: a live node first, then the lower name.
-    private static func rank(_ record: NodeRecord, _ view: ClusterView) -> (Int, String) {
-        (view.alive[record.name] == nil ? 1 : 0, record.name)
+    /// The order in which duplicate claims win: a live node first, then the record made
+    /// first (a forged record comes after the node it copies), then the lower name.
+    private static func rank(_ record: NodeRecord, _ view: ClusterView) -> (Int, Int64, String) {
+        (view.alive[record.name] == nil ? 1 : 0, age(record, view), record.name)
     }
 
-    private static func macRank(_ record: NodeRecord, _ view: ClusterView) -> (Int, Int, String) {
+    private static func macRank(_ record: NodeRecord, _ view: ClusterView) -> (Int, Int, Int64, String) {
         (record.vtepMAC == VTEP.mac(node: record.name) ? 0 : 1, view.alive[record.name] == nil ? 1 : 0,
-         record.name)
+         age(record, view), record.name)
+    }
+
+    private static func age(_ record: NodeRecord, _ view: ClusterView) -> Int64 {
+        let created = view.created[record.name] ?? 0
+        return created > 0 ? created : .max
     }
 
     /// One record on its own, against the config, the subnet keys and this node.

@@ -21,9 +21,15 @@ public enum SubnetAllocator {
     /// node registered under another subnet length keeps its subnet, and no one gets a part of it.
     public static func firstFree(in network: IPNetwork, length: Int,
                                  taken: some Sequence<IPNetwork>) throws(ClusterError) -> IPNetwork {
-        let inside = taken.filter { $0.overlaps(network) }.sorted { $0.first < $1.first }
-        for subnet in subnets(of: network, length: length) where !inside.contains(where: { $0.overlaps(subnet) }) {
-            return subnet
+        let inside = taken.filter { $0.overlaps(network) }
+        // Walked, not listed: an IPv6 network has 65536 /64s in a /48, and the first free one
+        // is near the start.
+        guard length >= network.prefixLength, length <= network.family.bitWidth else { throw .exhausted(network) }
+        var address: IPAddress? = network.first
+        while let current = address, network.contains(current),
+              let subnet = IPNetwork(address: current, prefixLength: length) {
+            if !inside.contains(where: { $0.overlaps(subnet) }) { return subnet }
+            address = subnet.last.advanced(by: 1)
         }
         throw .exhausted(network)
     }

@@ -10,7 +10,8 @@ public protocol ClusterStore: Sendable {
     func setConfig(_ config: ClusterConfig, previous: ClusterConfig?) async throws -> Bool
     /// Everything under the root, raw, and the revision it was read at.
     func view() async throws -> ClusterView
-    /// Changes under the root after `revision`, in the batches the store sends them.
+    /// Changes to the node records and subnet keys after `revision`, in the batches the store
+    /// sends them (liveness is read with each listing).
     func watch(from revision: Int64) -> AsyncThrowingStream<[ClusterView.Change], Error>
     /// Writes a registration in one transaction, only if the record is still as read and every
     /// claimed subnet key is still absent: false when another writer came first.

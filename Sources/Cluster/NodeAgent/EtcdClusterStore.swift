@@ -31,20 +31,24 @@ public struct EtcdClusterStore: ClusterStore {
     public func view() async throws -> ClusterView {
         let listed = try await client.list(prefix: ClusterKeys.root)
         var view = ClusterView()
-        for kv in listed.kvs { view.set(kv.key, kv.value) }
+        for kv in listed.kvs { view.set(kv.key, kv.value, created: kv.createRevision) }
         view.revision = listed.revision
         return view
     }
 
     public func watch(from revision: Int64) -> AsyncThrowingStream<[ClusterView.Change], Error> {
-        let events = client.watch(prefix: ClusterKeys.root, from: revision)
+        // The records and subnet keys, which sort next to each other: liveness keys change at
+        // every start and stop of a daemon and decide nothing a pass makes, so they are read
+        // with each listing only, and no daemon wakes for another's announcement.
+        let events = client.watch(from: ClusterKeys.nodes, to: EtcdWire.rangeEnd(ClusterKeys.subnets),
+                                  revision: revision)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     for try await batch in events {
                         continuation.yield(batch.map { event in
                             switch event {
-                            case let .put(kv): .put(key: kv.key, value: kv.value)
+                            case let .put(kv): .put(key: kv.key, value: kv.value, created: kv.createRevision)
                             case let .delete(key, _, _): .delete(key: key)
                             }
                         })

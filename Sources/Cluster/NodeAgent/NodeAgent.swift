@@ -59,7 +59,7 @@ public final class NodeAgent: Sendable {
     /// The shortest time between two passes: the first change after a quiet spell is applied
     /// at once, and the changes of a burst wait for the next pass together (kindnet's
     /// rate-limited queue does the same).
-    static let spacing = Duration.milliseconds(50)
+    static let spacing = Duration.milliseconds(200)
 
     /// The passes, one at a time, until cancelled; throws `NodeRemoved` when the node's own
     /// record is deleted. A watch event that changes no peer (a liveness key, a rejected

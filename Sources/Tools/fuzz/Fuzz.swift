@@ -94,7 +94,7 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
         var view = ClusterView()
         for event in events {
             switch event {
-            case let .put(kv): view.set(kv.key, kv.value)
+            case let .put(kv): view.set(kv.key, kv.value, created: kv.createRevision)
             case let .delete(key, _, _): view.set(key, nil)
             }
         }

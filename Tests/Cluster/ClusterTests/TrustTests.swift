@@ -15,9 +15,10 @@ struct ViewBuilder {
 
     /// The record under its own name, with its subnet keys.
     mutating func add(_ record: NodeRecord, key: String? = nil, holders: Bool = true) {
-        view.records[key ?? record.name] = Array(record.json.utf8)
-        if holders { for subnet in record.subnets { view.holders[subnet] = record.name } }
         view.revision += 1
+        view.records[key ?? record.name] = Array(record.json.utf8)
+        view.created[key ?? record.name] = view.revision
+        if holders { for subnet in record.subnets { view.holders[subnet] = record.name } }
     }
 
     mutating func put(_ key: String, _ json: String) {
@@ -91,6 +92,12 @@ struct ViewBuilder {
             builder.add(ViewBuilder.record("old", 3, address: "192.168.1.2"))
         }
         #expect(verdict.peers.map(\.name) == ["good"] && verdict.rejected.map(\.name) == ["old"])
+        // Neither alive (liveness is read with listings only): the record made first keeps it,
+        // whatever the names.
+        let forged = self.verdict { builder in
+            builder.add(ViewBuilder.record("aaa", 3, address: "192.168.1.2"))
+        }
+        #expect(forged.peers.map(\.name) == ["good"] && forged.rejected.map(\.name) == ["aaa"])
         let alive = self.verdict { builder in
             builder.add(ViewBuilder.record("new", 3, address: "192.168.1.2"))
             builder.view.alive["new"] = "192.168.1.2"
