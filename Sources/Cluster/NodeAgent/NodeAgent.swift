@@ -56,10 +56,11 @@ public final class NodeAgent: Sendable {
     /// Asks the watcher to list the store again before the next pass.
     public func listAgain(_ reason: String) { relist.yield(reason) }
 
-    /// The shortest time between two passes: the first change after a quiet spell is applied
-    /// at once, and the changes of a burst wait for the next pass together (kindnet's
-    /// rate-limited queue does the same).
+    /// Passes are rate-limited as a token bucket (kindnet's work queue is rate-limited too):
+    /// up to `burst` go at once, so a change after a quiet spell is applied without delay, and
+    /// then one per `spacing`, so the changes of a burst wait for the next pass together.
     static let spacing = Duration.milliseconds(200)
+    static let burst = 3.0
 
     /// The passes, one at a time, until cancelled; throws `NodeRemoved` when the node's own
     /// record is deleted. A watch event that changes no peer (a liveness key, a rejected
@@ -69,14 +70,19 @@ public final class NodeAgent: Sendable {
         var retryTask: Task<Void, Never>?
         var reported: [String: String] = [:]
         var applied: [NodeRecord]?
-        var lastPass: ContinuousClock.Instant?
+        var tokens = Self.burst, refilled = ContinuousClock.now
         var parsed = PeerValidation.Parsed()
         // What the last verdict was made from: a watch event that leaves records and subnet keys
-        // as they were (a liveness key) changes nothing to judge.
+        // as they were (a record written again as it was) changes nothing to judge.
         var judged: (records: [String: [UInt8]], holders: [IPNetwork: String])?
         for await reason in wakeups {
-            if let lastPass, lastPass.duration(to: .now) < Self.spacing {
-                try await Task.sleep(for: Self.spacing - lastPass.duration(to: .now))
+            // Waited for before the view is read, so that the pass takes in what came meanwhile.
+            tokens = min(Self.burst, tokens + refilled.duration(to: .now) / Self.spacing)
+            refilled = .now
+            if tokens < 1 {
+                try await Task.sleep(for: Self.spacing * (1 - tokens))
+                tokens = 1
+                refilled = .now
             }
             try Task.checkCancellation()
             let view = await mirror.view
@@ -91,7 +97,7 @@ public final class NodeAgent: Sendable {
             let verdict = PeerValidation.judge(view, config: config, node: node, parsed: &parsed)
             report(verdict.rejected, logged: &reported)
             if reason == "watch", verdict.peers == applied, retryTask == nil { continue }
-            lastPass = .now
+            tokens -= 1
             logger.debug("pass", metadata: ["reason": "\(reason)", "peers": "\(verdict.peers.count)",
                                             "rejected": "\(verdict.rejected.count)"])
             let refusals = await pass(peers: verdict.peers, because: reason)
