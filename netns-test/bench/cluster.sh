@@ -18,7 +18,7 @@ cluster_etcd 1
 cluster_config '{"network4":"10.64.0.0/10","subnetLength4":24,"backend":"direct"}'
 in_ns n1 ip addr add 172.20.0.1/16 dev eth0
 
-# Peers as records in etcd, put through one etcdctl transaction file per batch.
+# Peers as records in etcd, each with its subnet key, as a registration writes them.
 write_peers() { # write_peers FIRST LAST
   python3 - "$1" "$2" > "$WORK/peers.txt" <<'PY'
 import json, sys
@@ -28,6 +28,8 @@ for n in range(first, last + 1):
     record = {"name": f"peer{n}", "addresses": [f"172.20.{n // 250}.{n % 250 + 2}"],
               "vtepMAC": "02:00:00:%02x:%02x:%02x" % (n >> 16 & 255, n >> 8 & 255, n & 255), "subnets": [subnet]}
     print(f"put /podwire/nodes/peer{n} '{json.dumps(record)}'")
+    # The subnet's key names the peer as its holder: without it the record is not believed.
+    print(f"put /podwire/subnets/{subnet.replace('/', '-')} 'peer{n}'")
 PY
   while read -r _ key value; do etcdctl_n put "$key" "${value:1:-1}" >/dev/null; done < "$WORK/peers.txt"
 }

@@ -104,7 +104,8 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
         var view = ClusterView()
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
-            view.set(String(parts[0]), parts.count == 2 ? Array(parts[1].utf8) : [])
+            guard let key = parts.first else { continue }
+            view.set(String(key), parts.count == 2 ? Array(parts[1].utf8) : [])
         }
         _ = PeerValidation.judge(view, config: fuzzConfig, node: fuzzNode)
         _ = try? Registration.plan(name: "fuzz", addresses: fuzzNode.addresses, vtepMAC: fuzzNode.vtepMAC,
