@@ -41,10 +41,10 @@ public struct NodeOptions: Sendable {
     }
 }
 
-/// The node agent: registers the node, keeps its liveness, watches its peers and keeps the
-/// kernel's routes to them in line, from scratch on every trigger (start, a change of peers,
-/// a watch that lists again, a timer). It stops on SIGTERM and leaves the data path as it is,
-/// so pods keep talking while it restarts.
+/// The node's daemon: registers the node (its name checked first), prepares the node (bridge
+/// addresses, the VXLAN device, the conflist), keeps its liveness, and runs the `NodeAgent`'s
+/// loop with its triggers. It stops on SIGTERM and leaves the data path as it is, so pods
+/// keep talking while it restarts.
 public final class NodeDaemon: Service, Sendable {
     let options: NodeOptions
     let store: any ClusterStore

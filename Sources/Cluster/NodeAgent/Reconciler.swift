@@ -23,7 +23,6 @@ public struct Reconciler {
         public var added = 0
         public var removed = 0
         public var refusals: [String: [String]] = [:]
-        public var isQuiet: Bool { added == 0 && removed == 0 }
     }
 
     /// What the kernel holds that the plan does not, and what it lacks: drift, for the CLI.
