@@ -17,9 +17,20 @@ if ((stale * 5 <= total)); then passed=$((passed + 1)); else failed=$((failed + 
 log=$(mktemp)
 
 echo "== unit tests"
+# The unit tests start etcd members and fake ones with their files in the temporary directory:
+# one of the run's own, so that whatever a crashed test left running is found by that
+# directory in its command line, stopped, and counted as a failure.
+units_tmp=$(mktemp -d /tmp/podwire-unit-XXXX)
 # grep -a: the log is text, but a compiler's quote of a source line may hold any byte.
-swift test >"$log" 2>&1
+TMPDIR=$units_tmp swift test >"$log" 2>&1
 status=$?
+left=$(pgrep -f -- "$units_tmp/" | wc -l)
+if ((left > 0)); then
+  echo "unit tests: $left processes they started were still running; stopped"
+  pkill -9 -f -- "$units_tmp/"
+  failed=$((failed + 1))
+fi
+rm -rf "$units_tmp"
 grep -aE '✘|error:|Test run with' "$log" || true
 units=$(grep -aoE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
 if [[ $status -eq 0 && ${units:-0} -gt 0 ]] && grep -aqE 'Test run with [0-9]+ tests? .*passed' "$log"; then

@@ -168,6 +168,9 @@ struct EtcdClientTests {
 final class FakeMember {
     let process = Process()
     let url: String
+    /// The server's script, in the temporary directory: its path in the command line ties the
+    /// process to the test run that started it (scripts/test.sh stops what a crash left).
+    let scriptFile = FileManager.default.temporaryDirectory.appendingPathComponent("fake-member-\(UUID()).py")
 
     init(status: Int, body: String) throws {
         let port = try EtcdServer.freePort()
@@ -184,7 +187,8 @@ final class FakeMember {
             http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
             """
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, String(port), String(status), body]
+        try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        process.arguments = [scriptFile.path, String(port), String(status), body]
         try process.run()
         for _ in 0..<50 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -205,6 +209,7 @@ final class FakeMember {
 
     deinit {
         kill(process.processIdentifier, SIGKILL)
+        try? FileManager.default.removeItem(at: scriptFile)
     }
 }
 
