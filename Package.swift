@@ -125,7 +125,6 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], path: "Sources/Cluster/NodeAgent"),
         .executableTarget(name: "podwire-node", dependencies: [
             "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Identity", argumentParser, logging,

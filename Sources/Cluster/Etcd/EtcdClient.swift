@@ -301,7 +301,8 @@ public final class EtcdClient: Sendable {
     }
 
     /// A streaming request (a watch): each line of the reply is one JSON object. It runs on
-    /// the first member in order that accepts it, beside a check that the member still answers.
+    /// the first member in order that accepts it, beside a check that the member still answers,
+    /// from the request on: a paused member never sends the reply's headers either.
     private func stream(_ path: String, _ body: [UInt8], _ handle: @escaping @Sendable (JSONValue) throws -> Void)
         async throws {
         var failures: [String] = []
@@ -311,25 +312,20 @@ public final class EtcdClient: Sendable {
             // etcd's WithRequireLeader: a member that loses its leader cancels the watch.
             request.headers.add(name: "Grpc-Metadata-hasleader", value: "true")
             request.body = .bytes(ByteBuffer(bytes: body))
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, timeout: .hours(24 * 365))
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                await members.failed(url)
-                failures.append("\(url): \(error)")
-                continue
-            }
-            guard response.status == .ok else {
-                await members.failed(url)
-                failures.append("\(url): HTTP \(response.status.code)")
-                continue
-            }
-            await members.answered(url)
+            let watch = request
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
+                        let response: HTTPClientResponse
+                        do {
+                            response = try await self.http.execute(watch, timeout: .hours(24 * 365))
+                        } catch is CancellationError {
+                            throw CancellationError()
+                        } catch {
+                            throw MemberTrouble(why: "\(error)")
+                        }
+                        guard response.status == .ok else { throw MemberTrouble(why: "HTTP \(response.status.code)") }
+                        await self.members.answered(url)
                         var pending: [UInt8] = []
                         for try await chunk in response.body {
                             pending.append(contentsOf: chunk.readableBytesView)
@@ -348,6 +344,10 @@ public final class EtcdClient: Sendable {
                     try await group.next()
                     group.cancelAll()
                 }
+            } catch let trouble as MemberTrouble {
+                await members.failed(url)
+                failures.append("\(url): \(trouble.why)")
+                continue
             } catch let error as EtcdError {
                 if case .stalled = error { await members.failed(url) }
                 throw error

@@ -18,6 +18,8 @@ actor Mirror {
 /// Swift's cooperative pool.
 public final class NodeAgent: Sendable {
     public let node: NodeRecord
+    /// The node's record as registered, as etcd holds it: what a pass compares against.
+    let ownRecord: [UInt8]
     let config: ClusterConfig
     let store: any ClusterStore
     let dataPath: any DataPath
@@ -35,6 +37,7 @@ public final class NodeAgent: Sendable {
     public init(node: NodeRecord, config: ClusterConfig, store: any ClusterStore, dataPath: any DataPath,
                 logger: Logger, metrics: NodeMetrics, health: Health) {
         self.node = node
+        ownRecord = Array(node.json.utf8)
         self.config = config
         self.store = store
         self.dataPath = dataPath
@@ -63,8 +66,8 @@ public final class NodeAgent: Sendable {
     static let burst = 3.0
 
     /// The passes, one at a time, until cancelled; throws `NodeRemoved` when the node's own
-    /// record is deleted. A watch event that changes no peer (a liveness key, a rejected
-    /// record) costs no pass through the kernel.
+    /// record is deleted. A watch event that changes no peer (a record rewritten as it was, a
+    /// rejected record) costs no pass through the kernel.
     public func loop() async throws {
         var retry = Backoff(base: .milliseconds(500), cap: .seconds(30))
         var retryTask: Task<Void, Never>?
@@ -184,8 +187,7 @@ public final class NodeAgent: Sendable {
             return
         }
         let missing = node.subnets.filter { view.holders[$0] == nil }
-        let record = Array(node.json.utf8)
-        guard view.records[node.name] != record || !missing.isEmpty else { return }
+        guard view.records[node.name] != ownRecord || !missing.isEmpty else { return }
         let repair = Registration(record: node, claims: missing, releases: [], previous: view.records[node.name])
         do {
             if try await store.commit(repair) {

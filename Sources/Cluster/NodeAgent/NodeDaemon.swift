@@ -7,7 +7,6 @@ import Etcd
 import Identity
 import Logging
 import Netlink
-import NIOConcurrencyHelpers
 import RouteNetlink
 import ServiceLifecycle
 import UnixSignals

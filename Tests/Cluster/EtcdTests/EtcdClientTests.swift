@@ -146,6 +146,14 @@ struct EtcdClientTests {
         let waited = start.duration(to: .now)
         // Not before its bound; and it does end (a shared machine may stretch the checks).
         #expect(waited >= .milliseconds(800) && waited < .seconds(15), "\(waited)")
+        // A watch started while its member is paused gets no answer to its request either:
+        // the same bound holds, not a wait for headers that never come.
+        let again = ContinuousClock.now
+        var late = client.watch(prefix: "/p/", from: revision).makeAsyncIterator()
+        await #expect { _ = try await late.next() } throws: { error in
+            if case EtcdError.stalled = error { true } else { false }
+        }
+        #expect(again.duration(to: .now) < .seconds(15), "\(again.duration(to: .now))")
     }
 
     @Test func refusesSettingsThatCannotWork() {
