@@ -129,7 +129,10 @@ let package = Package(
         .executableTarget(name: "podwire-node", dependencies: [
             "NodeAgent", "ClusterModel", "Etcd", "RouteNetlink", "Addressing", "Identity", argumentParser, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], path: "Sources/Cluster/podwire-node"),
+        ], path: "Sources/Cluster/podwire-node",
+        // Relative relocations packed (DT_RELR, glibc 2.36): the loader's part of a joining
+        // daemon's start, measured in docs/performance.md.
+        linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]),
 
         // MARK: Tools
 

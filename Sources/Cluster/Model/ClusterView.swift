@@ -13,6 +13,8 @@ public struct ClusterView: Equatable, Sendable {
     /// The store's revision each record was created at: of two records claiming one address
     /// or MAC, the one made first keeps it.
     public var created: [String: Int64] = [:]
+    /// The config key's value, as stored.
+    public var config: [UInt8]?
     /// Keys under the root that are none of these (a subnet key spelt wrongly, a stray name).
     public var strays: Set<String> = []
     /// The store's revision the view is current at.
@@ -42,7 +44,9 @@ public struct ClusterView: Equatable, Sendable {
             holders[subnet] = value.map { String(decoding: $0, as: UTF8.self) }
         } else if let name = ClusterKeys.aliveName(key) {
             alive[name] = value.map { String(decoding: $0, as: UTF8.self) }
-        } else if key != ClusterKeys.config {
+        } else if key == ClusterKeys.config {
+            config = value
+        } else {
             if value == nil { strays.remove(key) } else { strays.insert(key) }
         }
     }

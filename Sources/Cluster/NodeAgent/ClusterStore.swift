@@ -30,12 +30,21 @@ public protocol ClusterStore: Sendable {
 extension ClusterStore {
     /// Makes the node known with subnets of its own, from one view: the ones it holds, or free
     /// ones; tried again when another node's registration came between the view and the write.
-    /// The view is returned as the registration left it, for the daemon to start from.
+    /// The view is returned as the registration left it, for the daemon to start from. `read`,
+    /// a view the caller has just listed, spares the first attempt a listing of its own.
     @discardableResult
     public func register(name: String, addresses: [IPAddress], vtepMAC: MACAddress, config: ClusterConfig,
-                         attempts: Int = 64) async throws -> (record: NodeRecord, view: ClusterView) {
+                         read: ClusterView? = nil, attempts: Int = 64) async throws
+        -> (record: NodeRecord, view: ClusterView) {
+        var read = read
         for _ in 0..<attempts {
-            var view = try await view()
+            var view: ClusterView
+            if let listed = read {
+                view = listed
+                read = nil
+            } else {
+                view = try await self.view()
+            }
             let plan = try Registration.plan(name: name, addresses: addresses, vtepMAC: vtepMAC, config: config,
                                              view: view)
             if !plan.isCurrent, try await !commit(plan) { continue }

@@ -39,6 +39,9 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     /// about one peer then costs one lookup, not one per peer. Forgotten on every other
     /// trigger (a link event, the timer's listing, SIGHUP, a retry).
     private var onLink: [IPAddress: Int32?] = [:]
+    /// The VXLAN device's entries after the last pass the kernel took in full: then they are
+    /// the plan's. A watch event then costs no neighbour dump; every other trigger dumps.
+    private var vxlanEntries: Reconciler.VXLANEntries?
 
     public init(socket: RouteSocket, vxlan: Int32?) {
         self.socket = socket
@@ -49,7 +52,10 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                       refresh: Bool) throws -> PassOutcome {
         let reconciler = Reconciler(socket: socket)
         var lookupRefusals: [String: [String]] = [:]
-        if refresh { onLink = [:] }
+        if refresh {
+            onLink = [:]
+            vxlanEntries = nil
+        }
         // A peer whose address cannot be looked up is that peer's problem: it is planned as not
         // on-link, and the lookup's error is shown against it.
         let plan = DataPathPlan.make(node: node, peers: peers, config: config, onLink: { address in
@@ -64,7 +70,15 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                 return nil
             }
         }, vxlan: vxlan)
-        let outcome = try reconciler.apply(plan, vxlan: vxlan)
+        let outcome: Reconciler.Outcome
+        do {
+            outcome = try reconciler.apply(plan, vxlan: vxlan, known: vxlanEntries)
+        } catch {
+            vxlanEntries = nil
+            throw error
+        }
+        vxlanEntries = outcome.refusals.isEmpty && vxlan != nil
+            ? Reconciler.VXLANEntries(neighbours: plan.neighbours, forwarding: plan.forwarding) : nil
         return PassOutcome(added: outcome.added, removed: outcome.removed, routes: plan.routes.count,
                            refusals: outcome.refusals.merging(lookupRefusals) { $0 + $1 })
     }

@@ -66,19 +66,21 @@ public final class NodeDaemon: Service, Sendable {
             throw ClusterError.invalid("no underlay link \(options.underlay)")
         }
         let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
-        // The name is checked before anything is written under it; the node announces itself
-        // once registered, so that a joining node's record reaches its peers sooner.
-        let ours = Liveness.value(addresses)
-        guard let config = try await retrying("read the cluster config", { try await self.store.config() }),
-              try await retrying("check the node's name", { () async throws -> Bool in
-                  if let held = try await self.store.announced(name: self.options.name), held != ours {
-                      throw ClusterStoreError.nameHeld(name: self.options.name, addresses: held)
+        // One listing gives the config, the name's liveness and what registration starts from;
+        // every retry lists afresh. The name is checked before anything is written under it;
+        // the node announces itself once registered, so that its record reaches peers sooner.
+        let ours = Liveness.value(addresses), name = options.name
+        guard let (config, record, view) = try await retrying("register", { () async throws in
+                  let listed = try await self.store.view()
+                  guard let raw = listed.config else { throw ClusterStoreError.noConfig }
+                  if let held = listed.alive[name], held != ours {
+                      throw ClusterStoreError.nameHeld(name: name, addresses: held)
                   }
-                  return true
-              }) != nil,
-              let (record, view) = try await retrying("register", {
-                  try await self.store.register(name: self.options.name, addresses: addresses,
-                                                vtepMAC: VTEP.mac(node: self.options.name), config: config)
+                  let config = try ClusterConfig(json: raw)
+                  let (record, view) = try await self.store.register(name: name, addresses: addresses,
+                                                                     vtepMAC: VTEP.mac(node: name), config: config,
+                                                                     read: listed)
+                  return (config, record, view)
               }) else {
             logger.info("stopped before the node was registered")
             return

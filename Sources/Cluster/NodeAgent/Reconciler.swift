@@ -33,23 +33,34 @@ public struct Reconciler {
         public var isEmpty: Bool { routes.isEmpty && neighbours.isEmpty && forwarding.isEmpty }
     }
 
-    public func drift(from plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Drift {
+    /// The VXLAN device's neighbour and forwarding entries.
+    public struct VXLANEntries: Equatable, Sendable {
+        public var neighbours: [Neighbour]
+        public var forwarding: [Neighbour]
+    }
+
+    /// `known`, when given, stands for the VXLAN device's entries instead of a dump: the
+    /// kernel's neighbour dump walks the entries of every namespace on the machine.
+    public func drift(from plan: DataPathPlan, vxlan: Int32?,
+                      known: VXLANEntries? = nil) throws(NetlinkError) -> Drift {
         let present = try socket.routes(family: .v4) + socket.routes(family: .v6)
         let ours = present.filter { $0.protocolNumber == RouteProtocol.podwire }
-        var neighbours: [Neighbour] = [], forwarding: [Neighbour] = []
-        if let vxlan {
-            neighbours = try socket.neighbours(.neighbour, link: vxlan)
-            forwarding = try socket.neighbours(.forwarding, link: vxlan)
+        var entries = VXLANEntries(neighbours: [], forwarding: [])
+        if let known {
+            entries = known
+        } else if let vxlan {
+            entries = VXLANEntries(neighbours: try socket.neighbours(.neighbour, link: vxlan),
+                                   forwarding: try socket.neighbours(.forwarding, link: vxlan))
         }
         return Drift(routes: Changes(wanted: plan.routes, present: ours),
-                     neighbours: Changes(wanted: plan.neighbours, present: neighbours),
-                     forwarding: Changes(wanted: plan.forwarding, present: forwarding))
+                     neighbours: Changes(wanted: plan.neighbours, present: entries.neighbours),
+                     forwarding: Changes(wanted: plan.forwarding, present: entries.forwarding))
     }
 
     /// Makes every change the plan asks for, each on its own: one the kernel refuses is noted
     /// against its peer, and the rest of the plan still goes in.
-    public func apply(_ plan: DataPathPlan, vxlan: Int32?) throws(NetlinkError) -> Outcome {
-        let drift = try drift(from: plan, vxlan: vxlan)
+    public func apply(_ plan: DataPathPlan, vxlan: Int32?, known: VXLANEntries? = nil) throws(NetlinkError) -> Outcome {
+        let drift = try drift(from: plan, vxlan: vxlan, known: known)
         let routes = drift.routes, neighbours = drift.neighbours, forwarding = drift.forwarding
         var outcome = Outcome()
         func attempt(_ what: String, _ owner: String?, added: Bool, _ body: () throws(NetlinkError) -> Void) {

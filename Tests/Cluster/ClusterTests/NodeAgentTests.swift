@@ -16,7 +16,11 @@ final class MemoryClusterStore: ClusterStore {
                                                                    .Continuation]()))
     let config = ViewBuilder.config
 
-    init(_ view: ClusterView) { state.withLock { $0.view = view } }
+    init(_ view: ClusterView) {
+        var view = view
+        view.config = Array(config.json.utf8)
+        state.withLock { $0.view = view }
+    }
 
     func config() async throws -> ClusterConfig { config }
     func setConfig(_ config: ClusterConfig, previous: ClusterConfig?) async throws -> Bool { false }
