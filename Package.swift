@@ -117,8 +117,8 @@ let package = Package(
         ], path: "Sources/Cluster/Etcd"),
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
-            "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Addressing", "JSON", "Syscall",
-            "Identity", logging,
+            "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Namespaces", "Addressing", "JSON",
+            "Syscall", "Identity", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -1,5 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Addressing
 import ClusterModel
+import Namespaces
 import Netlink
 import RouteNetlink
 
@@ -20,13 +24,18 @@ public struct PassOutcome: Equatable, Sendable {
     public var routes = 0
     /// What the kernel refused, by peer ("" for entries left from before), in its words.
     public var refusals: [String: [String]] = [:]
-    public var isQuiet: Bool { added == 0 && removed == 0 }
+    /// What was put back because something else had removed it, by kind ("route",
+    /// "neighbour", "forwarding", "vxlan device"): each entry named.
+    public var repairs: [String: [String]] = [:]
+    public var isQuiet: Bool { added == 0 && removed == 0 && repairs.isEmpty }
 
-    public init(added: Int = 0, removed: Int = 0, routes: Int = 0, refusals: [String: [String]] = [:]) {
+    public init(added: Int = 0, removed: Int = 0, routes: Int = 0, refusals: [String: [String]] = [:],
+                repairs: [String: [String]] = [:]) {
         self.added = added
         self.removed = removed
         self.routes = routes
         self.refusals = refusals
+        self.repairs = repairs
     }
 }
 
@@ -34,7 +43,9 @@ public struct PassOutcome: Equatable, Sendable {
 public final class KernelDataPath: DataPath, @unchecked Sendable {
     // One pass at a time runs on the agent's single pool thread: the socket is never shared.
     private let socket: RouteSocket
-    private let vxlan: Int32?
+    /// What the VXLAN device is made from; nil when the cluster routes directly only.
+    private let device: (node: NodeRecord, config: ClusterConfig, underlay: String)?
+    private var vxlan: Int32?
     /// Which link leads to each peer's underlay address, as last looked up: a watch event
     /// about one peer then costs one lookup, not one per peer. Forgotten on every other
     /// trigger (a link event, the timer's listing, SIGHUP, a retry).
@@ -42,19 +53,47 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     /// The VXLAN device's entries after the last pass the kernel took in full: then they are
     /// the plan's. A watch event then costs no neighbour dump; every other trigger dumps.
     private var vxlanEntries: Reconciler.VXLANEntries?
+    /// What the kernel took of the last pass's plan: an entry of it found missing later was
+    /// removed by something else, and putting it back is a repair.
+    private var held: (routes: Set<RouteEntry>, entries: Set<Neighbour>)?
+    private var passes = 0
 
-    public init(socket: RouteSocket, vxlan: Int32?) {
+    /// `vxlan`, the VXLAN device as `VXLANEndpoint.ensure` made it for `node`; nil when the
+    /// cluster routes directly only. A refresh makes the device again if it went.
+    public init(socket: RouteSocket, node: NodeRecord, config: ClusterConfig, underlay: String, vxlan: Int32?) {
         self.socket = socket
+        self.device = vxlan == nil ? nil : (node, config, underlay)
         self.vxlan = vxlan
     }
 
     public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
                       refresh: Bool) throws -> PassOutcome {
         let reconciler = Reconciler(socket: socket)
-        var lookupRefusals: [String: [String]] = [:]
+        var otherRefusals: [String: [String]] = [:]
+        var repairs: [String: [String]] = [:]
+        defer { passes += 1 }
         if refresh {
             onLink = [:]
             vxlanEntries = nil
+            // Pods' traffic to peers is forwarded, whatever turned forwarding off since.
+            for family in Set(config.networks.map(\.family)) {
+                let path = family == .v4 ? "/proc/sys/net/ipv4/ip_forward" : "/proc/sys/net/ipv6/conf/all/forwarding"
+                do {
+                    if try Sysctl.ensure(path, is: "1"), passes > 0 { repairs["sysctl", default: []].append(path) }
+                } catch {
+                    otherRefusals["", default: []].append("set \(path) to 1: \(error)")
+                }
+            }
+            if let device {
+                guard let underlay = try socket.link(named: device.underlay) else {
+                    throw NetlinkError("find the underlay \(device.underlay)", errno: ENODEV)
+                }
+                let made = try VXLANEndpoint.ensure(socket: socket, node: device.node, config: device.config,
+                                                    underlay: underlay)
+                if made.index != vxlan { held = nil }
+                if let problem = made.repaired { repairs["vxlan device", default: []].append(problem) }
+                vxlan = made.index
+            }
         }
         // A peer whose address cannot be looked up is that peer's problem: it is planned as not
         // on-link, and the lookup's error is shown against it.
@@ -66,7 +105,7 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                 return link
             } catch {
                 let owner = peers.first { $0.addresses.contains(address) }?.name ?? ""
-                lookupRefusals[owner, default: []].append("look up \(address): \(error)")
+                otherRefusals[owner, default: []].append("look up \(address): \(error)")
                 return nil
             }
         }, vxlan: vxlan)
@@ -77,9 +116,20 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
             vxlanEntries = nil
             throw error
         }
+        if let held {
+            for route in outcome.routesAdded where held.routes.contains(route) {
+                repairs["route", default: []].append("\(route.destination)")
+            }
+            for entry in outcome.entriesAdded where held.entries.contains(entry) {
+                repairs[entry.kind == .neighbour ? "neighbour" : "forwarding", default: []]
+                    .append("\(entry.address) \(entry.mac)")
+            }
+        }
         vxlanEntries = outcome.refusals.isEmpty && vxlan != nil
             ? Reconciler.VXLANEntries(neighbours: plan.neighbours, forwarding: plan.forwarding) : nil
+        held = (Set(plan.routes).subtracting(outcome.refused),
+                Set(plan.neighbours + plan.forwarding).subtracting(outcome.refusedEntries))
         return PassOutcome(added: outcome.added, removed: outcome.removed, routes: plan.routes.count,
-                           refusals: outcome.refusals.merging(lookupRefusals) { $0 + $1 })
+                           refusals: outcome.refusals.merging(otherRefusals) { $0 + $1 }, repairs: repairs)
     }
 }

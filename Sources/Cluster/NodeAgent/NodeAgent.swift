@@ -3,6 +3,7 @@ import ClusterModel
 import Etcd
 import Logging
 import NIOPosix
+import Synchronization
 
 /// The store as last seen, kept by the task that lists and watches; the loop reads it.
 actor Mirror {
@@ -31,6 +32,9 @@ public final class NodeAgent: Sendable {
     private let wake: AsyncStream<String>.Continuation
     private let relists: AsyncStream<String>
     private let relist: AsyncStream<String>.Continuation
+    /// The first reason since the last pass that asks for the kernel to be read afresh (any
+    /// but a watch event): kept apart, so that a watch event after it does not take its place.
+    private let refreshAsked = Mutex<String?>(nil)
     /// One thread for every blocking call the loop makes: netlink never runs on the cooperative pool.
     private let pool = NIOThreadPool(numberOfThreads: 1)
 
@@ -54,7 +58,10 @@ public final class NodeAgent: Sendable {
     }
 
     /// Asks for a pass; a pass already asked for and not begun takes this one's place.
-    public func signal(_ reason: String) { wake.yield(reason) }
+    public func signal(_ reason: String) {
+        if reason != "watch" { refreshAsked.withLock { $0 = $0 ?? reason } }
+        wake.yield(reason)
+    }
 
     /// Asks the watcher to list the store again before the next pass.
     public func listAgain(_ reason: String) { relist.yield(reason) }
@@ -78,7 +85,7 @@ public final class NodeAgent: Sendable {
         // What the last verdict was made from: a watch event that leaves records and subnet keys
         // as they were (a record written again as it was) changes nothing to judge.
         var judged: (records: [String: [UInt8]], holders: [IPNetwork: String])?
-        for await reason in wakeups {
+        for await signalled in wakeups {
             // Waited for before the view is read, so that the pass takes in what came meanwhile.
             tokens = min(Self.burst, tokens + refilled.duration(to: .now) / Self.spacing)
             refilled = .now
@@ -88,6 +95,10 @@ public final class NodeAgent: Sendable {
                 refilled = .now
             }
             try Task.checkCancellation()
+            let reason = refreshAsked.withLock { reason in
+                defer { reason = nil }
+                return reason
+            } ?? signalled
             let view = await mirror.view
             guard view.revision > 0 else { continue }
             if view.records[node.name] == nil { throw NodeRemoved(node.name) }
@@ -148,6 +159,12 @@ public final class NodeAgent: Sendable {
             metrics.kernelRefusals.increment(by: refusals.count)
             logger.warning("the kernel refused a peer's entries; the rest of the plan is in place",
                            metadata: ["peer": "\(peer.isEmpty ? "-" : peer)", "refused": "\(refusals)"])
+        }
+        for (kind, entries) in outcome.repairs.sorted(by: { $0.key < $1.key }) {
+            metrics.repaired(kind, count: entries.count)
+            logger.notice("put back what something else removed", metadata: [
+                "kind": "\(kind)", "missing": "\(entries.joined(separator: ", "))", "reason": "\(reason)",
+            ])
         }
         if !outcome.isQuiet {
             logger.info("reconciled", metadata: ["reason": "\(reason)", "added": "\(outcome.added)",

@@ -94,7 +94,7 @@ public final class NodeDaemon: Service, Sendable {
                           metadata: ["bridge": "\(options.bridge)", "address": "\(address)"])
         }
         let vxlan = config.backend == .direct ? nil
-            : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay)
+            : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay).index
         if vxlan != nil { try Untracked.vxlan(port: config.port) }
         if let path = options.conflist {
             let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
@@ -104,7 +104,8 @@ public final class NodeDaemon: Service, Sendable {
             try Conflist.write(content, to: path)
         }
         let agent = NodeAgent(node: record, config: config, store: store,
-                              dataPath: KernelDataPath(socket: socket, vxlan: vxlan), logger: logger,
+                              dataPath: KernelDataPath(socket: socket, node: record, config: config,
+                                                       underlay: options.underlay, vxlan: vxlan), logger: logger,
                               metrics: metrics, health: health)
 
         // SIGTERM cancels the tasks; so does the first of them to fail (the node removed), which
@@ -128,7 +129,7 @@ public final class NodeDaemon: Service, Sendable {
                             agent.listAgain("timer")
                         }
                     }
-                    group.addTask { await self.followLinks(agent) }
+                    group.addTask { await self.followKernel(agent) }
                     group.addTask {
                         for await _ in await UnixSignalsSequence(trapping: .sighup) {
                             self.logger.info("SIGHUP: listing the peers again")
@@ -141,41 +142,61 @@ public final class NodeDaemon: Service, Sendable {
         logger.info("stopped; the data path stays as it is")
     }
 
-    /// Routes through a link go when it goes down; when the underlay or the VXLAN device comes
-    /// back up, they are put back. Notifications lost to a full socket buffer count as one.
-    private func followLinks(_ agent: NodeAgent) async {
-        let underlay = options.underlay
+    /// The kernel's notifications, as triggers of a pass that reads the kernel afresh: a link
+    /// of the node's that comes back up (its routes went when it went down), or any of the
+    /// node's state removed by something else: the VXLAN device, its addresses, neighbour or
+    /// forwarding entries, a route of podwire's, forwarding turned off. The node's own removals
+    /// trigger one pass that finds nothing to do. Notifications lost to a full socket buffer count as a removal.
+    private func followKernel(_ agent: NodeAgent) async {
+        let underlay = options.underlay, vxlanName = VXLANEndpoint.name
         let (events, continuation) = AsyncStream.makeStream(of: String.self)
         // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
         _ = try? JoinableThread {
             let socket: RouteSocket
             do {
-                socket = try RouteSocket.linkEvents()
+                socket = try RouteSocket.stateEvents()
             } catch {
                 continuation.finish()
                 return
             }
-            // The kernel reports a link for many changes besides its state; only one that comes
-            // back up is a trigger.
             var up: [String: Bool] = [:]
+            // The VXLAN device's index, as the kernel last reported it (it changes when made again).
+            var vxlan = (try? RouteSocket().link(named: vxlanName))??.index
             while true {
                 do {
-                    for event in try socket.nextLinkEvents() {
-                        let isUp = !event.removed && event.link.isUp
-                        if isUp && up[event.link.name] != true { continuation.yield(event.link.name) }
-                        up[event.link.name] = isUp
+                    for event in try socket.nextStateEvents() {
+                        switch event {
+                        case let .link(link, removed):
+                            guard link.name == underlay || link.name == vxlanName else { continue }
+                            if link.name == vxlanName { vxlan = removed ? nil : link.index }
+                            let isUp = !removed && link.isUp
+                            if removed {
+                                continuation.yield("kernel: link \(link.name) removed")
+                            } else if isUp && up[link.name] != true {
+                                continuation.yield("kernel: link \(link.name) up")
+                            }
+                            up[link.name] = isUp
+                        case let .address(address, link, removed) where removed && link == vxlan:
+                            continuation.yield("kernel: address \(address) removed")
+                        case let .route(route, removed) where removed && route.protocolNumber == RouteProtocol.podwire:
+                            continuation.yield("kernel: route \(route.destination) removed")
+                        case let .neighbour(link, removed) where removed && link == vxlan:
+                            continuation.yield("kernel: an entry of \(vxlanName) removed")
+                        case let .forwarding(family, nil, on) where !on:
+                            continuation.yield("kernel: \(family) forwarding turned off")
+                        default:
+                            continue
+                        }
                     }
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    continuation.yield(underlay)
+                    continuation.yield("kernel: notifications lost")
                 } catch {
                     continuation.finish()
                     return
                 }
             }
         }
-        for await name in events where name == underlay || name == VXLANEndpoint.name {
-            agent.signal("link \(name) up")
-        }
+        for await reason in events { agent.signal(reason) }
     }
 
     private func keepAlive(addresses: [IPAddress]) async throws {

@@ -23,6 +23,11 @@ public struct Reconciler {
         public var added = 0
         public var removed = 0
         public var refusals: [String: [String]] = [:]
+        /// What went in, and what the kernel refused to take.
+        public var routesAdded: [RouteEntry] = []
+        public var entriesAdded: [Neighbour] = []
+        public var refused: Set<RouteEntry> = []
+        public var refusedEntries: Set<Neighbour> = []
     }
 
     /// What the kernel holds that the plan does not, and what it lacks: drift, for the CLI.
@@ -63,34 +68,44 @@ public struct Reconciler {
         let drift = try drift(from: plan, vxlan: vxlan, known: known)
         let routes = drift.routes, neighbours = drift.neighbours, forwarding = drift.forwarding
         var outcome = Outcome()
-        func attempt(_ what: String, _ owner: String?, added: Bool, _ body: () throws(NetlinkError) -> Void) {
+        func attempt(_ what: String, _ owner: String?, added: Bool, _ body: () throws(NetlinkError) -> Void) -> Bool {
             do {
                 try body()
                 if added { outcome.added += 1 } else { outcome.removed += 1 }
+                return true
             } catch {
                 outcome.refusals[owner ?? "", default: []].append("\(what): \(error)")
+                return false
             }
         }
         // Neighbours first: a route through a VTEP works from the moment it is added.
         for entry in neighbours.add + forwarding.add {
             let owner = plan.entryOwners[entry]
-            attempt("add \(entry.kind) \(entry.address)", owner, added: true) { () throws(NetlinkError) in
+            if attempt("add \(entry.kind) \(entry.address)", owner, added: true, { () throws(NetlinkError) in
                 try socket.replaceNeighbour(entry)
+            }) {
+                outcome.entriesAdded.append(entry)
+            } else {
+                outcome.refusedEntries.insert(entry)
             }
         }
         for route in routes.remove {
-            attempt("delete route \(route.destination)", nil, added: false) { () throws(NetlinkError) in
+            _ = attempt("delete route \(route.destination)", nil, added: false) { () throws(NetlinkError) in
                 try socket.deleteRoute(route)
             }
         }
         for entry in neighbours.remove + forwarding.remove {
-            attempt("delete \(entry.kind) \(entry.address)", nil, added: false) { () throws(NetlinkError) in
+            _ = attempt("delete \(entry.kind) \(entry.address)", nil, added: false) { () throws(NetlinkError) in
                 try socket.deleteNeighbour(entry)
             }
         }
         for route in routes.add {
-            attempt("add route \(route.destination)", plan.routeOwners[route], added: true) { () throws(NetlinkError) in
-                try socket.addRoute(route)
+            if attempt("add route \(route.destination)", plan.routeOwners[route], added: true, {
+                () throws(NetlinkError) in try socket.addRoute(route)
+            }) {
+                outcome.routesAdded.append(route)
+            } else {
+                outcome.refused.insert(route)
             }
         }
         return outcome
@@ -109,20 +124,32 @@ public struct Reconciler {
 public struct VXLANEndpoint {
     public static let name = "podwire.vx"
 
-    /// The device's index, made or brought in line with what `node` needs.
+    /// What is wrong with the device as it is (missing, other settings, an address missing or
+    /// extra, down), against what `node` needs; nil when it is as wanted.
+    public static func problem(socket: RouteSocket, node: NodeRecord, config: ClusterConfig,
+                               underlay: Link) throws(NetlinkError) -> String? {
+        guard let device = try socket.link(named: name) else { return "\(name) missing" }
+        if try !matches(device, node: node, config: config, underlay: underlay) { return "\(name) made otherwise" }
+        let changes = try addressChanges(socket: socket, device: device, node: node)
+        if let address = changes.add.first { return "\(name) lacks its address \(address)" }
+        if let address = changes.remove.first { return "\(name) has an extra address \(address)" }
+        return device.isUp ? nil : "\(name) down"
+    }
+
+    /// The device's index, made or brought in line with what `node` needs, and what was wrong
+    /// with it before (nil: nothing).
     public static func ensure(socket: RouteSocket, node: NodeRecord, config: ClusterConfig,
-                              underlay: Link) throws(NetlinkError) -> Int32 {
+                              underlay: Link) throws(NetlinkError) -> (index: Int32, repaired: String?) {
         let local = node.address(.v4) ?? node.address(.v6)
         guard let local else { throw NetlinkError("create \(name): the node has no underlay address", errno: EINVAL) }
         let mtu = underlay.mtu - DataPathPlan.vxlanOverhead(underlay: local.family)
         var device = try socket.link(named: name)
-        let wanted = Link.VXLANSettings(vni: config.vni, port: config.port, local: local,
-                                        underlayIndex: underlay.index)
-        if let existing = device,
-           existing.kind != "vxlan" || existing.mac != node.vtepMAC || existing.mtu != mtu || existing.vxlan != wanted {
+        var repaired: String? = device == nil ? "\(name) missing" : nil
+        if let existing = device, try !matches(existing, node: node, config: config, underlay: underlay) {
             // Made for another config, address or link (or by hand): made again rather than patched.
             try socket.deleteLink(named: name)
             device = nil
+            repaired = "\(name) made otherwise"
         }
         if device == nil {
             try socket.addVXLAN(VXLANDevice(name: name, vni: config.vni, local: local, underlayIndex: underlay.index,
@@ -130,14 +157,33 @@ public struct VXLANEndpoint {
             device = try socket.link(named: name)
         }
         guard let device else { throw NetlinkError("create \(name)", errno: ENODEV) }
+        let changes = try addressChanges(socket: socket, device: device, node: node)
+        for address in changes.remove { try socket.deleteAddress(address, link: device.index) }
+        for address in changes.add { try socket.addAddress(address, link: device.index) }
+        if repaired == nil, let address = changes.add.first { repaired = "\(name) lacked its address \(address)" }
+        if !device.isUp {
+            try socket.setUp(link: device.index)
+            repaired = repaired ?? "\(name) was down"
+        }
+        return (device.index, repaired)
+    }
+
+    private static func matches(_ device: Link, node: NodeRecord, config: ClusterConfig,
+                                underlay: Link) throws(NetlinkError) -> Bool {
+        guard let local = node.address(.v4) ?? node.address(.v6) else { return false }
+        let mtu = underlay.mtu - DataPathPlan.vxlanOverhead(underlay: local.family)
+        let wanted = Link.VXLANSettings(vni: config.vni, port: config.port, local: local,
+                                        underlayIndex: underlay.index)
+        return device.kind == "vxlan" && device.mac == node.vtepMAC && device.mtu == mtu && device.vxlan == wanted
+    }
+
+    /// The VTEP addresses (each subnet's first, as a host address) the device lacks or has extra.
+    private static func addressChanges(socket: RouteSocket, device: Link,
+                                       node: NodeRecord) throws(NetlinkError) -> Changes<IPNetwork> {
         let present = try socket.addresses(link: device.index)
         let addresses = node.subnets.map { subnet in
             IPNetwork(address: DataPathPlan.vtepAddress(of: subnet), prefixLength: subnet.family.bitWidth)!
         }
-        let changes = Changes(wanted: addresses, present: present.filter { $0.prefixLength == $0.family.bitWidth })
-        for address in changes.remove { try socket.deleteAddress(address, link: device.index) }
-        for address in changes.add { try socket.addAddress(address, link: device.index) }
-        if !device.isUp { try socket.setUp(link: device.index) }
-        return device.index
+        return Changes(wanted: addresses, present: present.filter { $0.prefixLength == $0.family.bitWidth })
     }
 }

@@ -81,6 +81,12 @@ public struct NodeMetrics: Sendable {
         ownRepairs = Metrics.Counter(label: "podwire_own_record_repairs_total", factory: factory)
     }
 
+    /// Counts what was put back in the kernel after something else removed it, by kind.
+    func repaired(_ kind: String, count: Int) {
+        Metrics.Counter(label: "podwire_kernel_repairs_total", dimensions: [("kind", kind)], factory: factory)
+            .increment(by: count)
+    }
+
     /// Counts a record newly rejected, by its reason.
     func rejected(_ reason: Rejection.Reason) {
         Metrics.Counter(label: "podwire_records_rejected_total", dimensions: [("reason", reason.rawValue)],

@@ -194,6 +194,19 @@ struct Status: AsyncParsableCommand {
                 for line in report.split(separator: "\n") where line.hasPrefix("degraded peer") { print(line) }
             }
             let drift = try reconciler.drift(from: plan, vxlan: vxlan)
+            var deviceProblem: String?
+            if config.backend != .direct {
+                let device = try socket.link(named: VXLANEndpoint.name)
+                let underlayIndex = device?.vxlan?.underlayIndex
+                if device != nil, let underlay = try socket.links().first(where: { $0.index == underlayIndex }) {
+                    deviceProblem = try VXLANEndpoint.problem(socket: socket, node: node, config: config,
+                                                              underlay: underlay)
+                } else {
+                    deviceProblem = device == nil ? "\(VXLANEndpoint.name) missing"
+                        : "\(VXLANEndpoint.name) made otherwise (its underlay link is gone)"
+                }
+            }
+            if let deviceProblem { print("drift: \(deviceProblem)") }
             for route in drift.routes.add {
                 print("drift: missing route \(route.destination) via \(route.gateway.map { "\($0)" } ?? "-")")
             }
@@ -204,8 +217,8 @@ struct Status: AsyncParsableCommand {
             for entry in drift.neighbours.remove + drift.forwarding.remove {
                 print("drift: extra \(entry.kind) \(entry.address)")
             }
-            if drift.isEmpty { print("no drift: the kernel holds what etcd says") }
-            return !drift.isEmpty
+            if drift.isEmpty && deviceProblem == nil { print("no drift: the kernel holds what etcd says") }
+            return !drift.isEmpty || deviceProblem != nil
         }
         if drift { throw ExitCode(1) }
     }

@@ -14,6 +14,7 @@
 #include <linux/if_bridge.h>
 #include <linux/if_ether.h>
 #include <linux/neighbour.h>
+#include <linux/netconf.h>
 #include <linux/veth.h>
 #include <linux/pkt_sched.h>
 #include <linux/pkt_cls.h>

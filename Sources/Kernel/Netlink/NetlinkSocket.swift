@@ -88,6 +88,16 @@ public final class NetlinkSocket<Family: NetlinkFamily> {
         }
     }
 
+    /// Makes every wait for the kernel give up after `seconds`, with EAGAIN: for a listener
+    /// that must not wait for ever (a test).
+    public func limitWaits(to seconds: Int) throws(NetlinkError) {
+        do {
+            try Syscall.setReceiveTimeout(descriptor, seconds: seconds)
+        } catch {
+            throw NetlinkError("limit waits on a netlink socket", errno: error.errno)
+        }
+    }
+
     /// Waits for the next datagram of notifications and hands each message to `body`; for a
     /// socket that only listens. A notification carries the sequence number and port of the
     /// request that caused it, so none is checked. A reader that fell behind gets ENOBUFS:

@@ -297,25 +297,6 @@ extension NetlinkSocket where Family == RouteFamily {
     }
 }
 
-extension NetlinkSocket where Family == RouteFamily {
-    /// A socket told of every link that appears, changes or goes (`ip monitor link`).
-    public static func linkEvents() throws(NetlinkError) -> RouteSocket {
-        let socket = try RouteSocket()
-        try socket.subscribe(to: UInt32(RTNLGRP_LINK.rawValue))
-        return socket
-    }
-
-    /// Waits for the next link notifications; each is the link as it is now, or (removed)
-    /// as it was.
-    public func nextLinkEvents() throws(NetlinkError) -> [(link: Link, removed: Bool)] {
-        var events: [(link: Link, removed: Bool)] = []
-        try notifications { reply throws(NetlinkError) in
-            if let link = Link(reply) { events.append((link, reply.type == UInt16(RTM_DELLINK))) }
-        }
-        return events
-    }
-}
-
 extension Link {
     /// The link an RTM_NEWLINK reply (or RTM_DELLINK notification) describes; nil for any
     /// other message.

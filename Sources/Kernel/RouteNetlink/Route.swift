@@ -117,8 +117,14 @@ extension RouteEntry {
 
     /// A unicast route of the main table from an RTM_NEWROUTE reply; nil for anything else.
     init?(_ reply: NetlinkReply) {
-        guard reply.type == UInt16(RTM_NEWROUTE), let info = reply.header(rtmsg.self),
-              info.rtm_type == UInt8(RTN_UNICAST) else { return nil }
+        guard reply.type == UInt16(RTM_NEWROUTE) else { return nil }
+        self.init(notification: reply)
+    }
+
+    /// A unicast route of the main table from an RTM_NEWROUTE or RTM_DELROUTE message.
+    init?(notification reply: NetlinkReply) {
+        guard reply.type == UInt16(RTM_NEWROUTE) || reply.type == UInt16(RTM_DELROUTE),
+              let info = reply.header(rtmsg.self), info.rtm_type == UInt8(RTN_UNICAST) else { return nil }
         let attributes = reply.attributes(after: rtmsg.self)
         let table = attributes[RTA_TABLE]?.u32 ?? UInt32(info.rtm_table)
         guard table == UInt32(RT_TABLE_MAIN.rawValue) else { return nil }

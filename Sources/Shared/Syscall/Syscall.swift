@@ -110,6 +110,14 @@ public enum Syscall {
         try retrying("setsockopt") { Glibc.setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// Makes a blocking receive on the socket give up (EAGAIN) after `seconds`.
+    public static func setReceiveTimeout(_ fd: Int32, seconds: Int) throws(SyscallError) {
+        var limit = timeval(tv_sec: seconds, tv_usec: 0)
+        try retrying("setsockopt(SO_RCVTIMEO)") {
+            Glibc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
+    }
+
     /// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER). The kernel binds it
     /// to a port of its choosing on the first send. It belongs to the network namespace of
     /// the thread that opens it.

@@ -59,7 +59,7 @@ final class MemoryClusterStore: ClusterStore {
 
 /// A data path that remembers what it was asked, takes a while, and refuses the peers it is told to.
 final class MemoryDataPath: DataPath {
-    let state = Mutex((passes: 0, peers: [String](), refuse: Set<String>()))
+    let state = Mutex((passes: 0, peers: [String](), refuse: Set<String>(), refreshes: 0))
     let delay: UInt32
 
     init(delay microseconds: UInt32 = 0) { delay = microseconds }
@@ -68,6 +68,7 @@ final class MemoryDataPath: DataPath {
         usleep(delay)
         return state.withLock { state in
             state.passes += 1
+            if refresh { state.refreshes += 1 }
             state.peers = peers.map(\.name).sorted()
             var outcome = PassOutcome(added: 0, removed: 0, routes: peers.count * 2)
             for peer in peers.map(\.name) where state.refuse.contains(peer) {
@@ -141,6 +142,32 @@ final class MemoryDataPath: DataPath {
             try await Task.sleep(for: .milliseconds(200))
             let passes = dataPath.passes - before
             #expect(passes >= 1 && passes <= 5, "200 watch batches took \(passes) passes")
+        }
+    }
+
+    @Test func aWatchEventDoesNotTakeTheKernelsPlace() async throws {
+        try await running(dataPath: MemoryDataPath(delay: 100_000)) { agent, store, dataPath in
+            #expect(await eventually { dataPath.peers == ["b", "c"] })
+            try await Task.sleep(for: .milliseconds(300))
+            func join(_ name: String, _ n: Int) {
+                let record = ViewBuilder.record(name, n)
+                store.change(.put(key: ClusterKeys.node(name), value: Array(record.json.utf8)),
+                             .put(key: ClusterKeys.subnet(record.subnets[0]), value: Array(name.utf8)),
+                             .put(key: ClusterKeys.subnet(record.subnets[1]), value: Array(name.utf8)))
+            }
+            // While a watch event's pass runs, the kernel reports a removal and then another
+            // watch event comes: one pass follows for both, and it reads the kernel afresh.
+            join("d", 4)
+            #expect(await eventually { dataPath.passes > 0 && dataPath.state.withLock { $0.peers.count } == 3 })
+            let refreshes = dataPath.state.withLock { $0.refreshes }
+            join("e", 5)
+            try await Task.sleep(for: .milliseconds(20))
+            agent.signal("kernel: route 10.0.0.0/24 removed")
+            join("f", 6)
+            #expect(await eventually { dataPath.peers == ["b", "c", "d", "e", "f"] })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(dataPath.state.withLock { $0.refreshes } > refreshes,
+                    "the kernel's trigger still read the kernel afresh")
         }
     }
 

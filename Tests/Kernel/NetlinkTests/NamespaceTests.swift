@@ -153,15 +153,38 @@ struct NamespaceTests {
         #expect(try socket.neighbours(.forwarding, link: device.index).isEmpty)
     }
 
-    /// A socket subscribed to link changes is told when a link comes up and when it goes.
-    @Test(.timeLimit(.minutes(1))) func linkEvents() throws {
-        let events = try namespace.perform { try RouteSocket.linkEvents() }
+    /// A socket subscribed to state changes is told of a link that comes up and goes, of an
+    /// address and a route removed, and of forwarding turned off.
+    @Test(.timeLimit(.minutes(1))) func stateEvents() throws {
+        let events = try namespace.perform { try RouteSocket.stateEvents() }
+        try events.limitWaits(to: 10)
+        var seen: [StateEvent] = []
+        func until(_ wanted: StateEvent) throws {
+            while !seen.contains(wanted) { seen += try events.nextStateEvents() }
+        }
         let link = try underlay("u0")
         try socket.setUp(link: link.index)
-        var seen: [(link: Link, removed: Bool)] = []
-        while !seen.contains(where: { $0.link.name == "u0" && $0.link.isUp }) { seen += try events.nextLinkEvents() }
+        func isUp(_ event: StateEvent) -> Bool {
+            if case let .link(up, false) = event { up.name == "u0" && up.isUp } else { false }
+        }
+        while !seen.contains(where: isUp) { seen += try events.nextStateEvents() }
+        let address = IPNetwork("10.77.0.1/24")!
+        try socket.addAddress(address, link: link.index)
+        try until(.address(address, link: link.index, removed: false))
+        let route = RouteEntry(destination: IPNetwork("10.244.1.0/24")!, gateway: IPAddress("10.77.0.2"),
+                               linkIndex: link.index, protocolNumber: 112)
+        try socket.addRoute(route)
+        try socket.deleteRoute(route)
+        try until(.route(route, removed: true))
+        try socket.deleteAddress(address, link: link.index)
+        try until(.address(address, link: link.index, removed: true))
+        _ = try namespace.perform { try Sysctl.ensure("/proc/sys/net/ipv4/ip_forward", is: "1") }
+        _ = try namespace.perform { try Sysctl.ensure("/proc/sys/net/ipv4/ip_forward", is: "0") }
+        try until(.forwarding(.v4, link: nil, on: false))
         try socket.deleteLink(named: "u0")
-        while !seen.contains(where: { $0.link.name == "u0" && $0.removed }) { seen += try events.nextLinkEvents() }
+        while !seen.contains(where: { if case let .link(gone, true) = $0 { gone.name == "u0" } else { false } }) {
+            seen += try events.nextStateEvents()
+        }
     }
 
     /// The kernel's own words for a refusal reach the error: a gateway that is not on any link.
