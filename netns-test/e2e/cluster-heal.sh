@@ -2,7 +2,8 @@
 # A node heals what other software removes under its running daemon: three nodes, node 3
 # behind a router (reached over VXLAN), a pod on each. Each fault is made on node 1; the
 # daemon hears of it from the kernel's notifications (its timer is 60 s away) and puts back
-# exactly what was there (routes, the VXLAN device and its entries, forwarding), within 2 s.
+# exactly what was there (routes, the VXLAN device and its entries, forwarding, the conflist),
+# within 2 s.
 # Each repair time is printed, and the pods talk again.
 source "$(dirname "$0")/../lib/lib.sh"
 source "$(dirname "$0")/../lib/cluster.sh"
@@ -23,6 +24,7 @@ state_of() {
   in_ns n1 ip neigh show dev podwire.vx nud permanent | sort
   in_ns n1 bridge fdb show dev podwire.vx | grep ' dst ' | sort
   in_ns n1 sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding
+  md5sum < "$WORK/n1/net.d/10-podwire.conflist" 2>&1
 }
 before=$(state_of)
 as_before() { is "$(state_of 2>&1)" "$before"; }
@@ -77,6 +79,9 @@ heal "the VXLAN device's VTEP address deleted" delete_vtep_address
 heal "the VXLAN device set down" in_ns n1 ip link set podwire.vx down
 heal "IPv4 forwarding turned off" in_ns n1 sysctl -qw net.ipv4.ip_forward=0
 heal "IPv6 forwarding turned off" in_ns n1 sysctl -qw net.ipv6.conf.all.forwarding=0
+heal "the node's conflist deleted" rm "$WORK/n1/net.d/10-podwire.conflist"
+heal "the node's conflist changed by hand" sed -i 's/"ipMasq":true/"ipMasq":false/' "$WORK/n1/net.d/10-podwire.conflist"
+heal "the conflist's directory deleted" rm -r "$WORK/n1/net.d"
 
 section "what the daemon says of it"
 expect "status on node 1: no drift" says '^no drift' node 1 status --name node1
@@ -89,7 +94,7 @@ expect "  and names the device" says '^drift: podwire\.vx missing' node 1 status
 kill -CONT "$daemon1"
 expect "the daemon, continued, puts it back within 2 s" eventually 2 as_before
 metrics=$(status_page 1 /metrics)
-for kind in "vxlan device" route neighbour forwarding sysctl; do
+for kind in "vxlan device" route neighbour forwarding sysctl conflist; do
   expect "/metrics counts repairs of kind \"$kind\"" \
     matches "$metrics" "^podwire_kernel_repairs_total\{kind=\"$kind\"\} [1-9]"
 done

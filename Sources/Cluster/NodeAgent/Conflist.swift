@@ -28,12 +28,13 @@ public enum Conflist {
     }
 
     /// Written to a temporary file beside `path` and renamed over it, so a runtime never reads
-    /// half of it; unchanged content is not written again. Missing directories are made.
-    public static func write(_ content: String, to path: String) throws(SyscallError) {
+    /// half of it; unchanged content is not written again (false). Missing directories are made.
+    @discardableResult
+    public static func write(_ content: String, to path: String) throws(SyscallError) -> Bool {
         let bytes = Array(content.utf8)
         if let fd = try? Syscall.open(path, O_RDONLY) {
             defer { Syscall.close(fd) }
-            if (try? Syscall.readAll(fd, subject: path)) == bytes { return }
+            if (try? Syscall.readAll(fd, subject: path)) == bytes { return false }
         }
         let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
         let directory = slash.map { String(path[..<$0]) } ?? "."
@@ -48,6 +49,7 @@ public enum Conflist {
             try Syscall.writeAll(fd, bytes, subject: path)
         }
         try Syscall.renameat(directoryFD, temporary, name)
+        return true
     }
 
     /// `mkdir -p`: each missing directory of `path`, from the top.

@@ -45,6 +45,8 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     private let socket: RouteSocket
     /// What the VXLAN device is made from; nil when the cluster routes directly only.
     private let device: (node: NodeRecord, config: ClusterConfig, underlay: String)?
+    /// The conflist the runtime reads, and what it holds: written again when it differs.
+    private let conflist: (path: String, content: String)?
     private var vxlan: Int32?
     /// Which link leads to each peer's underlay address, as last looked up: a watch event
     /// about one peer then costs one lookup, not one per peer. Forgotten on every other
@@ -59,11 +61,14 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     private var passes = 0
 
     /// `vxlan`, the VXLAN device as `VXLANEndpoint.ensure` made it for `node`; nil when the
-    /// cluster routes directly only. A refresh makes the device again if it went.
-    public init(socket: RouteSocket, node: NodeRecord, config: ClusterConfig, underlay: String, vxlan: Int32?) {
+    /// cluster routes directly only. A refresh makes the device again if it went, and the
+    /// conflist if it went or was changed.
+    public init(socket: RouteSocket, node: NodeRecord, config: ClusterConfig, underlay: String, vxlan: Int32?,
+                conflist: (path: String, content: String)? = nil) {
         self.socket = socket
         self.device = vxlan == nil ? nil : (node, config, underlay)
         self.vxlan = vxlan
+        self.conflist = conflist
     }
 
     public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
@@ -82,6 +87,15 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                     if try Sysctl.ensure(path, is: "1"), passes > 0 { repairs["sysctl", default: []].append(path) }
                 } catch {
                     otherRefusals["", default: []].append("set \(path) to 1: \(error)")
+                }
+            }
+            if let conflist {
+                do {
+                    if try Conflist.write(conflist.content, to: conflist.path), passes > 0 {
+                        repairs["conflist", default: []].append(conflist.path)
+                    }
+                } catch {
+                    otherRefusals["", default: []].append("write \(conflist.path): \(error)")
                 }
             }
             if let device {

@@ -96,16 +96,18 @@ public final class NodeDaemon: Service, Sendable {
         let vxlan = config.backend == .direct ? nil
             : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay).index
         if vxlan != nil { try Untracked.vxlan(port: config.port) }
+        var conflist: (path: String, content: String)?
         if let path = options.conflist {
             let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
             let mtu = underlay.mtu - overhead
             let content = Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu,
                                         dataDir: options.dataDir)
             try Conflist.write(content, to: path)
+            conflist = (path, content)
         }
-        let agent = NodeAgent(node: record, config: config, store: store,
-                              dataPath: KernelDataPath(socket: socket, node: record, config: config,
-                                                       underlay: options.underlay, vxlan: vxlan), logger: logger,
+        let dataPath = KernelDataPath(socket: socket, node: record, config: config, underlay: options.underlay,
+                                      vxlan: vxlan, conflist: conflist)
+        let agent = NodeAgent(node: record, config: config, store: store, dataPath: dataPath, logger: logger,
                               metrics: metrics, health: health)
 
         // SIGTERM cancels the tasks; so does the first of them to fail (the node removed), which
@@ -130,6 +132,7 @@ public final class NodeDaemon: Service, Sendable {
                         }
                     }
                     group.addTask { await self.followKernel(agent) }
+                    if let path = self.options.conflist { group.addTask { await Self.follow(file: path, agent) } }
                     group.addTask {
                         for await _ in await UnixSignalsSequence(trapping: .sighup) {
                             self.logger.info("SIGHUP: listing the peers again")
@@ -195,6 +198,19 @@ public final class NodeDaemon: Service, Sendable {
                     return
                 }
             }
+        }
+        for await reason in events { agent.signal(reason) }
+    }
+
+    /// The conflist deleted, replaced or written by something else: a pass writes it again. A
+    /// runtime would otherwise fail every new pod with "no network".
+    private static func follow(file path: String, _ agent: NodeAgent) async {
+        let (events, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
+        _ = try? JoinableThread {
+            guard let watch = try? FileWatch(path) else { return continuation.finish() }
+            while (try? watch.next()) != nil { continuation.yield("file: \(path) changed") }
+            continuation.finish()
         }
         for await reason in events { agent.signal(reason) }
     }

@@ -2,6 +2,7 @@
 // and constants whose C macros Swift cannot import. Declarations only: no code.
 #include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/inotify.h>
 
 int setns(int fd, int nstype);
 int unshare(int flags);

@@ -151,6 +151,22 @@ public enum Syscall {
         try retrying("recv", subject) { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC)) }
     }
 
+    /// An inotify instance (inotify_init1).
+    public static func inotify() throws(SyscallError) -> Int32 {
+        try retrying("inotify_init1") { CLinux.inotify_init1(Int32(IN_CLOEXEC)) }
+    }
+
+    /// Watches `path` for the events in `mask` (inotify_add_watch).
+    public static func watch(_ inotify: Int32, _ path: String, mask: UInt32) throws(SyscallError) {
+        try retrying("inotify_add_watch", path) { CLinux.inotify_add_watch(inotify, path, mask) }
+    }
+
+    /// One read of whatever is ready (at least one byte, or 0 at the end), into `buffer`.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer,
+                            subject: String = "") throws(SyscallError) -> Int {
+        try retrying("read", subject) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
     /// Bytes from the kernel's random source (getrandom, blocking only before it is seeded).
     public static func randomBytes(_ count: Int) throws(SyscallError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
