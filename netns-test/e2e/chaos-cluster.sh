@@ -116,7 +116,8 @@ section "afterwards"
 # shellcheck disable=SC2086
 expect "every node holds a route to each of the three others again, within 30 s" eventually 30 holds_routes 3 $NODES
 no_drift() { # prints the status of a node with drift
-  local n out; for n in $NODES; do out=$(node "$n" status --name "node$n" 2>&1) || { echo "node $n: $out"; return 1; }; done
+  local n out
+  for n in $NODES; do out=$(node "$n" status --name "node$n" 2>&1) || { echo "node $n: $out"; return 1; }; done
 }
 expect "every node shows no drift, within 10 s" eventually 10 no_drift
 expect "every pair answers over both families, and the outside host too" eventually 10 all_answer

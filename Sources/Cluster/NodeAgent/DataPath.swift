@@ -57,8 +57,9 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     private var vxlanEntries: Reconciler.VXLANEntries?
     /// What the kernel took of the last pass's plan: an entry of it found missing later was
     /// removed by something else, and putting it back is a repair.
+    /// nil before the first pass: what that pass writes (forwarding, the conflist) is set-up,
+    /// not a repair.
     private var held: (routes: Set<RouteEntry>, entries: Set<Neighbour>)?
-    private var passes = 0
 
     /// `vxlan`, the VXLAN device as `VXLANEndpoint.ensure` made it for `node`; nil when the
     /// cluster routes directly only. A refresh makes the device again if it went, and the
@@ -76,22 +77,21 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
         let reconciler = Reconciler(socket: socket)
         var otherRefusals: [String: [String]] = [:]
         var repairs: [String: [String]] = [:]
-        defer { passes += 1 }
         if refresh {
             onLink = [:]
             vxlanEntries = nil
             // Pods' traffic to peers is forwarded, whatever turned forwarding off since.
             for family in Set(config.networks.map(\.family)) {
-                let path = family == .v4 ? "/proc/sys/net/ipv4/ip_forward" : "/proc/sys/net/ipv6/conf/all/forwarding"
+                let path = Sysctl.forwarding(ipv6: family == .v6)
                 do {
-                    if try Sysctl.ensure(path, is: "1"), passes > 0 { repairs["sysctl", default: []].append(path) }
+                    if try Sysctl.ensure(path, is: "1"), held != nil { repairs["sysctl", default: []].append(path) }
                 } catch {
                     otherRefusals["", default: []].append("set \(path) to 1: \(error)")
                 }
             }
             if let conflist {
                 do {
-                    if try Conflist.write(conflist.content, to: conflist.path), passes > 0 {
+                    if try Conflist.write(conflist.content, to: conflist.path), held != nil {
                         repairs["conflist", default: []].append(conflist.path)
                     }
                 } catch {
@@ -104,7 +104,6 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                 }
                 let made = try VXLANEndpoint.ensure(socket: socket, node: device.node, config: device.config,
                                                     underlay: underlay)
-                if made.index != vxlan { held = nil }
                 if let problem = made.repaired { repairs["vxlan device", default: []].append(problem) }
                 vxlan = made.index
             }

@@ -149,19 +149,12 @@ public final class NodeDaemon: Service, Sendable {
     /// of the node's that comes back up (its routes went when it went down), or any of the
     /// node's state removed by something else: the VXLAN device, its addresses, neighbour or
     /// forwarding entries, a route of podwire's, forwarding turned off. The node's own removals
-    /// trigger one pass that finds nothing to do. Notifications lost to a full socket buffer count as a removal.
+    /// trigger one pass that finds nothing to do. Notifications lost to a full socket buffer
+    /// count as a removal.
     private func followKernel(_ agent: NodeAgent) async {
         let underlay = options.underlay, vxlanName = VXLANEndpoint.name
-        let (events, continuation) = AsyncStream.makeStream(of: String.self)
-        // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
-        _ = try? JoinableThread {
-            let socket: RouteSocket
-            do {
-                socket = try RouteSocket.stateEvents()
-            } catch {
-                continuation.finish()
-                return
-            }
+        await Self.signal(agent) { continuation in
+            guard let socket = try? RouteSocket.stateEvents() else { return }
             var up: [String: Bool] = [:]
             // The VXLAN device's index, as the kernel last reported it (it changes when made again).
             var vxlan = (try? RouteSocket().link(named: vxlanName))??.index
@@ -194,25 +187,31 @@ public final class NodeDaemon: Service, Sendable {
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
                     continuation.yield("kernel: notifications lost")
                 } catch {
-                    continuation.finish()
                     return
                 }
             }
         }
-        for await reason in events { agent.signal(reason) }
     }
 
     /// The conflist deleted, replaced or written by something else: a pass writes it again. A
     /// runtime would otherwise fail every new pod with "no network".
     private static func follow(file path: String, _ agent: NodeAgent) async {
-        let (events, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
-        // A thread of its own: it blocks in the kernel, off Swift's cooperative pool.
-        _ = try? JoinableThread {
-            guard let watch = try? FileWatch(path) else { return continuation.finish() }
+        await signal(agent) { continuation in
+            guard let watch = try? FileWatch(path) else { return }
             while (try? watch.next()) != nil { continuation.yield("file: \(path) changed") }
+        }
+    }
+
+    /// Runs `watch` on a thread of its own (it blocks in the kernel, off Swift's cooperative
+    /// pool) and signals the agent with every reason it yields, until it returns.
+    private static func signal(_ agent: NodeAgent,
+                               from watch: @escaping (AsyncStream<String>.Continuation) -> Void) async {
+        let (reasons, continuation) = AsyncStream.makeStream(of: String.self)
+        _ = try? JoinableThread {
+            watch(continuation)
             continuation.finish()
         }
-        for await reason in events { agent.signal(reason) }
+        for await reason in reasons { agent.signal(reason) }
     }
 
     private func keepAlive(addresses: [IPAddress]) async throws {

@@ -5,6 +5,11 @@ import Syscall
 
 /// Kernel settings under /proc/sys, for the current thread's network namespace.
 public enum Sysctl {
+    /// Where forwarding of IPv4 (`ip_forward`) or IPv6 (`conf/all/forwarding`) is turned on.
+    public static func forwarding(ipv6: Bool) -> String {
+        ipv6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward"
+    }
+
     /// Sets `path` to `value` unless it already holds it, which spares a write (and the
     /// kernel's work behind it) on every call after the first; true when it wrote.
     @discardableResult

@@ -82,9 +82,8 @@ struct NodeSide {
     /// A gateway forwards: turn on IPv4/IPv6 forwarding for the families it serves.
     func enableForwarding(for families: Set<IPAddress.Family>) throws {
         for family in families {
-            let path = family == .v4 ? "/proc/sys/net/ipv4/ip_forward" : "/proc/sys/net/ipv6/conf/all/forwarding"
             do {
-                try Sysctl.ensure(path, is: "1")
+                try Sysctl.ensure(Sysctl.forwarding(ipv6: family == .v6), is: "1")
             } catch {
                 throw CNIError(CNIError.ioFailure, "cannot enable forwarding: \(error)")
             }
