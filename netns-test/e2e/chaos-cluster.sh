@@ -58,10 +58,12 @@ fault() {
     daemon-kill) kill -9 "$(cat "$WORK/daemon$n.pid")"; echo "start_daemon $n" ;;
     etcd-pause) kill -STOP "$(cat "$WORK/etcd$n.pid")"; echo "kill -CONT $(cat "$WORK/etcd$n.pid")" ;;
     etcd-kill) kill -9 "$(cat "$WORK/etcd$n.pid")"; echo "start_etcd $n existing" ;;
-    # The link's default route goes with it; the node's network manager would put it back.
+    # The link's default routes and its IPv6 address (keep_addr_on_down is off) go with it;
+    # the node's network manager would put them back.
     link-flap) in_ns "n$n" ip link set eth0 down
       local net4=192.168.10 net6=fd10; [[ ${SEGMENT[$n]} == b ]] && net4=192.168.20 net6=fd20
-      echo "in_ns n$n ip link set eth0 up; in_ns n$n ip route replace default via $net4.254;" \
+      echo "in_ns n$n ip link set eth0 up; in_ns n$n ip addr replace ${UNDERLAY6[$n]}/64 dev eth0 nodad;" \
+        "in_ns n$n ip route replace default via $net4.254;" \
         "in_ns n$n ip -6 route replace default via $net6::254" ;;
     vxlan-delete) in_ns "n$n" ip link del podwire.vx ;;
     route-flush) in_ns "n$n" ip route flush proto "$PODWIRE_ROUTE_PROTO"
