@@ -92,9 +92,13 @@ let package = Package(
         plugin("IPAM", ["CNI", "Addressing", "Syscall", "Identity"]),
         // podwire's nftables tables: masquerade, port mappings and the spoof check as set elements per pod.
         plugin("Firewall", ["NetfilterNetlink", "Netlink", "Addressing", "Identity", "Syscall"]),
+        // What an attachment put on the node (bridge port, gateways, firewall entries), kept in its
+        // index entry for the node's daemon to put back.
+        plugin("AttachmentRecord", ["Firewall", "Addressing", "Identity", "JSON"]),
         // The plugins: bridge mode (a plan, then steps with undo), podwire-ipam and podwire-portmap.
         plugin("Plugins", [
-            "CNI", "IPAM", "Netlink", "RouteNetlink", "Namespaces", "Firewall", "Addressing", "Syscall", "Identity",
+            "CNI", "IPAM", "Netlink", "RouteNetlink", "Namespaces", "Firewall", "AttachmentRecord", "Addressing",
+            "Syscall", "Identity",
         ]),
         // The `podwire` executable: one of the plugins by the name it is called by.
         .executableTarget(name: "podwire", dependencies: ["Plugins", "CNI", "CallLog"],
@@ -118,7 +122,7 @@ let package = Package(
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
             "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Namespaces", "Addressing", "JSON",
-            "Syscall", "Identity", logging,
+            "Syscall", "Identity", "IPAM", "Firewall", "AttachmentRecord", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -164,12 +168,13 @@ let package = Package(
         // Golden bytes against ip/nft captures (no root), and requests in throwaway namespaces (root).
         tests("Kernel", "NetlinkTests", [
             "Netlink", "RouteNetlink", "NetfilterNetlink", "Firewall", "NodeAgent", "Namespaces", "Addressing",
-            "CNetlink", "Syscall",
+            "CNetlink", "Syscall", "IPAM", "AttachmentRecord", "Identity",
         ], exclude: ["References"]),
         tests("Plugin", "CNITests", ["CNI"]),
         tests("Plugin", "CallLogTests", ["CallLog", "CNI", "Addressing", logging]),
         tests("Plugin", "IPAMTests", ["IPAM", "CNI", "Identity"]),
         tests("Plugin", "FirewallTests", ["Firewall", "NetfilterNetlink", "Addressing"]),
+        tests("Plugin", "AttachmentRecordTests", ["AttachmentRecord", "Firewall", "Addressing", "Identity"]),
         tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing", "Identity"]),
         tests("Cluster", "ClusterTests", [
             "ClusterModel", "NodeAgent", "Etcd", "RouteNetlink", "Addressing", "Identity", logging,

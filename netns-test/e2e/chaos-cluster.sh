@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Random faults against a running cluster, with every pod pair probed throughout: four nodes
-# (node 4 behind the router, reached over VXLAN), a three-member etcd, a pod on each, and a
-# host outside the cluster reached through masquerade. Faults come from a seeded generator,
+# (node 4 behind the router, reached over VXLAN), a three-member etcd, a pod on each with a
+# host port, which the pod of the node before it probes, and a host outside the cluster
+# reached through masquerade. Faults come from a seeded generator,
 # one every 2 to 4 s, overlapping (a member paused while a daemon restarts). For each kind:
 # how often it came, the median and longest outage the probes saw, and whether the node was
 # back to no drift afterwards. At the end every node shows no drift and every pair answers.
@@ -19,22 +20,27 @@ cluster_etcd 1 2 3
 cluster_config '{"network4":"10.248.0.0/16","network6":"fd48::/48","backend":"auto"}' || fail "set the cluster config"
 for n in $NODES; do start_daemon "$n"; done
 for n in $NODES; do wait_for_conflist "$n" || fail "node $n wrote its conflist"; done
-for n in $NODES; do add_pod "$n" || fail "ADD the pod of node $n"; done
+for n in $NODES; do
+  CAP_ARGS='{"portMappings":[{"hostPort":9081,"containerPort":8081,"protocol":"udp"}]}' add_pod "$n" ||
+    fail "ADD the pod of node $n, with host port 9081"
+done
 ip netns exec "pw$RUN_ID-outside" python3 "$REPO/netns-test/tools/hostname-server.py" outside 8083 8081 198.18.0.2 \
   >/dev/null 2>&1 &
 remember_pid $!
 # shellcheck disable=SC2086
 expect "every node holds a route to each of the three others, both families" eventually 30 holds_routes 3 $NODES
 
-# One prober per pod: every other pod over both families, and the outside host. A target is
-# labelled SOURCE-TARGET-FAMILY, the outside host SOURCE-out-4.
+# One prober per pod: every other pod over both families, the next node's host port, and the
+# outside host. A target is labelled SOURCE-TARGET-FAMILY, a host port SOURCE-TARGET-hp, the
+# outside host SOURCE-out-4.
 for n in $NODES; do
   targets=()
   for m in $NODES; do
     [[ $m == "$n" ]] && continue
     targets+=("$n-$m-4=${POD4[$m]}" "$n-$m-6=${POD6[$m]}")
   done
-  targets+=("$n-out-4=198.18.0.2")
+  m=$((n % 4 + 1))
+  targets+=("$n-$m-hp=${UNDERLAY4[$m]},9081" "$n-out-4=198.18.0.2")
   # ip netns exec directly, not the in_ns function: $! is then the prober's own PID, which the
   # cleanup stops (a function's subshell would leave the prober running).
   ip netns exec "pw$RUN_ID-pod$n" python3 "$REPO/netns-test/tools/prober.py" 0.25 8081 "$WORK/probes$n.txt" \
@@ -44,10 +50,11 @@ done
 all_answer() { # the last round of every prober: every target answered
   local n; for n in $NODES; do
     [[ -s $WORK/probes$n.txt ]] || return 1
-    tail -7 "$WORK/probes$n.txt" | awk '$3 != 1 { print "no answer: " $2; bad = 1 } END { exit bad }' || return 1
+    tail -8 "$WORK/probes$n.txt" | awk '$3 != 1 { print "no answer: " $2; bad = 1 } END { exit bad }' || return 1
   done
 }
-expect "every pod answers every other pod over IPv4 and IPv6, and reaches the outside host" eventually 20 all_answer
+expect "every pod answers every other pod over IPv4 and IPv6, a host port, and the outside host" \
+  eventually 20 all_answer
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # fault KIND NODE: makes the fault; prints the command that lifts it, or nothing when the
@@ -71,10 +78,28 @@ fault() {
     neighbour-flush) in_ns "n$n" ip neigh flush dev podwire.vx nud permanent ;;
     forwarding-off) in_ns "n$n" sysctl -qw net.ipv4.ip_forward=0 ;;
     conflist-delete) rm -f "$WORK/n$n/net.d/10-podwire.conflist" ;;
+    bridge-delete) in_ns "n$n" ip link del "pwb$RUN_ID" ;;
+    nft-flush) in_ns "n$n" nft flush ruleset ;;
+    # The operator removes the node; its daemon stops, saying so, and its supervisor starts it
+    # again: it joins again, with the same subnet (the first free one), and its pod keeps talking.
+    node-rejoin) node "$n" remove "node$n" >/dev/null
+      echo "exits $(cat "$WORK/daemon$n.pid"); start_daemon $n" ;;
   esac
 }
+exits() { # exits PID: waits (10 s at most) for the process to end
+  local deadline=$((SECONDS + 10))
+  while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+}
+settles() { # settles KIND NODE: waits (10 s at most) for the node to show no drift; records whether it did
+  local deadline=$((SECONDS + 10))
+  until node "$2" status --name "node$2" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "$1 drift" >> "$WORK/drift.txt"; return; }
+    sleep 0.2
+  done
+  echo "$1 drift-free" >> "$WORK/drift.txt"
+}
 KINDS=(daemon-kill etcd-pause etcd-kill link-flap vxlan-delete route-flush neighbour-flush forwarding-off
-       conflist-delete)
+       conflist-delete bridge-delete nft-flush node-rejoin)
 
 section "faults for $SECONDS_TO_RUN s (seed $SEED)"
 RANDOM=$SEED
@@ -84,6 +109,10 @@ declare -A lifting=()   # node or member -> the PID of the subshell that lifts i
 while ((SECONDS < end)); do
   kind=${KINDS[RANDOM % ${#KINDS[@]}]}
   case $kind in etcd-*) n=$((RANDOM % 3 + 1)) key="etcd$n" ;; *) n=$((RANDOM % 4 + 1)) key="node$n" ;; esac
+  # One node out of the cluster at a time: two rejoining at once could take each other's subnet.
+  if [[ $kind == node-rejoin ]] && [[ -n ${lifting[rejoin]:-} ]] && kill -0 "${lifting[rejoin]}" 2>/dev/null; then
+    continue
+  fi
   hold=$((1000 + RANDOM % 2000))    # a fault that is lifted lasts 1 to 3 s
   pause=$((2000 + RANDOM % 2000))   # the next fault comes 2 to 4 s later
   # One fault at a time on a node or member; a busy one is left alone this round.
@@ -99,16 +128,18 @@ while ((SECONDS < end)); do
   lift=$(fault "$kind" "$n")
   if [[ -n $lift ]]; then
     (sleep "$((hold / 1000)).$(printf '%03d' $((hold % 1000)))"; lifted=$(now_ms); eval "$lift" >/dev/null 2>&1
-     echo "$kind $n $start $lifted" >> "$WORK/faults.txt") &
+     echo "$kind $n $start $lifted" >> "$WORK/faults.txt"
+     [[ $key == node* ]] && settles "$kind" "$n") &
     lifting[$key]=$!
+    [[ $kind == node-rejoin ]] && lifting[rejoin]=$!
   else
     echo "$kind $n $start $start" >> "$WORK/faults.txt"
   fi
   sleep "$((pause / 1000)).$(printf '%03d' $((pause % 1000)))"
   # Back to no drift within the pause? Asked of the node the fault was on, when it was a node's.
   if [[ $key == node* ]] && [[ -z $lift ]]; then
-    node "$n" status --name "node$n" >/dev/null 2>&1 && echo "$start drift-free" >> "$WORK/drift.txt" \
-      || echo "$start drift" >> "$WORK/drift.txt"
+    node "$n" status --name "node$n" >/dev/null 2>&1 && echo "$kind drift-free" >> "$WORK/drift.txt" \
+      || echo "$kind drift" >> "$WORK/drift.txt"
   fi
 done
 wait_lifts() { local pid; for pid in "${lifting[@]}"; do kill -0 "$pid" 2>/dev/null && return 1; done; return 0; }
@@ -146,10 +177,11 @@ for n in "1234":
         rounds[int(t)][label] = ok == "1"
 times = sorted(rounds)
 faults = [l.split() for l in open(f"{work}/faults.txt")]
-drift = collections.Counter()
+drift = collections.defaultdict(collections.Counter)   # kind -> drift-free | drift -> count
 try:
     for line in open(f"{work}/drift.txt"):
-        drift[line.split()[1]] += 1
+        kind, state = line.split()
+        drift[kind][state] += 1
 except FileNotFoundError:
     pass
 outages = collections.defaultdict(list)
@@ -173,10 +205,13 @@ for kind, node, start, lifted in faults:
     outage = 0 if last_bad is None or last_bad < lifted else last_bad + 250 - lifted
     outages[kind].append(outage)
 print(f"seed {seed}, {duration} s, {len(faults)} faults")
-print(f"{'fault':18} {'count':>6} {'median ms':>10} {'max ms':>8}")
+print(f"{'fault':18} {'count':>6} {'median ms':>10} {'max ms':>8} {'no drift after':>15}")
 for kind in sorted(outages):
     values = outages[kind]
-    print(f"{kind:18} {len(values):6d} {statistics.median(values):10.0f} {max(values):8.0f}")
-print(f"status after a removal: {drift['drift-free']} drift-free, {drift['drift']} with drift")
+    checked = drift[kind]["drift-free"] + drift[kind]["drift"]
+    after = f"{drift[kind]['drift-free']}/{checked}" if checked else "-"
+    print(f"{kind:18} {len(values):6d} {statistics.median(values):10.0f} {max(values):8.0f} {after:>15}")
+free = sum(c["drift-free"] for c in drift.values())
+print(f"status after a removal: {free} drift-free, {sum(c['drift'] for c in drift.values())} with drift")
 PY
 finish

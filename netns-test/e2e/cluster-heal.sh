@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
 # A node heals what other software removes under its running daemon: three nodes, node 3
-# behind a router (reached over VXLAN), a pod on each. Each fault is made on node 1; the
-# daemon hears of it from the kernel's notifications (its timer is 60 s away) and puts back
-# exactly what was there (routes, the VXLAN device and its entries, forwarding, the conflist),
-# within 2 s.
+# behind a router (reached over VXLAN), a pod on each, pod 1 with a host port. Each fault is
+# made on node 1; the daemon hears of it from the kernel's notifications (its timer is 60 s
+# away) and puts back exactly what was there (routes, the VXLAN device and its entries,
+# forwarding, the conflist, the pods' bridge with its ports, the nftables tables), within 2 s.
 # Each repair time is printed, and the pods talk again.
 source "$(dirname "$0")/../lib/lib.sh"
 source "$(dirname "$0")/../lib/cluster.sh"
 
+BRIDGE=pwb$RUN_ID  # start_daemon names it
 cluster_underlay "1 2" "3"
 cluster_etcd 1
 cluster_config '{"network4":"10.247.0.0/16","network6":"fd47::/48","backend":"auto"}' || fail "set the cluster config"
 for n in 1 2 3; do start_daemon $n; done
 for n in 1 2 3; do wait_for_conflist $n || fail "node $n wrote its conflist"; done
-for n in 1 2 3; do wire_pod $n || fail "ADD the pod of node $n"; done
+CAP_ARGS='{"portMappings":[{"hostPort":8080,"containerPort":8083,"protocol":"tcp"}]}' add_pod 1 ||
+  fail "ADD the pod of node 1, with host port 8080"
+for n in 2 3; do wire_pod $n || fail "ADD the pod of node $n"; done
+ip netns exec "pw$RUN_ID-outside" python3 "$REPO/netns-test/tools/hostname-server.py" outside 8083 8081 198.18.0.2 \
+  >/dev/null 2>&1 &
+remember_pid $!
 expect "every node holds a route to each of the two others, both families" eventually 30 holds_routes 2 1 2 3
 
-# What node 1 holds of podwire's: its routes, and the VXLAN device with its entries.
+# What node 1 holds of podwire's: its routes, the VXLAN device with its entries, the pods'
+# bridge with its ports, and the nftables tables.
 state_of() {
+  in_ns n1 ip -d link show "$BRIDGE" | grep -oE 'link/ether [0-9a-f:]+|[<,]UP[,>]'
+  in_ns n1 ip addr show dev "$BRIDGE" | grep -oE 'inet6? [^ ]+' | grep -v fe80 | sort
+  in_ns n1 ip -o link show master "$BRIDGE" | awk '{ print $2 }'
+  in_ns n1 bridge -d link show | grep -oE 'hairpin (on|off)'
+  in_ns n1 sysctl -n net.ipv4.conf."$BRIDGE".route_localnet
+  in_ns n1 nft list table inet podwire | sort
+  in_ns n1 nft list table inet podwire-node | sort
   podwire_routes 1 | sort; podwire_routes 1 -6 | sort
   in_ns n1 ip -d link show podwire.vx | grep -oE 'vxlan id [0-9]+.*dstport [0-9]+|link/ether [0-9a-f:]+|state [A-Z]+'
   in_ns n1 ip addr show dev podwire.vx | grep -oE 'inet6? [^ ]+' | grep -v fe80 | sort
@@ -34,11 +48,19 @@ pods_talk() { # pod 1 reaches the pods of nodes 2 and 3 over both families
     for address in "${POD4[$n]}" "${POD6[$n]}"; do in_ns pod1 ping -q -c1 -W1 "$address" >/dev/null || return 1; done
   done
 }
+reaches_pod1() { [[ $(ask_once "$1" "$2" 8080 2>&1) == "pod1 "* ]]; }
+host_port_and_masquerade() { # pod 1's host port from node 1 (localhost and its underlay address) and
+  # node 2; pod 1 reaches the outside host, which sees node 1's address
+  reaches_pod1 n1 127.0.0.1 && reaches_pod1 n1 "${UNDERLAY4[1]}" && reaches_pod1 n2 "${UNDERLAY4[1]}" &&
+    [[ $(ask_once pod1 198.18.0.2 8083 2>&1) == "outside ${UNDERLAY4[1]}" ]]
+}
 vxlan_parts() { # routes through the device, its neighbour entries, its forwarding entries
   echo "$(grep -c 'dev podwire.vx' <<< "$before") $(grep -c 'lladdr' <<< "$before") $(grep -c ' dst ' <<< "$before")"
 }
 expect "node 1 reaches node 3 over VXLAN: 2 routes, 2 neighbour entries, 1 forwarding entry" is "$(vxlan_parts)" "2 2 1"
 expect "pod 1 reaches the pods of nodes 2 and 3 over IPv4 and IPv6" eventually 10 pods_talk
+expect "pod 1's host port answers on node 1 (localhost too) and node 2; pod 1 reaches outside, masqueraded" \
+  eventually 10 host_port_and_masquerade
 
 # heal WHAT COMMAND...: makes the fault, then waits (up to 10 s) for node 1 to hold what it
 # held before; passes within 2 s, and prints the time it took.
@@ -55,6 +77,7 @@ heal() {
     fail "$what: not put back within 2 s ($elapsed ms)" "$(diff <(echo "$before") <(state_of 2>&1) | head -5)"
   fi
   expect "  and pod 1 reaches the others again" eventually 5 pods_talk
+  [[ -z $POD_STATE ]] || expect "  and its host port and masquerade work again" eventually 5 host_port_and_masquerade
 }
 flush_routes() {
   in_ns n1 ip route flush proto "$PODWIRE_ROUTE_PROTO" && in_ns n1 ip -6 route flush proto "$PODWIRE_ROUTE_PROTO"
@@ -81,7 +104,22 @@ heal "IPv4 forwarding turned off" in_ns n1 sysctl -qw net.ipv4.ip_forward=0
 heal "IPv6 forwarding turned off" in_ns n1 sysctl -qw net.ipv6.conf.all.forwarding=0
 heal "the node's conflist deleted" rm "$WORK/n1/net.d/10-podwire.conflist"
 heal "the node's conflist changed by hand" sed -i 's/"ipMasq":true/"ipMasq":false/' "$WORK/n1/net.d/10-podwire.conflist"
-heal "the conflist's directory deleted" rm -r "$WORK/n1/net.d"
+# Moved away first: the daemon writes the conflist again as soon as it is deleted, and rm -r
+# would then find its directory not empty.
+delete_conflist_directory() { mv "$WORK/n1/net.d" "$WORK/n1/net.d.gone" && rm -r "$WORK/n1/net.d.gone"; }
+heal "the conflist's directory deleted" delete_conflist_directory
+
+section "the pods' state removed under a running daemon, put back from the plugin's records"
+POD_STATE=1
+delete_gateway() {
+  in_ns n1 ip addr del "$(in_ns n1 ip -4 addr show dev "$BRIDGE" | grep -oE 'inet [^ ]+' | cut -d' ' -f2)" dev "$BRIDGE"
+}
+heal "the pods' bridge deleted" in_ns n1 ip link del "$BRIDGE"
+heal "the bridge's IPv4 gateway address deleted" delete_gateway
+heal "the bridge set down" in_ns n1 ip link set "$BRIDGE" down
+heal "nft flush ruleset" in_ns n1 nft flush ruleset
+heal "table inet podwire deleted" in_ns n1 nft delete table inet podwire
+heal "table inet podwire-node deleted" in_ns n1 nft delete table inet podwire-node
 
 section "what the daemon says of it"
 expect "status on node 1: no drift" says '^no drift' node 1 status --name node1
@@ -94,7 +132,7 @@ expect "  and names the device" says '^drift: podwire\.vx missing' node 1 status
 kill -CONT "$daemon1"
 expect "the daemon, continued, puts it back within 2 s" eventually 2 as_before
 metrics=$(status_page 1 /metrics)
-for kind in "vxlan device" route neighbour forwarding sysctl conflist; do
+for kind in "vxlan device" route neighbour forwarding sysctl conflist bridge "bridge address" "bridge port" nftables; do
   expect "/metrics counts repairs of kind \"$kind\"" \
     matches "$metrics" "^podwire_kernel_repairs_total\{kind=\"$kind\"\} [1-9]"
 done

@@ -137,6 +137,12 @@ try: print(urllib.request.urlopen('http://127.0.0.1:9750$2', timeout=2).read().d
 except Exception as e: print(e); sys.exit(1)"
 }
 
+ask_once() { # ask_once NS ADDRESS PORT: one HTTP ask of a hostname server, 1 s at most; prints the answer
+  in_ns "$1" python3 -c "import sys, urllib.request
+host = f'[{sys.argv[1]}]' if ':' in sys.argv[1] else sys.argv[1]
+print(urllib.request.urlopen(f'http://{host}:{sys.argv[2]}/hostname', timeout=1).read().decode())" "$2" "$3"
+}
+
 add_pod() { # add_pod N: pod N on node N, through the node's conflist, with a hostname server
   wire_pod "$1" || return 1
   ip netns exec "pw$RUN_ID-pod$1" python3 "$REPO/netns-test/tools/hostname-server.py" "pod$1" 8083 8081 \

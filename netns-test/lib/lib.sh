@@ -21,14 +21,15 @@ SUITE=$(basename "$(dirname "$0")")/$(basename "$0" .sh)
 # cni_exec COMMAND ID CONFIG [NETNS] [PLUGIN]: PLUGIN (podwire unless named; a name in
 # $CNI_PATH or a path) exec'd as a runtime execs a plugin: CONFIG on stdin, CNI_COMMAND,
 # CNI_CONTAINERID and CNI_NETNS set, CNI_IFNAME from $IFNAME (eth0 when unset), CNI_ARGS passed on.
-# With $CNI_EXEC_UNDER (words), the plugin runs under that command (valgrind …). Prints the
-# plugin's stdout; its status is the call's.
+# With $CNI_EXEC_UNDER (words), the plugin runs under that command (valgrind …); with
+# $RUNTIME_NETNS, in that netns, as a node's runtime in a cluster test. Prints the plugin's
+# stdout; its status is the call's.
 cni_exec() {
   local plugin=${5:-podwire}
   [[ $plugin == */* ]] || plugin=$CNI_PATH/$plugin
   # shellcheck disable=SC2086
   printf '%s' "$3" | CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=${4:-} CNI_IFNAME=${IFNAME-eth0} \
-    CNI_PATH=${CNI_PATH:-} ${CNI_EXEC_UNDER:-} "$plugin"
+    CNI_PATH=${CNI_PATH:-} ${RUNTIME_NETNS:+ip netns exec "$RUNTIME_NETNS"} ${CNI_EXEC_UNDER:-} "$plugin"
 }
 
 # runtime_exec add|check|del NETWORK ID NETNS: the conflist NETWORK in $NETCONFPATH run as a
@@ -237,6 +238,8 @@ cleanup() {
   while read -r name; do ip netns del "$name" 2>/dev/null; done < <(cat "$WORK/made.netns" 2>/dev/null)
   clean_podwire_table
   while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
+  while read -r name; do git -C "$REPO" worktree remove --force "$name" 2>/dev/null; done \
+    < <(cat "$WORK/made.worktrees" 2>/dev/null)
   rm -rf "$WORK"
 }
 # podwire's nftables tables (inet podwire, and bridge podwire for macspoofchk) are the

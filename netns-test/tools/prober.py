@@ -4,7 +4,7 @@ UDP "hostname" request (hostname-server.py's UDP port) to each target at once; a
 has not answered when the next round starts has failed that round. Each round writes one
 line per target: MILLISECONDS_SINCE_EPOCH LABEL 1|0. Runs until killed.
 
-    prober.py INTERVAL PORT OUT LABEL=ADDRESS...
+    prober.py INTERVAL PORT OUT LABEL=ADDRESS[,PORT]...
 """
 import select
 import socket
@@ -12,9 +12,13 @@ import sys
 import time
 
 interval, port, out = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-targets = [arg.split("=", 1) for arg in sys.argv[4:]]
+targets = []
+for arg in sys.argv[4:]:
+    label, target = arg.split("=", 1)
+    address, _, target_port = target.partition(",")
+    targets.append((label, address, int(target_port or port)))
 sockets = {}
-for label, address in targets:
+for label, address, _ in targets:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.setblocking(False)
@@ -23,14 +27,14 @@ for label, address in targets:
 with open(out, "a", buffering=1) as log:
     while True:
         start = time.time()
-        for s, (label, address) in zip(sockets, targets):
+        for s, (label, address, target_port) in zip(sockets, targets):
             try:
                 while s.recv(512):  # drop late answers of earlier rounds
                     pass
             except OSError:
                 pass
             try:
-                s.sendto(b"hostname", (address, port))
+                s.sendto(b"hostname", (address, target_port))
             except OSError:
                 pass
         answered = set()

@@ -47,6 +47,8 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     private let device: (node: NodeRecord, config: ClusterConfig, underlay: String)?
     /// The conflist the runtime reads, and what it holds: written again when it differs.
     private let conflist: (path: String, content: String)?
+    /// What the node's pods need outside their netns, put back on every refresh.
+    private let pods: PodState?
     private var vxlan: Int32?
     /// Which link leads to each peer's underlay address, as last looked up: a watch event
     /// about one peer then costs one lookup, not one per peer. Forgotten on every other
@@ -65,11 +67,12 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     /// cluster routes directly only. A refresh makes the device again if it went, and the
     /// conflist if it went or was changed.
     public init(socket: RouteSocket, node: NodeRecord, config: ClusterConfig, underlay: String, vxlan: Int32?,
-                conflist: (path: String, content: String)? = nil) {
+                conflist: (path: String, content: String)? = nil, pods: PodState? = nil) {
         self.socket = socket
         self.device = vxlan == nil ? nil : (node, config, underlay)
         self.vxlan = vxlan
         self.conflist = conflist
+        self.pods = pods
     }
 
     public func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig,
@@ -106,6 +109,18 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                                                     underlay: underlay)
                 if let problem = made.repaired { repairs["vxlan device", default: []].append(problem) }
                 vxlan = made.index
+                do {
+                    if try Untracked.ensure(port: device.config.port) {
+                        repairs["nftables", default: []].append("inet \(Untracked.table)")
+                    }
+                } catch {
+                    otherRefusals["", default: []].append("declare nftables table inet \(Untracked.table): \(error)")
+                }
+            }
+            if let pods {
+                let restored = pods.restore()
+                repairs.merge(restored.repairs) { $0 + $1 }
+                if !restored.problems.isEmpty { otherRefusals["", default: []] += restored.problems }
             }
         }
         // A peer whose address cannot be looked up is that peer's problem: it is planned as not

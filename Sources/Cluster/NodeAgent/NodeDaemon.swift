@@ -4,6 +4,7 @@ import Glibc
 import Addressing
 import ClusterModel
 import Etcd
+import IPAM
 import Identity
 import Logging
 import Netlink
@@ -95,7 +96,7 @@ public final class NodeDaemon: Service, Sendable {
         }
         let vxlan = config.backend == .direct ? nil
             : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay).index
-        if vxlan != nil { try Untracked.vxlan(port: config.port) }
+        if vxlan != nil { try Untracked.ensure(port: config.port) }
         var conflist: (path: String, content: String)?
         if let path = options.conflist {
             let overhead = vxlan == nil ? 0 : DataPathPlan.vxlanOverhead(underlay: record.addresses[0].family)
@@ -105,8 +106,9 @@ public final class NodeDaemon: Service, Sendable {
             try Conflist.write(content, to: path)
             conflist = (path, content)
         }
+        let pods = PodState(socket: socket, dataDir: options.dataDir ?? HostLocalConfig.defaultDataDir)
         let dataPath = KernelDataPath(socket: socket, node: record, config: config, underlay: options.underlay,
-                                      vxlan: vxlan, conflist: conflist)
+                                      vxlan: vxlan, conflist: conflist, pods: pods)
         let agent = NodeAgent(node: record, config: config, store: store, dataPath: dataPath, logger: logger,
                               metrics: metrics, health: health)
 
@@ -132,6 +134,7 @@ public final class NodeDaemon: Service, Sendable {
                         }
                     }
                     group.addTask { await self.followKernel(agent) }
+                    group.addTask { await KernelWatch.tables { agent.signal($0) } }
                     if let path = self.options.conflist { group.addTask { await Self.follow(file: path, agent) } }
                     group.addTask {
                         for await _ in await UnixSignalsSequence(trapping: .sighup) {
@@ -152,27 +155,33 @@ public final class NodeDaemon: Service, Sendable {
     /// trigger one pass that finds nothing to do. Notifications lost to a full socket buffer
     /// count as a removal.
     private func followKernel(_ agent: NodeAgent) async {
-        let underlay = options.underlay, vxlanName = VXLANEndpoint.name
-        await Self.signal(agent) { continuation in
+        let underlay = options.underlay, vxlanName = VXLANEndpoint.name, bridgeName = options.bridge
+        await KernelWatch.onThread({ agent.signal($0) }) { continuation in
             guard let socket = try? RouteSocket.stateEvents() else { return }
             var up: [String: Bool] = [:]
-            // The VXLAN device's index, as the kernel last reported it (it changes when made again).
-            var vxlan = (try? RouteSocket().link(named: vxlanName))??.index
+            // The indexes of the VXLAN device and the bridge, as the kernel last reported them
+            // (they change when either is made again).
+            let lookup = try? RouteSocket()
+            var vxlan = (try? lookup?.link(named: vxlanName))??.index
+            var bridge = (try? lookup?.link(named: bridgeName))??.index
             while true {
                 do {
                     for event in try socket.nextStateEvents() {
                         switch event {
                         case let .link(link, removed):
-                            guard link.name == underlay || link.name == vxlanName else { continue }
+                            guard [underlay, vxlanName, bridgeName].contains(link.name) else { continue }
                             if link.name == vxlanName { vxlan = removed ? nil : link.index }
+                            if link.name == bridgeName { bridge = removed ? nil : link.index }
                             let isUp = !removed && link.isUp
                             if removed {
                                 continuation.yield("kernel: link \(link.name) removed")
                             } else if isUp && up[link.name] != true {
                                 continuation.yield("kernel: link \(link.name) up")
+                            } else if !isUp && link.name == bridgeName && up[link.name] == true {
+                                continuation.yield("kernel: link \(link.name) down")
                             }
                             up[link.name] = isUp
-                        case let .address(address, link, removed) where removed && link == vxlan:
+                        case let .address(address, link, removed) where removed && (link == vxlan || link == bridge):
                             continuation.yield("kernel: address \(address) removed")
                         case let .route(route, removed) where removed && route.protocolNumber == RouteProtocol.podwire:
                             continuation.yield("kernel: route \(route.destination) removed")
@@ -196,22 +205,10 @@ public final class NodeDaemon: Service, Sendable {
     /// The conflist deleted, replaced or written by something else: a pass writes it again. A
     /// runtime would otherwise fail every new pod with "no network".
     private static func follow(file path: String, _ agent: NodeAgent) async {
-        await signal(agent) { continuation in
+        await KernelWatch.onThread({ agent.signal($0) }) { continuation in
             guard let watch = try? FileWatch(path) else { return }
             while (try? watch.next()) != nil { continuation.yield("file: \(path) changed") }
         }
-    }
-
-    /// Runs `watch` on a thread of its own (it blocks in the kernel, off Swift's cooperative
-    /// pool) and signals the agent with every reason it yields, until it returns.
-    private static func signal(_ agent: NodeAgent,
-                               from watch: @escaping (AsyncStream<String>.Continuation) -> Void) async {
-        let (reasons, continuation) = AsyncStream.makeStream(of: String.self)
-        _ = try? JoinableThread {
-            watch(continuation)
-            continuation.finish()
-        }
-        for await reason in reasons { agent.signal(reason) }
     }
 
     private func keepAlive(addresses: [IPAddress]) async throws {

@@ -14,7 +14,7 @@ struct PodwireNode: AsyncParsableCommand {
         commandName: "podwire-node",
         abstract: "Connects the pods of every node: subnets leased in etcd, routes and VXLAN to peers.",
         version: "podwire-node \(PodwireVersion.string)",
-        subcommands: [Run.self, SetConfig.self, Nodes.self, Status.self, Remove.self])
+        subcommands: [Run.self, Guard.self, SetConfig.self, Nodes.self, Status.self, Remove.self])
 }
 
 /// Where etcd is, as every subcommand is told.
@@ -58,31 +58,16 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
     @Option(help: "The host-local store the conflist names (host-local's default if not given).")
     var dataDir: String?
-    @Option(help: "Seconds between listings of the whole cluster from etcd, beside the watch (at least 1).")
-    var resync: Int = 60
-    @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
-
-    func validate() throws {
-        guard resync >= 1 else { throw ValidationError("--resync must be at least 1 second") }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level \(logLevel) is not a level")
-        }
-    }
+    @OptionGroup var service: ServiceOptions
 
     func run() async throws {
-        var logger = Logger(label: "podwire-node")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var logger = service.logger()
         logger[metadataKey: "node"] = "\(name)"
-        guard let colon = statusAddress.lastIndex(of: ":"),
-              let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
-            throw ValidationError("--status-address must be HOST:PORT")
-        }
-        let host = String(statusAddress[..<colon].filter { $0 != "[" && $0 != "]" })
+        let (host, port) = try service.status()
         try await withStore(etcd, spreadBy: name) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
-                                                         bridge: bridge, dataDir: dataDir, resync: resync),
+                                                         bridge: bridge, dataDir: dataDir, resync: service.resync),
                                     store: store, logger: logger, metrics: metrics, health: health)
             let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
             // Named here: the group would otherwise describe each service by reflection, which
@@ -93,6 +78,60 @@ struct Run: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
+    }
+}
+
+struct Guard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guard",
+        abstract: "Without a cluster: puts back the pods' bridge, ports and firewall entries when something else "
+            + "removes them, until SIGTERM.")
+    @Option(help: "The host-local store the plugin's configs name.") var dataDir = "/var/lib/cni/networks"
+    @OptionGroup var service: ServiceOptions
+
+    func run() async throws {
+        let logger = service.logger()
+        let (host, port) = try service.status()
+        let metrics = NodeMetrics(), health = Health()
+        let guardian = PodGuard(dataDir: dataDir, resync: service.resync, logger: logger, metrics: metrics,
+                                health: health)
+        let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: guardian, serviceName: "pod-guard"),
+                       .init(service: status, serviceName: "status-server")],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// What every long-running command is told: its timer, its status page, its log level.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Seconds between passes that read everything afresh when nothing else triggers one (at least 1).")
+    var resync: Int = 60
+    @Option(help: "Where /metrics and /healthz are served (HOST:PORT).") var statusAddress = "127.0.0.1:9750"
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard resync >= 1 else { throw ValidationError("--resync must be at least 1 second") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
+        _ = try status()
+    }
+
+    func logger() -> Logger {
+        var logger = Logger(label: "podwire-node")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+
+    /// `--status-address`, brackets around an IPv6 host allowed.
+    func status() throws -> (host: String, port: Int) {
+        guard let colon = statusAddress.lastIndex(of: ":"),
+              let port = Int(statusAddress[statusAddress.index(after: colon)...]) else {
+            throw ValidationError("--status-address must be HOST:PORT")
+        }
+        return (String(statusAddress[..<colon].filter { $0 != "[" && $0 != "]" }), port)
     }
 }
 

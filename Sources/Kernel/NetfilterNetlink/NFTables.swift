@@ -190,6 +190,56 @@ public final class NFTables {
         try socket.commit(finished)
     }
 
+    /// Whether the table exists.
+    public func exists() throws(NetlinkError) -> Bool {
+        var request = message("get table", NFT_MSG_GETTABLE)
+        request.put(NFTA_TABLE_NAME, string: table)
+        do {
+            try socket.get(request) { _ throws(NetlinkError) in }
+        } catch {
+            if error.isNotFound { return false }
+            throw error
+        }
+        return true
+    }
+
+    /// One expression of a rule as the kernel lists it: its name ("cmp", "payload", "notrack")
+    /// and, for a comparison, the value compared with.
+    public struct ListedExpression: Equatable, Sendable {
+        public var name: String
+        public var value: [UInt8]?
+        public init(name: String, value: [UInt8]? = nil) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// The rules of a chain, each as its expressions; nil when the table or chain does not exist.
+    public func rules(of chain: String) throws(NetlinkError) -> [[ListedExpression]]? {
+        var request = message("list rules of \(chain)", NFT_MSG_GETRULE)
+        request.put(NFTA_RULE_TABLE, string: table)
+        request.put(NFTA_RULE_CHAIN, string: chain)
+        var rules: [[ListedExpression]] = []
+        do {
+            try socket.dump(request) { reply throws(NetlinkError) in
+                let attributes = reply.attributes(after: nfgenmsg.self)
+                // A dump filtered by table and chain: the kernel filters, this checks.
+                guard attributes[NFTA_RULE_TABLE]?.string == table, attributes[NFTA_RULE_CHAIN]?.string == chain,
+                      let expressions = attributes[NFTA_RULE_EXPRESSIONS] else { return }
+                rules.append(expressions.nested.map { item in
+                    let fields = item.nested
+                    let data = fields[NFTA_EXPR_DATA]?.nested
+                    return ListedExpression(name: fields[NFTA_EXPR_NAME]?.string ?? "",
+                                            value: data?[NFTA_CMP_DATA].flatMap(Self.dataValue))
+                })
+            }
+        } catch {
+            if error.isNotFound { return nil }
+            throw error
+        }
+        return rules
+    }
+
     /// The elements of a set, or nil when the table or set does not exist.
     public func elements(of set: String) throws(NetlinkError) -> [Element]? {
         var request = message("list \(set)", NFT_MSG_GETSETELEM)

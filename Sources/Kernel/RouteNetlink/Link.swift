@@ -149,13 +149,17 @@ extension NetlinkSocket where Family == RouteFamily {
         try perform(message)
     }
 
-    /// Creates a bridge, up, with the given MTU and flags. Fails with `alreadyExists` when
-    /// something of that name appeared meanwhile, which the caller treats as a race it lost.
-    public func addBridge(named name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool) throws(NetlinkError) {
-        let flags: LinkFlags = promiscuous ? [.up, .promiscuous] : .up
+    /// Creates a bridge, up unless asked otherwise, with the given MTU, flags and MAC (the
+    /// kernel's random one when nil). Fails with `alreadyExists` when something of that name
+    /// appeared meanwhile, which the caller treats as a race it lost.
+    public func addBridge(named name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool,
+                          mac: MACAddress? = nil, up: Bool = true) throws(NetlinkError) {
+        var flags: LinkFlags = promiscuous ? [.up, .promiscuous] : .up
+        if !up { flags.remove(.up) }
         var message = NetlinkMessage(link: "create bridge \(name)", type: RTM_NEWLINK, flags: createExclusive,
                                      linkFlags: flags, changing: flags)
         if let mtu { message.put(IFLA_MTU, u32: UInt32(mtu)) }
+        if let mac { message.put(IFLA_ADDRESS, bytes: mac.bytes) }
         message.put(IFLA_IFNAME, string: name)
         message.nested(IFLA_LINKINFO) { info in
             info.putKind("bridge")
@@ -226,6 +230,13 @@ extension NetlinkSocket where Family == RouteFamily {
     public func setFlags(link index: Int32, _ flags: LinkFlags, mask: LinkFlags) throws(NetlinkError) {
         try perform(NetlinkMessage(link: "set flags of link \(index)", type: RTM_NEWLINK, index: index,
                                    linkFlags: flags, changing: mask))
+    }
+
+    /// Makes the link a port of `master` (`ip link set NAME master BRIDGE`).
+    public func setMaster(link index: Int32, _ master: Int32) throws(NetlinkError) {
+        var message = NetlinkMessage(link: "set master of link \(index) to \(master)", type: RTM_NEWLINK, index: index)
+        message.put(IFLA_MASTER, u32: UInt32(bitPattern: master))
+        try perform(message)
     }
 
     public func setUp(link index: Int32) throws(NetlinkError) {

@@ -17,7 +17,7 @@ public enum PodFirewall {
     /// Masquerade traffic from `address` that leaves `subnet` (and is not multicast), as
     /// the reference bridge's `ipMasq` does, except towards `exempt` destinations: the rest
     /// of the cluster, which must see the pod's own address.
-    public struct Masquerade: Sendable {
+    public struct Masquerade: Sendable, Equatable {
         public var address: IPAddress
         public var subnet: IPNetwork
         public var exempt: [IPNetwork]
@@ -144,10 +144,38 @@ public enum PodFirewall {
         try removeElements { AttachmentLabel.network(of: $0, is: network) && !keep.contains($0) }
     }
 
+    /// The attachments with entries in each set of the table, by set; nil when the table (or
+    /// its first set) is missing. One dump per set, however many pods.
+    public static func labels() throws(NetlinkError) -> [String: Set<String>]? {
+        let tables = try NFTables(table: table)
+        var labels: [String: Set<String>] = [:]
+        for set in SetName.all {
+            guard let elements = try tables.elements(of: set) else {
+                if set == SetName.all.first { return nil }
+                continue
+            }
+            labels[set] = Set(elements.compactMap(\.comment))
+        }
+        return labels
+    }
+
+    /// Whether `labels` (see `labels()`) hold every entry `add` gives the attachment.
+    public static func isComplete(_ attachment: Attachment, masquerade: [Masquerade], ports: [PortTarget],
+                                  in labels: [String: Set<String>]) -> Bool {
+        let label = attachment.label
+        return expectedSets(masquerade: Set(masquerade.map(\.address.family)), ports: ports).allSatisfy {
+            labels[$0]?.contains(label) ?? false
+        }
+    }
+
+    private static func expectedSets(masquerade families: Set<IPAddress.Family>, ports: [PortTarget]) -> [String] {
+        families.map { SetName.masquerade($0) } + ports.map { SetName.ports(for: $0) }
+    }
+
     /// For CHECK: the first set that should hold an entry of `attachment` and holds none.
     public static func missingEntry(_ attachment: Attachment, masquerade families: Set<IPAddress.Family>,
                                     ports: [PortTarget]) throws(NetlinkError) -> String? {
-        let expected = families.map { SetName.masquerade($0) } + ports.map { SetName.ports(for: $0) }
+        let expected = expectedSets(masquerade: families, ports: ports)
         guard !expected.isEmpty else { return nil }
         let tables = try NFTables(table: table)
         let label = attachment.label

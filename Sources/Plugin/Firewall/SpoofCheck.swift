@@ -67,6 +67,13 @@ public enum SpoofCheck {
         return checked && mac
     }
 
+    /// The attachments whose host end is under the check with its MAC.
+    public static func labels() throws(NetlinkError) -> Set<String> {
+        let tables = try NFTables(family: family, table: table)
+        let ports = Set(try tables.elements(of: SetName.ports)?.compactMap(\.comment) ?? [])
+        return ports.intersection(try tables.elements(of: SetName.macs)?.compactMap(\.comment) ?? [])
+    }
+
     private static func removeElements(where matches: (String) -> Bool) throws(NetlinkError) {
         let tables = try NFTables(family: family, table: table)
         try tables.removeElements(of: SetName.all, commentedAs: matches)

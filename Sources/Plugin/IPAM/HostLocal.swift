@@ -15,8 +15,10 @@ public struct HostLocal: Sendable {
     /// Leases one address from every range set for the attachment and returns an IPAM
     /// result (no interfaces). Either every range set gets an address or none keeps one. The
     /// requested addresses were checked with the config: at most one in each range set, none
-    /// a gateway.
-    public func allocate(containerID: String, ifname: String) throws -> CNIResult {
+    /// a gateway. `note` makes, from the addresses granted, the line the attachment's index
+    /// entry keeps beside them.
+    public func allocate(containerID: String, ifname: String,
+                         note: (([CNIResult.IPConfig]) -> String?)? = nil) throws -> CNIResult {
         let store = try LeaseStore(dataDir: config.dataDir, network: config.network)
         let owner = LeaseOwner(containerID: containerID, ifname: ifname)
         let ips = try store.locked { () throws -> [CNIResult.IPConfig] in
@@ -46,7 +48,7 @@ public struct HostLocal: Sendable {
                     // After the leases: a crash in between leaves leases without an entry,
                     // which DEL finds by scanning, never an entry without its leases.
                     try store.recordIndex(containerID: containerID, ifname: ifname,
-                                          addresses: held + granted.map(\.address.address))
+                                          addresses: held + granted.map(\.address.address), note: note?(granted))
                 } catch {
                     for ip in granted { try? store.release(ip.address.address) }
                     throw error

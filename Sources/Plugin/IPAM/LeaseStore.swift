@@ -197,23 +197,44 @@ public final class LeaseStore {
         let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK
         guard let fd = try? Syscall.openat(index, Self.indexName(containerID, ifname), flags) else { return nil }
         defer { Syscall.close(fd) }
-        guard let bytes = try? Syscall.readAll(fd, limit: 4096) else { return nil }
+        guard let bytes = try? Syscall.readAll(fd, limit: 16384) else { return nil }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { IPAddress($0) }
     }
 
-    /// Records the attachment's addresses; written whole under a temporary name and renamed,
-    /// so a reader sees the old list or the new one.
-    public func recordIndex(containerID: String, ifname: String, addresses: [IPAddress]) throws(CNIError) {
+    /// Records the attachment's addresses, and after them `note`, one line that is not an
+    /// address (what the attachment put on the node); written whole under a temporary name and
+    /// renamed, so a reader sees the old entry or the new one.
+    public func recordIndex(containerID: String, ifname: String, addresses: [IPAddress],
+                            note: String? = nil) throws(CNIError) {
         let name = Self.indexName(containerID, ifname)
         do {
             // Not `joined(separator:)`: its unspecialised generic costs a conformance scan.
             var lines = ""
             for address in addresses { lines += (lines.isEmpty ? "" : "\n") + address.description }
+            if let note { lines += (lines.isEmpty ? "" : "\n") + note }
             try Self.stage(Array(lines.utf8), as: Self.indexStagingName, in: index)
             try Syscall.renameat(index, Self.indexStagingName, name)
         } catch {
             throw CNIError(CNIError.ioFailure, "cannot write the IPAM index entry \(name): \(error)")
         }
+    }
+
+    /// The note of every attachment's entry, by the entry's name (`indexName`), with the time
+    /// the entry was written (seconds since the epoch); none where the entry has no note or is
+    /// no plain file. Takes no lock: an entry is replaced whole.
+    public func indexNotes() -> [String: (note: String, written: Int)] {
+        var notes: [String: (note: String, written: Int)] = [:]
+        for name in (try? Syscall.listDirectory(index)) ?? [] where name != Self.indexStagingName {
+            guard let fd = try? Syscall.openat(index, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { continue }
+            defer { Syscall.close(fd) }
+            guard let info = try? Syscall.fstat(fd), info.st_mode & S_IFMT == S_IFREG,
+                  let bytes = try? Syscall.readAll(fd, limit: 16384) else { continue }
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            if let note = lines.first(where: { $0.hasPrefix("{") }) {
+                notes[name] = (String(note), Int(info.st_mtim.tv_sec))
+            }
+        }
+        return notes
     }
 
     public func dropIndex(containerID: String, ifname: String) {
@@ -233,13 +254,13 @@ public final class LeaseStore {
     /// ifnames are not, so they are spelled out. A name longer than a file name may be has
     /// the container ID's digest instead (`#` and 16 hex digits; no container ID starts with
     /// `#`): container IDs may have 1024 bytes.
-    static func indexName(_ containerID: String, _ ifname: String) -> String {
+    public static func indexName(_ containerID: String, _ ifname: String) -> String {
         let name = containerID + "%" + ifname.utf8.hexString()
         return name.utf8.count <= nameMax ? name : "#" + FNV1a.hex(containerID.utf8) + "%" + ifname.utf8.hexString()
     }
 
     /// `.podwire.<network>`, or the network name's digest where that is too long a file name.
-    static func indexDirectoryName(_ network: String) -> String {
+    public static func indexDirectoryName(_ network: String) -> String {
         let name = ".podwire." + network
         return name.utf8.count <= nameMax ? name : ".podwire.#" + FNV1a.hex(network.utf8)
     }

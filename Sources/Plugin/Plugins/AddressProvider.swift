@@ -44,12 +44,13 @@ enum IPAMRelease {
 struct AddressProvider {
     let call: Call
 
-    func allocate(_ source: IPAMSource) throws -> CNIResult {
+    /// `note`: what host-local's index keeps beside the addresses (see `HostLocal.allocate`).
+    func allocate(_ source: IPAMSource, note: (([CNIResult.IPConfig]) -> String?)? = nil) throws -> CNIResult {
         switch source {
         case .none: return CNIResult()
         case .hostLocal(let config):
             return try HostLocal(config: config).allocate(containerID: call.environment.containerID,
-                                                         ifname: call.environment.ifname)
+                                                         ifname: call.environment.ifname, note: note)
         case .delegate(let type):
             let output = try delegate(type).run(.add, config: call.config, environment: call.variables)
             return try CNIResult(decoding: output, what: "result of IPAM plugin \(type)")

@@ -1,4 +1,5 @@
 import Addressing
+import AttachmentRecord
 import CNI
 import Firewall
 import IPAM
@@ -77,8 +78,13 @@ public struct BridgePlugin: Plugin {
                 try shape(plan, limits, hostLink: hostLink, host: host.socket)
             }
 
+            // Undone after the release (undos run last first): the node's daemon restores the
+            // entries of an attachment that still has its index entry, so that goes first.
+            if plan.masquerade || !plan.ports.isEmpty { rollback.add { try PodFirewall.remove(plan.attachment) } }
             let addresses = AddressProvider(call: call)
-            var result = try addresses.allocate(plan.ipam)
+            var result = try addresses.allocate(plan.ipam) { ips in
+                Self.record(plan, ips: ips, bridgeMAC: bridge.mac, podMAC: podLink.mac)?.line
+            }
             rollback.add { try addresses.release(plan.teardown.ipam.get()) }
 
             result = assemble(result, plan: plan, bridge: bridge, hostLink: hostLink, podLink: podLink)
@@ -94,10 +100,7 @@ public struct BridgePlugin: Plugin {
                 }
                 try host.enableForwarding(for: Set(result.ips.map(\.address.family)))
             }
-            if plan.masquerade || !plan.ports.isEmpty {
-                rollback.add { try PodFirewall.remove(plan.attachment) }
-                try addFirewallEntries(plan, ips: result.ips)
-            }
+            if plan.masquerade || !plan.ports.isEmpty { try addFirewallEntries(plan, ips: result.ips) }
             return result
         } catch {
             rollback.run()
@@ -145,13 +148,36 @@ public struct BridgePlugin: Plugin {
         }
     }
 
-    private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
+    /// What the attachment puts on the node besides its leases, for the node's daemon to put
+    /// back (see `AttachmentRecord`). None for a bridge that filters VLANs: the daemon does
+    /// not make those.
+    static func record(_ plan: BridgePlan, ips: [CNIResult.IPConfig], bridgeMAC: MACAddress?,
+                       podMAC: MACAddress?) -> AttachmentRecord? {
+        guard !plan.filtersVlans else { return nil }
+        let (masquerade, targets) = firewallEntries(plan, ips: ips)
+        let gateways = plan.isGateway ? ips.compactMap { ip in
+            (ip.gateway ?? ip.address.first.advanced(by: 1)).flatMap {
+                IPNetwork(address: $0, prefixLength: ip.address.prefixLength)
+            }
+        } : []
+        return AttachmentRecord(attachment: plan.attachment, bridge: plan.bridgeName, bridgeMAC: bridgeMAC,
+                                mtu: plan.mtu, promiscuous: plan.promiscuous, gateways: gateways, hairpin: plan.hairpin,
+                                isolated: plan.portIsolation, podMAC: plan.macSpoofCheck ? podMAC : nil,
+                                masquerade: masquerade, ports: targets)
+    }
+
+    private static func firewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig])
+        -> (masquerade: [PodFirewall.Masquerade], ports: [PortTarget]) {
         let masquerade = plan.masquerade
             ? ips.map {
                 PodFirewall.Masquerade(address: $0.address.address, subnet: $0.address.network,
                                        exempt: plan.noMasqueradeDestinations)
             } : []
-        let targets = PortMappingsConfig.targets(plan.ports, for: ips)
+        return (masquerade, PortMappingsConfig.targets(plan.ports, for: ips))
+    }
+
+    private func addFirewallEntries(_ plan: BridgePlan, ips: [CNIResult.IPConfig]) throws {
+        let (masquerade, targets) = Self.firewallEntries(plan, ips: ips)
         if targets.contains(where: { $0.podAddress.family == .v4 }) {
             try NodeSide.routeLocalnet(on: plan.bridgeName)
         }
@@ -234,14 +260,17 @@ public struct BridgePlugin: Plugin {
         let plan = try Teardown(call: call)
         // The veth's teardown is nearly all of a DEL: the kernel waits out RCU grace periods
         // before the request returns. This thread starts it at once; a second one removes
-        // the firewall entries and then releases the lease meanwhile, well within that wait.
-        // In that order: an address released first could go to a new pod while the old
-        // pod's entries, keyed by that address, still stand. Every part runs even when
-        // another fails; the first failure is the one reported.
+        // the lease and then removes the firewall entries meanwhile, well within that wait.
+        // In that order: the node's daemon puts back the entries of an attachment whose
+        // index entry it finds, under the store's lock. An address released first may go
+        // to a new pod before the old pod's entries go; the new pod's ADD replaces those
+        // keyed by the address. Every part runs even when another fails; the first failure
+        // is the one reported.
         var release: Result<Void, any Error> = .success(())
         var firewall: Result<Void, any Error> = .success(())
         let meanwhile = try step("start a thread") {
             try JoinableThread {
+                release = Result { try AddressProvider(call: call).release(plan.ipam.get()) }
                 // Whatever the config says now, entries an earlier config made go with the pod.
                 firewall = Result {
                     try step("remove \(plan.containerIfname)'s entries from nftables table \(PodFirewall.table)") {
@@ -249,7 +278,6 @@ public struct BridgePlugin: Plugin {
                         try SpoofCheck.remove(plan.attachment)
                     }
                 }
-                release = Result { try AddressProvider(call: call).release(plan.ipam.get()) }
             }
         }
         let links = Result {

@@ -187,6 +187,39 @@ struct NamespaceTests {
         }
     }
 
+    /// A socket subscribed to nf_tables is told of a set and a table removed, by table; the
+    /// table's `exists` follows.
+    @Test(.timeLimit(.minutes(1))) func tableRemovals() throws {
+        let events = try namespace.perform { try NetfilterSocket.tableEvents() }
+        try events.limitWaits(to: 10)
+        let tables = try namespace.perform { try NFTables(table: "podwire") }
+        #expect(try !tables.exists())
+        tables.addTable()
+        tables.addSet("masq4", key: .ipv4)
+        try tables.commit()
+        #expect(try tables.exists())
+        var seen: [TableRemoval] = []
+        let other = try namespace.perform { try NFTables(family: .bridge, table: "podwire") }
+        other.addTable()
+        try other.commit()
+        // nft, forked from the thread that is in the namespace, runs in it.
+        #expect(try namespace.perform { system("nft flush ruleset") } == 0)
+        let wanted = [TableRemoval(object: .set, family: .inet, table: "podwire"),
+                      TableRemoval(object: .table, family: .inet, table: "podwire"),
+                      TableRemoval(object: .table, family: .bridge, table: "podwire")]
+        while !wanted.allSatisfy(seen.contains) { seen += try events.nextTableRemovals() }
+        #expect(try !tables.exists())
+    }
+
+    /// A link made a port of a bridge names it as its master.
+    @Test func setMaster() throws {
+        let port = try underlay("u0")
+        try socket.addBridge(named: "br0", mtu: nil, promiscuous: false, vlanFiltering: false)
+        let bridge = try #require(try socket.link(named: "br0"))
+        try socket.setMaster(link: port.index, bridge.index)
+        #expect(try socket.link(named: "u0")?.masterIndex == bridge.index)
+    }
+
     /// The kernel's own words for a refusal reach the error: a gateway that is not on any link.
     @Test func extendedAcknowledgement() throws {
         let link = try underlay("u0")

@@ -275,6 +275,24 @@ func config(_ ipam: String, extra: String = "", args: String = "", dataDir: Stri
         #expect(dir.names("net1").filter { IPAddress($0) != nil }.isEmpty)
     }
 
+    /// The note an ADD keeps in its index entry: a line after the addresses, which the index's
+    /// readers (this build's and older ones, which take each line that is an address) pass over.
+    @Test func anIndexEntryKeepsItsNoteBesideTheAddresses() throws {
+        let dir = TemporaryDirectory()
+        let ipam = HostLocal(config: try config(#""subnet":"10.1.0.0/24""#, dataDir: dir.path))
+        _ = try ipam.allocate(containerID: "a", ifname: "eth0") { ips in #"{"v":1,"granted":\#(ips.count)}"# }
+        let name = LeaseStore.indexName("a", "eth0")
+        #expect(dir.contents(".podwire.net1/" + name) == "10.1.0.2\n{\"v\":1,\"granted\":1}")
+        let store = try LeaseStore(dataDir: dir.path, network: "net1")
+        #expect(store.indexedAddresses(containerID: "a", ifname: "eth0") == [IPAddress("10.1.0.2")!])
+        let notes = store.indexNotes()
+        #expect(notes.keys.sorted() == [name])
+        #expect(notes[name]?.note == #"{"v":1,"granted":1}"#)
+        #expect(abs((notes[name]?.written ?? 0) - time(nil)) < 60)
+        try ipam.release(containerID: "a", ifname: "eth0")
+        #expect(store.indexNotes().isEmpty)
+    }
+
     @Test func aLockHeldTooLongIsCode11TryAgainLater() throws {
         let dir = TemporaryDirectory()
         let holder = try LeaseStore(dataDir: dir.path, network: "net1")
