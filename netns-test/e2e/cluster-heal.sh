@@ -139,4 +139,29 @@ done
 expect "the log names what was missing" file_has "$WORK/daemon1.log" 'missing=.*put back what something else removed'
 refute "nodes 2 and 3 were left as they were: no repair counted there" \
   matches "$(status_page 2 /metrics; status_page 3 /metrics)" '^podwire_kernel_repairs_total'
+
+section "the underlay's address changed"
+# As DHCP renumbers a node (node 2: node 1 runs etcd): the new address first, then the old
+# one goes (the new one is promoted to primary rather than removed with it).
+in_ns n2 sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
+new2=192.168.10.12
+start=$(date +%s%N)
+in_ns n2 ip addr add "$new2/24" dev eth0 && in_ns n2 ip addr del "${UNDERLAY4[2]}/24" dev eth0 ||
+  fail "renumber node 2's underlay"
+follows() { # node 1 routes to node 2 directly, node 3 over VXLAN, through the new address only
+  has_route 1 "via $new2 " >/dev/null && ! has_route 1 "via ${UNDERLAY4[2]} " >/dev/null &&
+    in_ns n3 bridge fdb show dev podwire.vx | grep -q "dst $new2 " &&
+    ! in_ns n3 bridge fdb show dev podwire.vx | grep -q "dst ${UNDERLAY4[2]} "
+}
+eventually 10 follows
+took=$((($(date +%s%N) - start) / 1000000))
+expect "node 2 publishes its new address and both peers follow, within the 10 s staleness bound ($took ms)" follows
+expect "  node 2's record holds it" says "^node2 .*$new2" node 1 nodes
+expect "  the log says why" file_has "$WORK/daemon2.log" "underlay's addresses changed"
+expect "  pod 1 reaches the others again" eventually 5 pods_talk
+expect "  and node 2 shows no drift" eventually 5 says '^no drift' node 2 status --name node2
+in_ns n2 ip -6 addr del "${UNDERLAY6[2]}/64" dev eth0
+sleep 2
+expect "its IPv6 address gone (a family with no address), the record keeps the one it had" \
+  says "^node2 .*${UNDERLAY6[2]}" node 1 nodes
 finish

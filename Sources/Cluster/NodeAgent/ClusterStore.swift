@@ -20,8 +20,9 @@ public protocol ClusterStore: Sendable {
     /// holds: an operator's decision only.
     func remove(name: String) async throws
     /// Says the node is alive for `ttl` seconds, with its addresses: the lease it is bound to,
-    /// which `renew` extends. Throws `NameHeld` when a live daemon elsewhere has the name.
-    func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64
+    /// which `renew` extends. Throws `NameHeld` when a live daemon elsewhere has the name;
+    /// `replacing`, the node's own addresses before its underlay changed, is not one.
+    func announce(name: String, addresses: [IPAddress], replacing: [IPAddress]?, ttl: Int) async throws -> Int64
     /// The addresses a live daemon announced the name with; nil when none is alive.
     func announced(name: String) async throws -> String?
     func renew(lease: Int64) async throws -> Bool

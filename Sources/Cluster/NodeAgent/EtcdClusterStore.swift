@@ -80,9 +80,10 @@ public struct EtcdClusterStore: ClusterStore {
         try await client.delete([ClusterKeys.node(name), ClusterKeys.alive(name)] + held.map(ClusterKeys.subnet))
     }
 
-    public func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64 {
-        let ours = Liveness.value(addresses)
-        if let held = try await client.get(ClusterKeys.alive(name)), held.string != ours {
+    public func announce(name: String, addresses: [IPAddress], replacing: [IPAddress]?,
+                         ttl: Int) async throws -> Int64 {
+        let ours = Liveness.value(addresses), earlier = replacing.map(Liveness.value)
+        if let held = try await client.get(ClusterKeys.alive(name)), held.string != ours, held.string != earlier {
             throw ClusterStoreError.nameHeld(name: name, addresses: held.string)
         }
         let lease = try await client.grantLease(ttl: ttl)

@@ -10,13 +10,30 @@ import Syscall
 /// Watchers of the kernel that block in it: each runs on a thread of its own, off Swift's
 /// cooperative pool, and only signals the loop that does the work.
 public enum KernelWatch {
-    /// Runs `watch` on a thread of its own and hands `signal` every reason it yields, until it
-    /// returns.
+    /// Where a watcher's thread sends its reasons.
+    public struct Reasons: Sendable {
+        let continuation: AsyncStream<String>.Continuation
+
+        /// False once nobody listens (the task it served was cancelled): the watcher returns
+        /// then, and its thread ends.
+        @discardableResult
+        public func send(_ reason: String) -> Bool {
+            if case .terminated = continuation.yield(reason) { return false }
+            return true
+        }
+
+        public func send(_ reasons: [String]) -> Bool {
+            reasons.allSatisfy { send($0) }
+        }
+    }
+
+    /// Runs `watch` on a thread of its own and hands `signal` every reason it sends, until
+    /// either ends.
     public static func onThread(_ signal: @escaping @Sendable (String) -> Void,
-                                _ watch: @escaping (AsyncStream<String>.Continuation) -> Void) async {
+                                _ watch: @escaping (Reasons) -> Void) async {
         let (reasons, continuation) = AsyncStream.makeStream(of: String.self)
         _ = try? JoinableThread {
-            watch(continuation)
+            watch(Reasons(continuation: continuation))
             continuation.finish()
         }
         for await reason in reasons { signal(reason) }
@@ -26,16 +43,16 @@ public enum KernelWatch {
     /// firewall manager's reload): a pass declares it again and puts back the pods' entries.
     public static func tables(_ signal: @escaping @Sendable (String) -> Void) async {
         let ours: Set<String> = [PodFirewall.table, SpoofCheck.table, Untracked.table]
-        await onThread(signal) { continuation in
+        await onThread(signal) { reasons in
             guard let socket = try? NetfilterSocket.tableEvents() else { return }
             while true {
                 do {
-                    for removal in try socket.nextTableRemovals() where ours.contains(removal.table) {
-                        let what = "\(removal.object.rawValue) of table \(removal.table)"
-                        continuation.yield("kernel: nftables \(what) removed")
-                    }
+                    let removals = try socket.nextTableRemovals().filter { ours.contains($0.table) }
+                    guard reasons.send(removals.map {
+                        "kernel: nftables \($0.object.rawValue) of table \($0.table) removed"
+                    }) else { return }
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    continuation.yield("kernel: nftables notifications lost")
+                    guard reasons.send("kernel: nftables notifications lost") else { return }
                 } catch {
                     return
                 }
@@ -46,31 +63,31 @@ public enum KernelWatch {
     /// Any bridge removed or set down, or an address removed from one: what a pods' bridge
     /// loses when other software takes it over or deletes it.
     public static func bridges(_ signal: @escaping @Sendable (String) -> Void) async {
-        await onThread(signal) { continuation in
+        await onThread(signal) { reasons in
             guard let socket = try? RouteSocket.stateEvents() else { return }
             var bridges = Set(((try? RouteSocket().links()) ?? []).filter { $0.kind == "bridge" }.map(\.index))
             while true {
+                var found: [String] = []
                 do {
                     for event in try socket.nextStateEvents() {
                         switch event {
                         case let .link(link, removed) where link.kind == "bridge":
-                            if removed || !link.isUp {
-                                if bridges.contains(link.index) {
-                                    continuation.yield("kernel: bridge \(link.name) \(removed ? "removed" : "down")")
-                                }
+                            if (removed || !link.isUp) && bridges.contains(link.index) {
+                                found.append("kernel: bridge \(link.name) \(removed ? "removed" : "down")")
                             }
                             if removed { bridges.remove(link.index) } else if link.isUp { bridges.insert(link.index) }
                         case let .address(address, link, true) where bridges.contains(link):
-                            continuation.yield("kernel: address \(address) removed")
+                            found.append("kernel: address \(address) removed")
                         default:
                             continue
                         }
                     }
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    continuation.yield("kernel: notifications lost")
+                    found.append("kernel: notifications lost")
                 } catch {
                     return
                 }
+                guard reasons.send(found) else { return }
             }
         }
     }

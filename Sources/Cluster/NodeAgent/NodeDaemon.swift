@@ -62,19 +62,41 @@ public final class NodeDaemon: Service, Sendable {
     }
 
     public func run() async throws {
+        var change: UnderlayChanged?
+        repeat {
+            change = try await session(after: change)
+            if let change {
+                logger.notice("the underlay's addresses changed: registering again with them", metadata: [
+                    "from": "\(change.from.map(\.description))", "to": "\(change.to.map(\.description))",
+                ])
+            }
+        } while change != nil
+    }
+
+    /// The underlay's addresses are not those the node registered with (DHCP, an operator).
+    struct UnderlayChanged: Error {
+        var from: [IPAddress]
+        var to: [IPAddress]
+    }
+
+    /// One registration and all that follows it, until SIGTERM (nil) or until the underlay's
+    /// addresses change (returned: the node registers again, with the new ones, and every peer
+    /// follows its record). After a change, the session before's liveness may still be in etcd.
+    private func session(after change: UnderlayChanged?) async throws -> UnderlayChanged? {
         let socket = try RouteSocket()
         guard let underlay = try socket.link(named: options.underlay) else {
             throw ClusterError.invalid("no underlay link \(options.underlay)")
         }
-        let addresses = try Self.underlayAddresses(socket.addresses(link: underlay.index))
+        let current = try Self.underlayAddresses(socket.addresses(link: underlay.index))
+        let addresses = change.map { Self.published(registered: $0.to, now: current) } ?? current
         // One listing gives the config, the name's liveness and what registration starts from;
         // every retry lists afresh. The name is checked before anything is written under it;
         // the node announces itself once registered, so that its record reaches peers sooner.
-        let ours = Liveness.value(addresses), name = options.name
+        let ours = Liveness.value(addresses), earlier = change.map { Liveness.value($0.from) }, name = options.name
         guard let (config, record, view) = try await retrying("register", { () async throws in
                   let listed = try await self.store.view()
                   guard let raw = listed.config else { throw ClusterStoreError.noConfig }
-                  if let held = listed.alive[name], held != ours {
+                  if let held = listed.alive[name], held != ours, held != earlier {
                       throw ClusterStoreError.nameHeld(name: name, addresses: held)
                   }
                   let config = try ClusterConfig(json: raw)
@@ -84,7 +106,7 @@ public final class NodeDaemon: Service, Sendable {
                   return (config, record, view)
               }) else {
             logger.info("stopped before the node was registered")
-            return
+            return nil
         }
         health.markRegistered()
         logger.info("registered", metadata: ["subnets": "\(record.subnets.map(\.description))",
@@ -117,7 +139,8 @@ public final class NodeDaemon: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { try await self.keepAlive(addresses: addresses) }
+                    group.addTask { try await self.keepAlive(addresses: addresses, replacing: change?.from) }
+                    group.addTask { try await Self.followUnderlay(index: underlay.index, registered: addresses) }
                     group.addTask { try await agent.follow(from: view) }
                     group.addTask {
                         do {
@@ -144,8 +167,51 @@ public final class NodeDaemon: Service, Sendable {
                     }
                 }
             }
+        } catch let change as UnderlayChanged {
+            return change
         } catch is CancellationError where Task.isShuttingDownGracefully {}
         logger.info("stopped; the data path stays as it is")
+        return nil
+    }
+
+    /// Throws `UnderlayChanged` once the underlay's addresses, as the kernel reports them
+    /// changed, are not the registered ones (see `published`).
+    private static func followUnderlay(index: Int32, registered: [IPAddress]) async throws {
+        let (changes, continuation) = AsyncStream.makeStream(of: [IPAddress].self)
+        _ = try? JoinableThread {
+            defer { continuation.finish() }
+            guard let events = try? RouteSocket.stateEvents(), let lookup = try? RouteSocket() else { return }
+            while true {
+                do {
+                    let touched = try events.nextStateEvents().contains { event in
+                        if case let .address(_, link, _) = event { link == index } else { false }
+                    }
+                    guard touched else { continue }
+                } catch let error as NetlinkError where error.errno == ENOBUFS {
+                } catch {
+                    return
+                }
+                guard let now = try? lookup.addresses(link: index) else { continue }
+                let published = Self.published(registered: registered, now: underlayAddresses(now))
+                if published != registered {
+                    continuation.yield(published)
+                    return
+                }
+                // The registered addresses again, which the task passes over: the thread ends once
+                // nobody listens.
+                if case .terminated = continuation.yield(registered) { return }
+            }
+        }
+        for await now in changes where now != registered { throw UnderlayChanged(from: registered, to: now) }
+    }
+
+    /// What the node publishes of its underlay's addresses: per family, the one it has now, or
+    /// the registered one while the family has none. A link flap takes the IPv6 addresses with
+    /// it and they come back; an address replaced by another is a change. Never an empty list.
+    static func published(registered: [IPAddress], now: [IPAddress]) -> [IPAddress] {
+        [IPAddress.Family.v4, .v6].compactMap { family in
+            now.first { $0.family == family } ?? registered.first { $0.family == family }
+        }
     }
 
     /// The kernel's notifications, as triggers of a pass that reads the kernel afresh: a link
@@ -156,7 +222,7 @@ public final class NodeDaemon: Service, Sendable {
     /// count as a removal.
     private func followKernel(_ agent: NodeAgent) async {
         let underlay = options.underlay, vxlanName = VXLANEndpoint.name, bridgeName = options.bridge
-        await KernelWatch.onThread({ agent.signal($0) }) { continuation in
+        await KernelWatch.onThread({ agent.signal($0) }) { reasons in
             guard let socket = try? RouteSocket.stateEvents() else { return }
             var up: [String: Bool] = [:]
             // The indexes of the VXLAN device and the bridge, as the kernel last reported them
@@ -165,6 +231,7 @@ public final class NodeDaemon: Service, Sendable {
             var vxlan = (try? lookup?.link(named: vxlanName))??.index
             var bridge = (try? lookup?.link(named: bridgeName))??.index
             while true {
+                var found: [String] = []
                 do {
                     for event in try socket.nextStateEvents() {
                         switch event {
@@ -174,30 +241,31 @@ public final class NodeDaemon: Service, Sendable {
                             if link.name == bridgeName { bridge = removed ? nil : link.index }
                             let isUp = !removed && link.isUp
                             if removed {
-                                continuation.yield("kernel: link \(link.name) removed")
+                                found.append("kernel: link \(link.name) removed")
                             } else if isUp && up[link.name] != true {
-                                continuation.yield("kernel: link \(link.name) up")
+                                found.append("kernel: link \(link.name) up")
                             } else if !isUp && link.name == bridgeName && up[link.name] == true {
-                                continuation.yield("kernel: link \(link.name) down")
+                                found.append("kernel: link \(link.name) down")
                             }
                             up[link.name] = isUp
                         case let .address(address, link, removed) where removed && (link == vxlan || link == bridge):
-                            continuation.yield("kernel: address \(address) removed")
+                            found.append("kernel: address \(address) removed")
                         case let .route(route, removed) where removed && route.protocolNumber == RouteProtocol.podwire:
-                            continuation.yield("kernel: route \(route.destination) removed")
+                            found.append("kernel: route \(route.destination) removed")
                         case let .neighbour(link, removed) where removed && link == vxlan:
-                            continuation.yield("kernel: an entry of \(vxlanName) removed")
+                            found.append("kernel: an entry of \(vxlanName) removed")
                         case let .forwarding(family, nil, on) where !on:
-                            continuation.yield("kernel: \(family) forwarding turned off")
+                            found.append("kernel: \(family) forwarding turned off")
                         default:
                             continue
                         }
                     }
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    continuation.yield("kernel: notifications lost")
+                    found.append("kernel: notifications lost")
                 } catch {
                     return
                 }
+                guard reasons.send(found) else { return }
             }
         }
     }
@@ -205,13 +273,13 @@ public final class NodeDaemon: Service, Sendable {
     /// The conflist deleted, replaced or written by something else: a pass writes it again. A
     /// runtime would otherwise fail every new pod with "no network".
     private static func follow(file path: String, _ agent: NodeAgent) async {
-        await KernelWatch.onThread({ agent.signal($0) }) { continuation in
+        await KernelWatch.onThread({ agent.signal($0) }) { reasons in
             guard let watch = try? FileWatch(path) else { return }
-            while (try? watch.next()) != nil { continuation.yield("file: \(path) changed") }
+            while (try? watch.next()) != nil, reasons.send("file: \(path) changed") {}
         }
     }
 
-    private func keepAlive(addresses: [IPAddress]) async throws {
+    private func keepAlive(addresses: [IPAddress], replacing: [IPAddress]?) async throws {
         var lease: Int64?
         var backoff = Backoff(base: .seconds(1), cap: .seconds(Int64(max(1, options.livenessTTL / 4))))
         while !Task.isCancelled {
@@ -221,7 +289,7 @@ public final class NodeDaemon: Service, Sendable {
                     metrics.leaseRenewals.increment()
                 } else {
                     lease = try await store.announce(name: options.name, addresses: addresses,
-                                                     ttl: options.livenessTTL)
+                                                     replacing: replacing, ttl: options.livenessTTL)
                 }
                 backoff.reset()
             } catch is CancellationError {

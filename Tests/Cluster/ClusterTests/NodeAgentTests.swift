@@ -50,7 +50,9 @@ final class MemoryClusterStore: ClusterStore {
     }
 
     func remove(name: String) async throws { change(.delete(key: ClusterKeys.node(name))) }
-    func announce(name: String, addresses: [IPAddress], ttl: Int) async throws -> Int64 { 1 }
+    func announce(name: String, addresses: [IPAddress], replacing: [IPAddress]?, ttl: Int) async throws -> Int64 {
+        1
+    }
     func renew(lease: Int64) async throws -> Bool { true }
     func announced(name: String) async throws -> String? { state.withLock { $0.view.alive[name] } }
     func record(_ name: String) -> [UInt8]? { state.withLock { $0.view.records[name] } }
@@ -244,5 +246,15 @@ final class MemoryDataPath: DataPath {
         #expect(!NodeDaemon.isFinal(EtcdError.unavailable("down")))
         #expect(!NodeDaemon.isFinal(ClusterStoreError.noConfig))
         #expect(!NodeDaemon.isFinal(EtcdError.stalled("paused")))
+    }
+
+    /// An address replaced is published; a family that lost its address keeps the registered
+    /// one (a link flap takes IPv6 addresses with it); the list is never empty.
+    @Test func whatTheNodePublishesOfItsUnderlay() {
+        let v4 = IPAddress("192.168.10.1")!, v6 = IPAddress("fd10::1")!, other4 = IPAddress("192.168.10.11")!
+        #expect(NodeDaemon.published(registered: [v4, v6], now: [other4, v6]) == [other4, v6])
+        #expect(NodeDaemon.published(registered: [v4, v6], now: [v4]) == [v4, v6])
+        #expect(NodeDaemon.published(registered: [v4, v6], now: []) == [v4, v6])
+        #expect(NodeDaemon.published(registered: [v4], now: [v4, v6]) == [v4, v6])
     }
 }

@@ -74,15 +74,20 @@ struct RegistrationTests {
         _ = try await store.register(name: "a", addresses: [IPAddress("192.168.1.1")!],
                                      vtepMAC: VTEP.mac(node: "a"), config: config).record
         let here = [IPAddress("192.168.1.1")!]
-        let lease = try await store.announce(name: "a", addresses: here, ttl: 5)
+        let lease = try await store.announce(name: "a", addresses: here, replacing: nil, ttl: 5)
         #expect(try await store.renew(lease: lease))
         #expect(try await store.view().alive == ["a": "192.168.1.1"])
         // The same name from another machine is refused while the first lives, and told where it is.
         await #expect(throws: ClusterStoreError.nameHeld(name: "a", addresses: "192.168.1.1")) {
-            _ = try await store.announce(name: "a", addresses: [IPAddress("192.168.1.2")!], ttl: 1)
+            _ = try await store.announce(name: "a", addresses: [IPAddress("192.168.1.2")!], replacing: nil, ttl: 1)
         }
         // The same machine again (a daemon restarted after SIGKILL) takes its name back.
-        _ = try await store.announce(name: "a", addresses: here, ttl: 1)
+        _ = try await store.announce(name: "a", addresses: here, replacing: nil, ttl: 1)
+        // So does the same daemon once its underlay was renumbered, and back.
+        let renumbered = [IPAddress("192.168.1.3")!]
+        _ = try await store.announce(name: "a", addresses: renumbered, replacing: here, ttl: 1)
+        #expect(try await store.view().alive == ["a": "192.168.1.3"])
+        _ = try await store.announce(name: "a", addresses: here, replacing: renumbered, ttl: 1)
         try await Task.sleep(for: .seconds(4))
         #expect(try await store.view().alive.isEmpty)
         #expect(try await store.view().records.keys.sorted() == ["a"])
