@@ -65,18 +65,7 @@ expect "the host port answers on localhost and from outside; the pod reaches out
 check() { CAP_ARGS=$ports on_node runtime_exec check guarded "pod$RUN_ID" "$pod"; }
 
 heal() { # heal WHAT COMMAND...: the fault, then the state back within 2 s, the pod working and CHECK passing
-  local what=$1 start elapsed deadline; shift
-  start=$(date +%s%N)
-  "$@" >/dev/null 2>&1 || fail "$what: the fault could not be made"
-  deadline=$((SECONDS + 10))
-  until as_before >/dev/null 2>&1 || ((SECONDS >= deadline)); do sleep 0.02; done
-  elapsed=$((($(date +%s%N) - start) / 1000000))
-  if as_before >/dev/null 2>&1 && ((elapsed <= ${WITHIN:-2000})); then
-    pass "$what: put back in $elapsed ms"
-  else
-    fail "$what: not put back within ${WITHIN:-2000} ms ($elapsed ms)" \
-      "$(diff <(echo "$before") <(state_of 2>&1) | head -5)"
-  fi
+  repaired "$1" "${WITHIN:-2000}" "${@:2}"
   expect "  and the host port and masquerade work again" eventually 5 works
   expect "  and CHECK passes" check
 }

@@ -137,6 +137,21 @@ try: print(urllib.request.urlopen('http://127.0.0.1:9750$2', timeout=2).read().d
 except Exception as e: print(e); sys.exit(1)"
 }
 
+repaired() { # repaired WHAT MS COMMAND...: makes the fault, then waits (10 s at most) for the suite's
+  # state_of to print $before again; passes within MS, with the time it took
+  local what=$1 within=$2 start elapsed deadline; shift 2
+  start=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || fail "$what: the fault could not be made"
+  deadline=$((SECONDS + 10))
+  until [[ $(state_of 2>&1) == "$before" ]] || ((SECONDS >= deadline)); do sleep 0.02; done
+  elapsed=$((($(date +%s%N) - start) / 1000000))
+  if [[ $(state_of 2>&1) == "$before" ]] && ((elapsed <= within)); then
+    pass "$what: put back in $elapsed ms"
+  else
+    fail "$what: not put back within $within ms ($elapsed ms)" "$(diff <(echo "$before") <(state_of 2>&1) | head -5)"
+  fi
+}
+
 ask_once() { # ask_once NS ADDRESS PORT: one HTTP ask of a hostname server, 1 s at most; prints the answer
   in_ns "$1" python3 -c "import sys, urllib.request
 host = f'[{sys.argv[1]}]' if ':' in sys.argv[1] else sys.argv[1]

@@ -13,11 +13,15 @@ public enum BridgeGateways {
     public static func dropStale(socket: RouteSocket, bridge: String, node: NodeRecord,
                                  config: ClusterConfig) throws(NetlinkError) -> [IPNetwork] {
         guard let link = try socket.link(named: bridge) else { return [] }
-        let stale = try socket.addresses(link: link.index).filter { address in
-            config.networks.contains { $0.contains(address.address) }
-                && !node.subnets.contains { $0.contains(address.address) }
-        }
+        let stale = try socket.addresses(link: link.index).filter { isStale($0, node: node, config: config) }
         for address in stale { try socket.deleteAddress(address, link: link.index) }
         return stale
+    }
+
+    /// An address of a cluster network outside the node's own subnets: one a pod of a subnet
+    /// the node held before still names as its gateway, which is not put back either.
+    public static func isStale(_ address: IPNetwork, node: NodeRecord, config: ClusterConfig) -> Bool {
+        config.networks.contains { $0.contains(address.address) }
+            && !node.subnets.contains { $0.contains(address.address) }
     }
 }

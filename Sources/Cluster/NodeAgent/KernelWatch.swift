@@ -60,34 +60,46 @@ public enum KernelWatch {
         }
     }
 
-    /// Any bridge removed or set down, or an address removed from one: what a pods' bridge
-    /// loses when other software takes it over or deletes it.
-    public static func bridges(_ signal: @escaping @Sendable (String) -> Void) async {
+    /// The kernel's state events (`RouteSocket.stateEvents`), each judged on the watcher's
+    /// thread by the judge `makeJudge` returns there (it may look the kernel up first, off the
+    /// cooperative pool): a reason, or nil for an event that touches nothing of podwire's.
+    /// Notifications lost to a full socket buffer are a reason of their own.
+    public static func stateEvents(_ signal: @escaping @Sendable (String) -> Void,
+                                   _ makeJudge: @escaping () -> (StateEvent) -> String?) async {
         await onThread(signal) { reasons in
             guard let socket = try? RouteSocket.stateEvents() else { return }
-            var bridges = Set(((try? RouteSocket().links()) ?? []).filter { $0.kind == "bridge" }.map(\.index))
+            let judge = makeJudge()
             while true {
-                var found: [String] = []
+                var found: [String]
                 do {
-                    for event in try socket.nextStateEvents() {
-                        switch event {
-                        case let .link(link, removed) where link.kind == "bridge":
-                            if (removed || !link.isUp) && bridges.contains(link.index) {
-                                found.append("kernel: bridge \(link.name) \(removed ? "removed" : "down")")
-                            }
-                            if removed { bridges.remove(link.index) } else if link.isUp { bridges.insert(link.index) }
-                        case let .address(address, link, true) where bridges.contains(link):
-                            found.append("kernel: address \(address) removed")
-                        default:
-                            continue
-                        }
-                    }
+                    found = try socket.nextStateEvents().compactMap(judge)
                 } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    found.append("kernel: notifications lost")
+                    found = ["kernel: notifications lost"]
                 } catch {
                     return
                 }
                 guard reasons.send(found) else { return }
+            }
+        }
+    }
+
+    /// Any bridge removed or set down, or an address removed from one: what a pods' bridge
+    /// loses when other software takes it over or deletes it.
+    public static func bridges(_ signal: @escaping @Sendable (String) -> Void) async {
+        await stateEvents(signal) {
+            var bridges = Set(((try? RouteSocket().links()) ?? []).filter { $0.kind == "bridge" }.map(\.index))
+            return { event in
+                switch event {
+                case let .link(link, removed) where link.kind == "bridge":
+                    let known = bridges.contains(link.index)
+                    if removed { bridges.remove(link.index) } else if link.isUp { bridges.insert(link.index) }
+                    guard (removed || !link.isUp) && known else { return nil }
+                    return "kernel: bridge \(link.name) \(removed ? "removed" : "down")"
+                case let .address(address, link, true) where bridges.contains(link):
+                    return "kernel: address \(address) removed"
+                default:
+                    return nil
+                }
             }
         }
     }

@@ -128,7 +128,9 @@ public final class NodeDaemon: Service, Sendable {
             try Conflist.write(content, to: path)
             conflist = (path, content)
         }
-        let pods = PodState(socket: socket, dataDir: options.dataDir ?? HostLocalConfig.defaultDataDir)
+        let pods = PodState(socket: socket, dataDir: options.dataDir ?? HostLocalConfig.defaultDataDir) { gateway in
+            !BridgeGateways.isStale(gateway, node: record, config: config)
+        }
         let dataPath = KernelDataPath(socket: socket, node: record, config: config, underlay: options.underlay,
                                       vxlan: vxlan, conflist: conflist, pods: pods)
         let agent = NodeAgent(node: record, config: config, store: store, dataPath: dataPath, logger: logger,
@@ -222,50 +224,37 @@ public final class NodeDaemon: Service, Sendable {
     /// count as a removal.
     private func followKernel(_ agent: NodeAgent) async {
         let underlay = options.underlay, vxlanName = VXLANEndpoint.name, bridgeName = options.bridge
-        await KernelWatch.onThread({ agent.signal($0) }) { reasons in
-            guard let socket = try? RouteSocket.stateEvents() else { return }
+        await KernelWatch.stateEvents({ agent.signal($0) }) {
             var up: [String: Bool] = [:]
             // The indexes of the VXLAN device and the bridge, as the kernel last reported them
             // (they change when either is made again).
             let lookup = try? RouteSocket()
             var vxlan = (try? lookup?.link(named: vxlanName))??.index
-            var bridge = (try? lookup?.link(named: bridgeName))??.index
-            while true {
-                var found: [String] = []
-                do {
-                    for event in try socket.nextStateEvents() {
-                        switch event {
-                        case let .link(link, removed):
-                            guard [underlay, vxlanName, bridgeName].contains(link.name) else { continue }
-                            if link.name == vxlanName { vxlan = removed ? nil : link.index }
-                            if link.name == bridgeName { bridge = removed ? nil : link.index }
-                            let isUp = !removed && link.isUp
-                            if removed {
-                                found.append("kernel: link \(link.name) removed")
-                            } else if isUp && up[link.name] != true {
-                                found.append("kernel: link \(link.name) up")
-                            } else if !isUp && link.name == bridgeName && up[link.name] == true {
-                                found.append("kernel: link \(link.name) down")
-                            }
-                            up[link.name] = isUp
-                        case let .address(address, link, removed) where removed && (link == vxlan || link == bridge):
-                            found.append("kernel: address \(address) removed")
-                        case let .route(route, removed) where removed && route.protocolNumber == RouteProtocol.podwire:
-                            found.append("kernel: route \(route.destination) removed")
-                        case let .neighbour(link, removed) where removed && link == vxlan:
-                            found.append("kernel: an entry of \(vxlanName) removed")
-                        case let .forwarding(family, nil, on) where !on:
-                            found.append("kernel: \(family) forwarding turned off")
-                        default:
-                            continue
-                        }
-                    }
-                } catch let error as NetlinkError where error.errno == ENOBUFS {
-                    found.append("kernel: notifications lost")
-                } catch {
-                    return
+            let pods = (try? lookup?.link(named: bridgeName)) ?? nil
+            var bridge = pods?.index
+            up[bridgeName] = pods?.isUp
+            return { event in
+                switch event {
+                case let .link(link, removed):
+                    guard [underlay, vxlanName, bridgeName].contains(link.name) else { return nil }
+                    if link.name == vxlanName { vxlan = removed ? nil : link.index }
+                    if link.name == bridgeName { bridge = removed ? nil : link.index }
+                    let isUp = !removed && link.isUp, wasUp = up[link.name] == true
+                    up[link.name] = isUp
+                    if removed { return "kernel: link \(link.name) removed" }
+                    if isUp && !wasUp { return "kernel: link \(link.name) up" }
+                    return !isUp && link.name == bridgeName && wasUp ? "kernel: link \(link.name) down" : nil
+                case let .address(address, link, removed) where removed && (link == vxlan || link == bridge):
+                    return "kernel: address \(address) removed"
+                case let .route(route, removed) where removed && route.protocolNumber == RouteProtocol.podwire:
+                    return "kernel: route \(route.destination) removed"
+                case let .neighbour(link, removed) where removed && link == vxlan:
+                    return "kernel: an entry of \(vxlanName) removed"
+                case let .forwarding(family, nil, on) where !on:
+                    return "kernel: \(family) forwarding turned off"
+                default:
+                    return nil
                 }
-                guard reasons.send(found) else { return }
             }
         }
     }

@@ -29,11 +29,16 @@ public struct PodState: @unchecked Sendable {
     let dataDir: String
 
     let settling: Int
+    /// Whether a record's gateway may go back on its bridge: a cluster node's daemon refuses
+    /// one of a subnet the node no longer holds (see `BridgeGateways`).
+    let allows: @Sendable (IPNetwork) -> Bool
 
-    public init(socket: RouteSocket, dataDir: String, settling: Int = 2) {
+    public init(socket: RouteSocket, dataDir: String, settling: Int = 2,
+                allows: @escaping @Sendable (IPNetwork) -> Bool = { _ in true }) {
         self.socket = socket
         self.dataDir = dataDir
         self.settling = settling
+        self.allows = allows
     }
 
     /// What a restore did and could not do.
@@ -144,12 +149,13 @@ public struct PodState: @unchecked Sendable {
             outcome.repairs["bridge", default: []].append(name)
         }
         let present = Set(try socket.addresses(link: bridge.index))
-        for gateway in Set(records.flatMap(\.gateways)).subtracting(present).sorted(by: { "\($0)" < "\($1)" }) {
+        let gateways = Set(records.flatMap(\.gateways).filter(allows))
+        for gateway in gateways.subtracting(present).sorted(by: { "\($0)" < "\($1)" }) {
             if try ignoringExisting({ () throws(NetlinkError) in try socket.addAddress(gateway, link: bridge.index) }) {
                 outcome.repairs["bridge address", default: []].append("\(gateway) on \(name)")
             }
         }
-        for family in Set(records.flatMap(\.gateways).map(\.family)) {
+        for family in Set(gateways.map(\.family)) {
             let path = Sysctl.forwarding(ipv6: family == .v6)
             if try Sysctl.ensure(path, is: "1") { outcome.repairs["sysctl", default: []].append(path) }
         }

@@ -63,20 +63,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         var logger = service.logger()
         logger[metadataKey: "node"] = "\(name)"
-        let (host, port) = try service.status()
         try await withStore(etcd, spreadBy: name) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
                                                          bridge: bridge, dataDir: dataDir, resync: service.resync),
                                     store: store, logger: logger, metrics: metrics, health: health)
-            let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
-            // Named here: the group would otherwise describe each service by reflection, which
-            // costs the daemon's start a few milliseconds of the runtime's conformance lookups.
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: daemon, serviceName: "node-daemon"),
-                           .init(service: status, serviceName: "status-server")],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            try await service.run(daemon, named: "node-daemon", logger: logger, metrics: metrics, health: health)
         }
     }
 }
@@ -91,16 +83,10 @@ struct Guard: AsyncParsableCommand {
 
     func run() async throws {
         let logger = service.logger()
-        let (host, port) = try service.status()
         let metrics = NodeMetrics(), health = Health()
         let guardian = PodGuard(dataDir: dataDir, resync: service.resync, logger: logger, metrics: metrics,
                                 health: health)
-        let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: guardian, serviceName: "pod-guard"),
-                       .init(service: status, serviceName: "status-server")],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await service.run(guardian, named: "pod-guard", logger: logger, metrics: metrics, health: health)
     }
 }
 
@@ -117,6 +103,19 @@ struct ServiceOptions: ParsableArguments {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
         _ = try status()
+    }
+
+    /// Runs `main` beside the status page until SIGTERM or SIGINT.
+    func run(_ main: some Service, named name: String, logger: Logger, metrics: NodeMetrics,
+             health: Health) async throws {
+        let (host, port) = try status()
+        let status = StatusServer(host: host, port: port, metrics: metrics, health: health, logger: logger)
+        // Named here: the group would otherwise describe each service by reflection, which
+        // costs the daemon's start a few milliseconds of the runtime's conformance lookups.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: main, serviceName: name), .init(service: status, serviceName: "status-server")],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
     func logger() -> Logger {
