@@ -22,8 +22,11 @@ echo "== unit tests"
 # directory in its command line, stopped, and counted as a failure.
 units_tmp=$(mktemp -d /tmp/podwire-unit-XXXX)
 # grep -a: the log is text, but a compiler's quote of a source line may hold any byte.
-TMPDIR=$units_tmp swift test >"$log" 2>&1
+# Bounded, as the suites below are: a run that never ends (an await never resumed) is a
+# failure to report, not a CI job that runs out its time.
+TMPDIR=$units_tmp timeout --kill-after=30 1500 swift test >"$log" 2>&1
 status=$?
+((status == 124 || status == 137)) && echo "unit tests: stopped after 25 minutes (exit status $status)"
 left=$(pgrep -f -- "$units_tmp/" | wc -l)
 if ((left > 0)); then
   echo "unit tests: $left processes they started were still running; stopped"
