@@ -119,9 +119,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Sources/Cluster/Etcd"),
+        // The `bgp` backend's routing daemon: BIRD's config made, checked and loaded; its sessions read.
+        .target(name: "BGP", dependencies: ["ClusterModel", "Addressing", "Syscall"], path: "Sources/Cluster/BGP"),
         // The node agent: what the kernel should hold for the cluster, and making it so.
         .target(name: "NodeAgent", dependencies: [
-            "ClusterModel", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Namespaces", "Addressing", "JSON",
+            "ClusterModel", "BGP", "Etcd", "Netlink", "RouteNetlink", "NetfilterNetlink", "Namespaces", "Addressing",
+            "JSON",
             "Syscall", "Identity", "IPAM", "Firewall", "AttachmentRecord", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -177,7 +180,7 @@ let package = Package(
         tests("Plugin", "AttachmentRecordTests", ["AttachmentRecord", "Firewall", "Addressing", "Identity"]),
         tests("Plugin", "PluginsTests", ["Plugins", "CNI", "IPAM", "Firewall", "Addressing", "Identity"]),
         tests("Cluster", "ClusterTests", [
-            "ClusterModel", "NodeAgent", "Etcd", "RouteNetlink", "Addressing", "Identity", logging,
+            "ClusterModel", "NodeAgent", "BGP", "Etcd", "RouteNetlink", "Addressing", "Identity", logging,
         ]),
         tests("Cluster", "EtcdTests", ["Etcd", "NodeAgent", "ClusterModel", "Addressing", "Identity"]),
     ]

@@ -19,6 +19,7 @@ packages=(
   valgrind                                      # profiling: netns-test/bench/order-file.sh
   etcd-server etcd-client openssl               # the cluster's store, and certificates for its TLS tests
   iperf3                                        # the cluster data-path benchmark
+  bird2 frr tcpdump                             # the bgp backend's routing daemon; the tests' router; captures
 )
 
 missing=()

@@ -47,12 +47,7 @@ vxlan_by_hand 4 6; vxlan_by_hand 6 4
 declare -A results
 kinds=("podwire direct:pod1:pod2:${POD4[2]}" "by hand direct:hpod4:hpod5:10.250.5.2"
        "podwire vxlan:pod1:pod3:${POD4[3]}" "by hand vxlan:hpod4:hpod6:10.250.6.2")
-for round in $(seq "$ROUNDS"); do
-  for kind in "${kinds[@]}"; do
-    IFS=: read -r name client server address <<< "$kind"
-    results[$name]+="$(iperf_bps "$client" "$server" "$address") "
-  done
-done
+iperf_rounds "$ROUNDS" "${kinds[@]}"
 echo
 printf '%-34s %12s %12s %8s\n' "cross-node pod to pod, TCP (Gbit/s)" podwire "by hand" ratio
 for path in direct vxlan; do

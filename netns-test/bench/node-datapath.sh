@@ -91,12 +91,7 @@ for kind in podwire reference hand; do
     kinds+=("$kind host port:client-$kind:$kind-b:172.31.$n.1:$HOST_PORT")
   fi
 done
-for round in $(seq "$ROUNDS"); do
-  for kind in "${kinds[@]}"; do
-    IFS=: read -r name client server address port <<< "$kind"
-    results[$name]+="$(iperf_bps "$client" "$server" "$address" "$port") "
-  done
-done
+iperf_rounds "$ROUNDS" "${kinds[@]}"
 
 section "throughput"
 printf '%-28s %10s %10s %10s %12s %12s\n' "one node, TCP (Gbit/s)" podwire reference "by hand" \

@@ -8,6 +8,8 @@
 #                                       UNDERLAY_FAMILIES=6, the nodes' links have IPv6 only
 #   cluster_etcd 1 2 3                  etcd members in those nodes; ENDPOINTS is set
 #   cluster_config JSON; start_daemon N; wait_for_conflist N; add_pod N
+#   start_tor                           FRR as the router between the segments (WITH_BIRD=1: the
+#                                       daemons keep BIRD in the run's directory)
 NODE_BIN=${PODWIRE_NODE:-$REPO/.build/release/podwire-node}
 [[ -x $NODE_BIN ]] || { echo "no $NODE_BIN: scripts/build.sh builds it" >&2; exit 1; }
 command -v etcd >/dev/null || { echo "no etcd: scripts/install-deps.sh installs it" >&2; exit 1; }
@@ -107,9 +109,75 @@ start_daemon() { # start_daemon N; NODE_ARGS: more options for run
   # shellcheck disable=SC2086 # NODE_ARGS is a list of words
   ip netns exec "pw$RUN_ID-n$1" "$NODE_BIN" run --name "node$1" --underlay eth0 --endpoints "$ENDPOINTS" \
     --conflist "$WORK/n$1/net.d/10-podwire.conflist" --bridge "pwb$RUN_ID" --data-dir "$WORK/n$1/leases" \
-    ${NODE_ARGS:-} \
+    ${WITH_BIRD:+--bgp-dir "$WORK/n$1/bird"} ${NODE_ARGS:-} \
     >>"$WORK/daemon$1.log" 2>&1 &
   echo $! > "$WORK/daemon$1.pid"; remember_pid $!
+  # With the bgp backend (WITH_BIRD set) the daemon starts BIRD, which outlives it, as it
+  # should on a node: it is stopped at exit by the PID file it writes.
+  [[ -z ${WITH_BIRD:-} ]] || grep -qxF "$WORK/n$1/bird/bird.pid" "$WORK/made.pidfiles" 2>/dev/null ||
+    echo "$WORK/n$1/bird/bird.pid" >> "$WORK/made.pidfiles"
+}
+bird_of() { birdc -s "$WORK/n$1/bird/bird.ctl" "${@:2}"; }  # bird_of N COMMAND...: node N's BIRD
+
+# start_tor: FRR (zebra and bgpd) in the router namespace as the segments' top-of-rack router,
+# AS 65000, taking sessions from any node on either segment (dynamic neighbours, any other
+# AS), with graceful restart. Its files are in TOR_DIR, which FRR's own user can read.
+start_tor() {
+  if [[ -z ${TOR_DIR:-} ]]; then
+    TOR_DIR=$(mktemp -d "/tmp/podwire-frr-$RUN_ID-XXXX"); echo "$TOR_DIR" >> "$WORK/made.dirs"
+    chmod 755 "$TOR_DIR"
+    cat > "$TOR_DIR/frr.conf" <<EOF2
+frr defaults datacenter
+hostname tor
+router bgp 65000
+ bgp router-id 192.168.10.254
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ neighbor NODES peer-group
+ neighbor NODES remote-as external
+ bgp listen range 192.168.10.0/24 peer-group NODES
+ bgp listen range 192.168.20.0/24 peer-group NODES
+ bgp listen range fd10::/64 peer-group NODES
+ bgp listen range fd20::/64 peer-group NODES
+ address-family ipv6 unicast
+  neighbor NODES activate
+ exit-address-family
+EOF2
+    chown -R frr:frr "$TOR_DIR"
+    echo "$TOR_DIR/zebra.pid" >> "$WORK/made.pidfiles"; echo "$TOR_DIR/bgpd.pid" >> "$WORK/made.pidfiles"
+  fi
+  local common=(-d -N "pw$RUN_ID" -z "$TOR_DIR/zserv.api" --vty_socket "$TOR_DIR" -P 0)
+  in_ns router /usr/lib/frr/zebra "${common[@]}" -i "$TOR_DIR/zebra.pid" -f /dev/null \
+    --log "file:$TOR_DIR/zebra.log" 2>/dev/null
+  in_ns router /usr/lib/frr/bgpd "${common[@]}" -i "$TOR_DIR/bgpd.pid" -f "$TOR_DIR/frr.conf" \
+    --log "file:$TOR_DIR/bgpd.log" 2>/dev/null
+  eventually 10 tor -c "show bgp summary" || return 1
+}
+stop_tor() { # stop_tor: bgpd and zebra stop, as on a router's restart; zebra takes its routes with it
+  local pid
+  for pid in "$(cat "$TOR_DIR/bgpd.pid")" "$(cat "$TOR_DIR/zebra.pid")"; do
+    kill "$pid"; eventually 10 process_gone "$pid" || kill -9 "$pid"
+  done
+}
+# longest_loss: from ping's output, the longest run of probes without a reply, whatever ping
+# printed for them ("no answer yet", an ICMP error from a router, nothing at all).
+longest_loss() {
+  awk '/bytes from/ { match($0, /icmp_seq=[0-9]+/); seq = substr($0, RSTART + 9, RLENGTH - 9) + 0
+                      if (seq - last - 1 > worst) worst = seq - last - 1; last = seq }
+       /packets transmitted/ { sent = $1 }
+       END { if (sent - last > worst) worst = sent - last; print worst + 0 }'
+}
+# segment_peers: the cluster config's bgp.peers for the bgp suites' nodes (1 and 2 on
+# segment A, 3 on B), each peering with the router's addresses on its own segment.
+segment_peers() {
+  jq -cn '[("node1", "node2") as $n | {address: ("192.168.10.254", "fd10::254"), asn: 65000, node: $n}]
+    + [{address: ("192.168.20.254", "fd20::254"), asn: 65000, node: "node3"}]'
+}
+tor() { vtysh --vty_socket "$TOR_DIR" "$@"; }
+# tor_nexthops PREFIX: the next hops of the ToR's selected route to PREFIX, as its CLI shows them.
+tor_nexthops() {
+  local table=ip; [[ $1 == *:* ]] && table=ipv6
+  tor -c "show $table route $1 json" | jq -r --arg p "$1" '.[$p][]? | select(.selected) | .nexthops[].ip' | sort
 }
 wait_for_conflist() {
   for _ in $(seq 100); do [[ -s $WORK/n$1/net.d/10-podwire.conflist ]] && return 0; sleep 0.1; done

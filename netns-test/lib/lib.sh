@@ -213,6 +213,18 @@ iperf_bps() {
   kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
   return 0
 }
+# iperf_rounds ROUNDS NAME:CLIENT:SERVER:ADDRESS[:PORT]...: every transfer in turn, in each of
+# ROUNDS rounds (a noisy machine then weighs on every kind alike); each result's bits per
+# second are appended to results[NAME], which the caller declares (declare -A results).
+iperf_rounds() {
+  local round kind name client server address port
+  for round in $(seq "$1"); do
+    for kind in "${@:2}"; do
+      IFS=: read -r name client server address port <<< "$kind"
+      results[$name]+="$(iperf_bps "$client" "$server" "$address" "${port:-5201}") "
+    done
+  done
+}
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 
 # MARK: the run
@@ -232,6 +244,10 @@ SKIPPED=0
 cleanup() {
   local name
   while read -r name; do kill "$name" 2>/dev/null; done < <(cat "$WORK/made.pids" 2>/dev/null)
+  # Daemons that fork away (BIRD, FRR) are named by the PID files the run told them to write.
+  while read -r name; do
+    [[ -s $name ]] && kill "$(cat "$name")" 2>/dev/null
+  done < <(cat "$WORK/made.pidfiles" 2>/dev/null)
   while read -r name; do
     [[ -d $POD_STATE/$name ]] && "$REPO/netns-test/tools/pod.sh" delete "$name" >/dev/null 2>&1
   done < <(cat "$WORK/made.pods" 2>/dev/null)
@@ -240,6 +256,7 @@ cleanup() {
   while read -r name; do ip link del "$name" 2>/dev/null; done < <(cat "$WORK/made.links" 2>/dev/null)
   while read -r name; do git -C "$REPO" worktree remove --force "$name" 2>/dev/null; done \
     < <(cat "$WORK/made.worktrees" 2>/dev/null)
+  while read -r name; do rm -rf "$name"; done < <(cat "$WORK/made.dirs" 2>/dev/null)
   rm -rf "$WORK"
 }
 # podwire's nftables tables (inet podwire, and bridge podwire for macspoofchk) are the

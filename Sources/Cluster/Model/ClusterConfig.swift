@@ -13,6 +13,12 @@ public struct ClusterConfig: Equatable, Sendable {
     /// The VXLAN network identifier and UDP port nodes that are not neighbours use.
     public var vni: UInt32
     public var port: UInt16
+    /// The `bgp` backend's settings; nil for every other backend.
+    public var bgp: BGPSettings?
+    /// Whether pods' traffic leaving the cluster is masqueraded to the node's address, per
+    /// family (Calico's natOutgoing). With `bgp`, routers may route pods' own addresses.
+    public var natOutgoing4: Bool
+    public var natOutgoing6: Bool
 
     public enum Backend: String, Sendable {
         /// A direct route to a peer on the same link, VXLAN to any other (flannel's DirectRouting).
@@ -21,16 +27,36 @@ public struct ClusterConfig: Equatable, Sendable {
         case direct
         /// VXLAN to every peer.
         case vxlan
+        /// Subnets announced over BGP by a routing daemon on each node (`bgp`); peers it does
+        /// not reach are routed as `auto` routes them.
+        case bgp
     }
 
     public init(networks: [IPNetwork], subnetLength4: Int = 24, subnetLength6: Int = 64, backend: Backend = .auto,
-                vni: UInt32 = 4096, port: UInt16 = 4789) {
+                vni: UInt32 = 4096, port: UInt16 = 4789, bgp: BGPSettings? = nil, natOutgoing4: Bool = true,
+                natOutgoing6: Bool = true) {
         self.networks = networks
         self.subnetLength4 = subnetLength4
         self.subnetLength6 = subnetLength6
         self.backend = backend
         self.vni = vni
         self.port = port
+        self.bgp = bgp
+        self.natOutgoing4 = natOutgoing4
+        self.natOutgoing6 = natOutgoing6
+    }
+
+    public func natOutgoing(_ family: IPAddress.Family) -> Bool { family == .v4 ? natOutgoing4 : natOutgoing6 }
+
+    /// Whether nodes make the VXLAN device: some peer may be routed over it. With `bgp`, only
+    /// for a mesh without routers, whose sessions join one link: peers off it go over VXLAN.
+    /// With routers, a peer that BGP does not cover is routed directly if on-link, else not.
+    public var usesVXLAN: Bool {
+        switch backend {
+        case .direct: false
+        case .auto, .vxlan: true
+        case .bgp: bgp?.peers.isEmpty ?? true
+        }
     }
 
     public func subnetLength(_ family: IPAddress.Family) -> Int { family == .v4 ? subnetLength4 : subnetLength6 }
@@ -81,21 +107,32 @@ public struct ClusterConfig: Equatable, Sendable {
         guard !networks.isEmpty else { throw .invalid("cluster config: network4 or network6 is needed") }
         let backendText = try string("backend") ?? "auto"
         guard let backend = Backend(rawValue: backendText) else {
-            throw .invalid("cluster config: backend \"\(backendText.prefix(32))\" is not auto, direct or vxlan")
+            throw .invalid("cluster config: backend \"\(backendText.prefix(32))\" is not auto, direct, vxlan or bgp")
+        }
+        var bgp: BGPSettings?
+        if let value = document["bgp"] { bgp = try BGPSettings(json: value) }
+        if backend == .bgp, bgp == nil { throw .invalid("cluster config: backend bgp needs a bgp object") }
+        if backend != .bgp, bgp != nil { throw .invalid("cluster config: bgp is set, but backend is not bgp") }
+        func flag(_ key: String) throws(ClusterError) -> Bool {
+            guard let value = document[key] else { return true }
+            guard case .bool(let flag) = value else { throw .invalid("cluster config: \(key) must be true or false") }
+            return flag
         }
         self.init(networks: networks,
                   subnetLength4: try integer("subnetLength4", in: 8...30) ?? 24,
                   subnetLength6: try integer("subnetLength6", in: 48...120) ?? 64,
                   backend: backend,
                   vni: UInt32(try integer("vni", in: 1...16_777_215) ?? 4096),
-                  port: UInt16(try integer("port", in: 1...65535) ?? 4789))
+                  port: UInt16(try integer("port", in: 1...65535) ?? 4789),
+                  bgp: bgp, natOutgoing4: try flag("natOutgoing4"), natOutgoing6: try flag("natOutgoing6"))
         for network in networks where subnetLength(network.family) < network.prefixLength {
             throw .invalid("cluster config: subnetLength\(network.family.cniVersionDigit) "
                            + "\(subnetLength(network.family)) is shorter than \(network)'s prefix")
         }
     }
 
-    static let keys = ["backend", "network4", "network6", "port", "subnetLength4", "subnetLength6", "vni"]
+    static let keys = ["backend", "bgp", "natOutgoing4", "natOutgoing6", "network4", "network6", "port",
+                       "subnetLength4", "subnetLength6", "vni"]
 
     /// Why `subnet` cannot be a node's: nil when it lies inside the cluster network of its
     /// family and has that family's configured length.
@@ -118,6 +155,9 @@ public struct ClusterConfig: Equatable, Sendable {
             "backend": .string(backend.rawValue), "vni": .number(Double(vni)), "port": .number(Double(port)),
         ]
         for network in networks { members["network\(network.family.cniVersionDigit)"] = .string("\(network)") }
+        if let bgp { members["bgp"] = bgp.json }
+        if !natOutgoing4 { members["natOutgoing4"] = .bool(false) }
+        if !natOutgoing6 { members["natOutgoing6"] = .bool(false) }
         return String(decoding: JSONWriter.write(.object(members)), as: UTF8.self)
     }
 }

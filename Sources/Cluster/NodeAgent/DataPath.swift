@@ -2,10 +2,12 @@
 import Glibc
 #endif
 import Addressing
+import BGP
 import ClusterModel
 import Namespaces
 import Netlink
 import RouteNetlink
+import Syscall
 
 /// What the node agent asks of the kernel, behind a protocol so that its logic runs in unit
 /// tests without root. Calls block; the agent makes them off Swift's cooperative pool.
@@ -15,6 +17,13 @@ public protocol DataPath: Sendable {
     /// be read); a refusal of one entry is in the outcome, against its peer. `refresh` asks
     /// that nothing learnt from the kernel in an earlier pass be reused.
     func apply(node: NodeRecord, peers: [NodeRecord], config: ClusterConfig, refresh: Bool) throws -> PassOutcome
+    /// Stops announcing the node's subnets to its BGP peers, keeping the sessions: the node's
+    /// record is gone, so its subnets are no longer its own.
+    func withdraw()
+}
+
+extension DataPath {
+    public func withdraw() {}
 }
 
 /// What one pass did.
@@ -62,13 +71,20 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
     /// nil before the first pass: what that pass writes (forwarding, the conflist) is set-up,
     /// not a repair.
     private var held: (routes: Set<RouteEntry>, entries: Set<Neighbour>)?
+    /// The node's BIRD, with the `bgp` backend; and what its last config was made from, to
+    /// make it again without the node's subnets.
+    private let bird: Bird?
+    private var birdInput: BirdInput?
+    private typealias BirdInput = (node: NodeRecord, config: ClusterConfig, settings: BGPSettings,
+                                   held: [IPNetwork], mesh: [NodeRecord], onLink: Set<IPAddress>)
 
     /// `vxlan`, the VXLAN device as `VXLANEndpoint.ensure` made it for `node`; nil when the
     /// cluster routes directly only. A refresh makes the device again if it went, and the
     /// conflist if it went or was changed.
     public init(socket: RouteSocket, node: NodeRecord, config: ClusterConfig, underlay: String, vxlan: Int32?,
-                conflist: (path: String, content: String)? = nil, pods: PodState? = nil) {
+                conflist: (path: String, content: String)? = nil, pods: PodState? = nil, bird: Bird? = nil) {
         self.socket = socket
+        self.bird = bird
         self.device = vxlan == nil ? nil : (node, config, underlay)
         self.vxlan = vxlan
         self.conflist = conflist
@@ -94,7 +110,7 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
             }
             if let conflist {
                 do {
-                    if try Conflist.write(conflist.content, to: conflist.path), held != nil {
+                    if try Syscall.replaceFile(conflist.path, with: conflist.content), held != nil {
                         repairs["conflist", default: []].append(conflist.path)
                     }
                 } catch {
@@ -125,7 +141,7 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
         }
         // A peer whose address cannot be looked up is that peer's problem: it is planned as not
         // on-link, and the lookup's error is shown against it.
-        let plan = DataPathPlan.make(node: node, peers: peers, config: config, onLink: { address in
+        func lookUp(_ address: IPAddress) -> Int32? {
             if let known = onLink[address] { return known }
             do {
                 let link = try reconciler.onLink(address)
@@ -136,7 +152,8 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                 otherRefusals[owner, default: []].append("look up \(address): \(error)")
                 return nil
             }
-        }, vxlan: vxlan)
+        }
+        let plan = DataPathPlan.make(node: node, peers: peers, config: config, onLink: lookUp, vxlan: vxlan)
         let outcome: Reconciler.Outcome
         do {
             outcome = try reconciler.apply(plan, vxlan: vxlan, known: vxlanEntries)
@@ -153,11 +170,39 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
                     .append("\(entry.address) \(entry.mac)")
             }
         }
+        if let bird, let settings = config.bgp {
+            let routers = settings.peers(of: node.name).map(\.address).filter { lookUp($0) != nil }
+            let input: BirdInput = (node, config, settings,
+                                    peers.filter { plan.paths[$0.name] == .bgp }.flatMap(\.subnets), plan.meshPeers,
+                                    Set(routers))
+            birdInput = input
+            let (done, problems) = Self.configure(bird, input, announce: true)
+            if !problems.isEmpty { otherRefusals["", default: []] += problems }
+            // BIRD started on the first pass is set-up; on a later one, it had gone.
+            if done == .started, held != nil { repairs["bgp daemon", default: []].append(bird.socketPath) }
+        }
         vxlanEntries = outcome.refusals.isEmpty && vxlan != nil
             ? Reconciler.VXLANEntries(neighbours: plan.neighbours, forwarding: plan.forwarding) : nil
         held = (Set(plan.routes).subtracting(outcome.refused),
                 Set(plan.neighbours + plan.forwarding).subtracting(outcome.refusedEntries))
         return PassOutcome(added: outcome.added, removed: outcome.removed, routes: plan.routes.count,
                            refusals: outcome.refusals.merging(otherRefusals) { $0 + $1 }, repairs: repairs)
+    }
+
+    public func withdraw() {
+        guard let bird, let birdInput else { return }
+        _ = Self.configure(bird, birdInput, announce: false)
+    }
+
+    /// BIRD's config made from `input` and applied: what BIRD did, and the problems met.
+    private static func configure(_ bird: Bird, _ input: BirdInput, announce: Bool) -> (Bird.Outcome?, [String]) {
+        let config = BirdConfig.make(node: input.node, config: input.config, settings: input.settings,
+                                     held: input.held, mesh: input.mesh, onLink: input.onLink.contains,
+                                     logFile: bird.logPath, announce: announce)
+        do {
+            return (try bird.apply(config.text, recover: input.settings.gracefulRestart > 0), config.problems)
+        } catch {
+            return (nil, config.problems + ["bgp: \(error)"])
+        }
     }
 }

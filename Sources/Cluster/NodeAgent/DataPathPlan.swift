@@ -11,12 +11,16 @@ public struct DataPathPlan: Equatable, Sendable {
     public var forwarding: [Neighbour] = []
     /// How each peer is reached, for the CLI and the logs.
     public var paths: [String: Path] = [:]
+    /// The peers on this node's link that the `bgp` backend's mesh opens sessions with.
+    public var meshPeers: [NodeRecord] = []
     /// Whose each route and entry is: a refusal is that peer's problem, and no one else's.
     public var routeOwners: [RouteEntry: String] = [:]
     public var entryOwners: [Neighbour: String] = [:]
 
     public enum Path: String, Sendable {
         case direct, vxlan
+        /// The routing daemon's BGP sessions carry the peer's subnets: podwire adds no route.
+        case bgp
         /// Direct routes only were asked for, and the peer is not on-link.
         case unreachable
     }
@@ -31,6 +35,13 @@ public struct DataPathPlan: Equatable, Sendable {
         for peer in peers.sorted(by: { $0.name < $1.name }) where peer.name != node.name {
             let peerUnderlay = peer.address(underlayFamily)
             let link = try peerUnderlay.flatMap(onLink)
+            if let bgp = config.backend == .bgp ? config.bgp : nil {
+                if bgp.mesh, link != nil { plan.meshPeers.append(peer) }
+                if bgp.covers(node.name, peer.name, onLink: link != nil) {
+                    plan.paths[peer.name] = .bgp
+                    continue
+                }
+            }
             let direct = config.backend != .vxlan && link != nil
             if direct, let link {
                 plan.paths[peer.name] = .direct

@@ -5,6 +5,7 @@ import Firewall
 import NetfilterNetlink
 import Netlink
 import RouteNetlink
+import Synchronization
 import Syscall
 
 /// Watchers of the kernel that block in it: each runs on a thread of its own, off Swift's
@@ -13,6 +14,10 @@ public enum KernelWatch {
     /// Where a watcher's thread sends its reasons.
     public struct Reasons: Sendable {
         let continuation: AsyncStream<String>.Continuation
+        let ended: Flag
+
+        /// False once nobody listens: a watcher that sends nothing for long stops on it.
+        public var isListening: Bool { !ended.isSet }
 
         /// False once nobody listens (the task it served was cancelled): the watcher returns
         /// then, and its thread ends.
@@ -32,8 +37,10 @@ public enum KernelWatch {
     public static func onThread(_ signal: @escaping @Sendable (String) -> Void,
                                 _ watch: @escaping (Reasons) -> Void) async {
         let (reasons, continuation) = AsyncStream.makeStream(of: String.self)
+        let ended = Flag()
+        continuation.onTermination = { _ in ended.set() }
         _ = try? JoinableThread {
-            watch(Reasons(continuation: continuation))
+            watch(Reasons(continuation: continuation, ended: ended))
             continuation.finish()
         }
         for await reason in reasons { signal(reason) }
@@ -102,5 +109,11 @@ public enum KernelWatch {
                 }
             }
         }
+    }
+
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
     }
 }

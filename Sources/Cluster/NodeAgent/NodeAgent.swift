@@ -101,7 +101,11 @@ public final class NodeAgent: Sendable {
             } ?? signalled
             let view = await mirror.view
             guard view.revision > 0 else { continue }
-            if view.records[node.name] == nil { throw NodeRemoved(node.name) }
+            if view.records[node.name] == nil {
+                let dataPath = self.dataPath
+                try? await pool.runIfActive { dataPath.withdraw() }
+                throw NodeRemoved(node.name)
+            }
             if reason == "watch", retryTask == nil, let judged, judged.records == view.records,
                judged.holders == view.holders {
                 continue

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Addressing
+import BGP
 import ClusterModel
 import Etcd
 import IPAM
@@ -28,9 +29,12 @@ public struct NodeOptions: Sendable {
     public var livenessTTL: Int
     /// Seconds between reconciliations when nothing else triggers one.
     public var resync: Int
+    /// With the `bgp` backend: the directory of the node's BIRD (config, control socket, log).
+    public var bgpDirectory: String
 
     public init(name: String, underlay: String, conflist: String?, bridge: String = "podwire0", dataDir: String? = nil,
-                livenessTTL: Int = 40, resync: Int = 60) {
+                bgpDirectory: String = "/run/podwire/bird", livenessTTL: Int = 40, resync: Int = 60) {
+        self.bgpDirectory = bgpDirectory
         self.name = name
         self.underlay = underlay
         self.conflist = conflist
@@ -116,7 +120,7 @@ public final class NodeDaemon: Service, Sendable {
             logger.notice("removed an address of a subnet the node no longer holds from its bridge",
                           metadata: ["bridge": "\(options.bridge)", "address": "\(address)"])
         }
-        let vxlan = config.backend == .direct ? nil
+        let vxlan = !config.usesVXLAN ? nil
             : try VXLANEndpoint.ensure(socket: socket, node: record, config: config, underlay: underlay).index
         if vxlan != nil { try Untracked.ensure(port: config.port) }
         var conflist: (path: String, content: String)?
@@ -125,14 +129,15 @@ public final class NodeDaemon: Service, Sendable {
             let mtu = underlay.mtu - overhead
             let content = Conflist.make(node: record, config: config, bridge: options.bridge, mtu: mtu,
                                         dataDir: options.dataDir)
-            try Conflist.write(content, to: path)
+            try Syscall.replaceFile(path, with: content)
             conflist = (path, content)
         }
         let pods = PodState(socket: socket, dataDir: options.dataDir ?? HostLocalConfig.defaultDataDir) { gateway in
             !BridgeGateways.isStale(gateway, node: record, config: config)
         }
+        let bird = config.backend == .bgp ? Bird(directory: options.bgpDirectory) : nil
         let dataPath = KernelDataPath(socket: socket, node: record, config: config, underlay: options.underlay,
-                                      vxlan: vxlan, conflist: conflist, pods: pods)
+                                      vxlan: vxlan, conflist: conflist, pods: pods, bird: bird)
         let agent = NodeAgent(node: record, config: config, store: store, dataPath: dataPath, logger: logger,
                               metrics: metrics, health: health)
 
@@ -160,6 +165,7 @@ public final class NodeDaemon: Service, Sendable {
                     }
                     group.addTask { await self.followKernel(agent) }
                     group.addTask { await KernelWatch.tables { agent.signal($0) } }
+                    if let bird { group.addTask { await self.watch(bird, agent) } }
                     if let path = self.options.conflist { group.addTask { await Self.follow(file: path, agent) } }
                     group.addTask {
                         for await _ in await UnixSignalsSequence(trapping: .sighup) {
@@ -255,6 +261,39 @@ public final class NodeDaemon: Service, Sendable {
                 default:
                     return nil
                 }
+            }
+        }
+    }
+
+    /// BIRD's sessions, read every second for `status` and `/metrics`, each change of state
+    /// logged once. BIRD gone (killed, crashed) triggers a pass, which starts it again.
+    private func watch(_ bird: Bird, _ agent: NodeAgent) async {
+        let health = self.health, metrics = self.metrics, logger = self.logger
+        await KernelWatch.onThread({ agent.signal($0) }) { reasons in
+            // Each session's state and last error as last logged.
+            var states: [String: String] = [:]
+            var gone = false
+            while reasons.isListening {
+                do throws(BirdError) {
+                    let sessions = try bird.sessions()
+                    gone = false
+                    health.setBGP(sessions.map(\.summary))
+                    metrics.bgp(sessions)
+                    for session in sessions where states[session.name] != session.state + session.lastError {
+                        logger.notice("bgp session \(session.isEstablished ? "established" : "not established")",
+                                      metadata: ["session": "\(session.name)", "state": "\(session.state)",
+                                                 "neighbour": "\(session.neighbour)", "asn": "\(session.asn)",
+                                                 "lastError": "\(session.lastError)"])
+                    }
+                    states = Dictionary(sessions.map { ($0.name, $0.state + $0.lastError) }) { $1 }
+                } catch {
+                    health.setBGP(["bgp daemon: \(error)"])
+                    if case .notRunning = error, !gone {
+                        gone = true
+                        guard reasons.send("bgp: BIRD is not running") else { return }
+                    }
+                }
+                Syscall.sleep(.seconds(1))
             }
         }
     }

@@ -1,3 +1,4 @@
+import BGP
 import Logging
 import Metrics
 import NIOCore
@@ -18,6 +19,7 @@ public final class Health: Sendable {
         var degraded: [String: [String]] = [:]
         var rejected: [String] = []
         var ownProblem: String?
+        var bgp: [String] = []
     }
 
     private let state = Mutex(State())
@@ -28,6 +30,8 @@ public final class Health: Sendable {
     public func markDataPath(_ ok: Bool) { state.withLock { $0.dataPath = ok } }
     public func setDegraded(_ peers: [String: [String]]) { state.withLock { $0.degraded = peers } }
     public func setRejected(_ records: [String]) { state.withLock { $0.rejected = records } }
+    /// The BGP sessions, a line each, or why they cannot be read: shown, not judged.
+    public func setBGP(_ lines: [String]) { state.withLock { $0.bgp = lines } }
     /// A problem with the node's own record or subnet keys that the daemon could not mend.
     public func setOwnProblem(_ problem: String?) { state.withLock { $0.ownProblem = problem } }
 
@@ -43,6 +47,7 @@ public final class Health: Sendable {
                 for refusal in refusals { lines.append("degraded peer \(peer.isEmpty ? "-" : peer): \(refusal)") }
             }
             lines += state.rejected.map { "rejected record \($0)" }
+            lines += state.bgp
             return lines.joined(separator: "\n") + "\n"
         }
     }
@@ -85,6 +90,19 @@ public struct NodeMetrics: Sendable {
     func repaired(_ kind: String, count: Int) {
         Metrics.Counter(label: "podwire_kernel_repairs_total", dimensions: [("kind", kind)], factory: factory)
             .increment(by: count)
+    }
+
+    /// Each BGP session's state and routes, as BIRD last reported them.
+    func bgp(_ sessions: [BGPSession]) {
+        for session in sessions {
+            let peer = [("session", session.name), ("neighbour", session.neighbour)]
+            Metrics.Gauge(label: "podwire_bgp_session_established", dimensions: peer, factory: factory)
+                .record(session.isEstablished ? 1 : 0)
+            Metrics.Gauge(label: "podwire_bgp_routes_received", dimensions: peer, factory: factory)
+                .record(session.received)
+            Metrics.Gauge(label: "podwire_bgp_routes_announced", dimensions: peer, factory: factory)
+                .record(session.announced)
+        }
     }
 
     /// Counts a record newly rejected, by its reason.

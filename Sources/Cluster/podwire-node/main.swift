@@ -58,6 +58,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The pods' bridge.") var bridge: String = "podwire0"
     @Option(help: "The host-local store the conflist names (host-local's default if not given).")
     var dataDir: String?
+    @Option(help: "With the bgp backend: where BIRD's config, control socket, PID file and log are kept.")
+    var bgpDir = "/run/podwire/bird"
     @OptionGroup var service: ServiceOptions
 
     func run() async throws {
@@ -66,7 +68,8 @@ struct Run: AsyncParsableCommand {
         try await withStore(etcd, spreadBy: name) { store in
             let metrics = NodeMetrics(), health = Health()
             let daemon = NodeDaemon(options: NodeOptions(name: name, underlay: underlay, conflist: conflist,
-                                                         bridge: bridge, dataDir: dataDir, resync: service.resync),
+                                                         bridge: bridge, dataDir: dataDir, bgpDirectory: bgpDir,
+                                                         resync: service.resync),
                                     store: store, logger: logger, metrics: metrics, health: health)
             try await service.run(daemon, named: "node-daemon", logger: logger, metrics: metrics, health: health)
         }
@@ -229,11 +232,14 @@ struct Status: AsyncParsableCommand {
             }
             for rejection in verdict.rejected { print("rejected: \(rejection)") }
             if let report = try? await store.client.getText("http://\(statusAddress)/healthz") {
-                for line in report.split(separator: "\n") where line.hasPrefix("degraded peer") { print(line) }
+                for line in report.split(separator: "\n")
+                where line.hasPrefix("degraded peer") || line.hasPrefix("bgp ") {
+                    print(line)
+                }
             }
             let drift = try reconciler.drift(from: plan, vxlan: vxlan)
             var deviceProblem: String?
-            if config.backend != .direct {
+            if config.usesVXLAN {
                 let device = try socket.link(named: VXLANEndpoint.name)
                 let underlayIndex = device?.vxlan?.underlayIndex
                 if device != nil, let underlay = try socket.links().first(where: { $0.index == underlayIndex }) {

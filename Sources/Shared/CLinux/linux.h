@@ -2,12 +2,14 @@
 // and constants whose C macros Swift cannot import. Declarations only: no code.
 #include <linux/nsfs.h>
 #include <sched.h>
+#include <spawn.h>
 #include <sys/inotify.h>
 
 int setns(int fd, int nstype);
 int unshare(int flags);
 int pipe2(int pipefd[2], int flags);
 long getrandom(void *buffer, unsigned long length, unsigned int flags);
+int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 
 static const unsigned long podwire_NS_GET_NSTYPE = NS_GET_NSTYPE;

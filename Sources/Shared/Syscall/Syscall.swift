@@ -118,6 +118,35 @@ public enum Syscall {
         }
     }
 
+    /// A stream socket connected to the Unix socket at `path`, whose reads give up after
+    /// `timeout` seconds (EAGAIN): a peer that stopped answering cannot hold the caller.
+    public static func connectUnix(_ path: String, timeout seconds: Int) throws(SyscallError) -> Int32 {
+        let fd = try retrying("socket(AF_UNIX)", path) {
+            Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do throws(SyscallError) {
+            try setReceiveTimeout(fd, seconds: seconds)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                throw SyscallError("connect", path, errno: ENAMETOOLONG)
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+            try retrying("connect", path) {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
     /// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER). The kernel binds it
     /// to a port of its choosing on the first send. It belongs to the network namespace of
     /// the thread that opens it.
@@ -236,14 +265,33 @@ public enum Syscall {
     }
 
     /// Starts `path` with `arguments` and `environment`, its stdin and stdout connected to
-    /// the given descriptors; stderr is shared with this process.
+    /// the given descriptors; stderr too when given, else shared with this process.
     public static func spawn(_ path: String, arguments: [String], environment: [String],
-                             stdin: Int32, stdout: Int32) throws(SyscallError) -> pid_t {
+                             stdin: Int32, stdout: Int32, stderr: Int32? = nil) throws(SyscallError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        if let stderr { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
+        // Nothing else of this process's is handed on: a daemon it starts (BIRD) would keep its
+        // listening sockets open past its own exit.
+        CLinux.posix_spawn_file_actions_addclosefrom_np(&actions, 3)
+        // The child starts with no signal blocked and the usual ones at their defaults, whatever
+        // this thread blocks or ignores (a runtime's threads block signals that a dispatch source
+        // handles): a daemon started so would otherwise never see SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
@@ -252,7 +300,7 @@ public enum Syscall {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         if result != 0 { throw SyscallError("spawn", path, errno: result) }
         return pid
     }

@@ -20,7 +20,7 @@ import RouteNetlink
         (#"{"network4":"fd44::/48"}"#, "is not an IPv4 network"),
         (#"{"network4":"10.244.0.0/16","subnetLength4":8}"#, "shorter than"),
         (#"{"network4":"10.244.0.0/16","subnetLength4":31}"#, "from 8 to 30"),
-        (#"{"network4":"10.244.0.0/16","backend":"bgp"}"#, "is not auto, direct or vxlan"),
+        (#"{"network4":"10.244.0.0/16","backend":"ospf"}"#, "is not auto, direct, vxlan or bgp"),
         (#"{"network4":"10.244.0.0/16","vni":0}"#, "vni must be"),
         (#"{"network4":7}"#, "must be a string"),
         (#"{"network4":"10.244.0.0/16","vni":1e300}"#, "vni must be"),
