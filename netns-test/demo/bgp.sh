@@ -25,7 +25,9 @@ for n in 1 2 3; do wait_for_conflist $n; add_pod $n; done
 in_tor_all() { local n s; for n in 1 2 3; do for s in $(subnets $n); do [[ -n $(tor_nexthops "$s") ]] || return 1
   done; done; }
 eventually 30 in_tor_all
-node 1 status --name node1 | grep "^bgp" | show
+bgp_status() { node 1 status --name node1 | grep "^bgp"; }
+eventually 10 says "received.*received" bgp_status >/dev/null
+bgp_status | show
 
 say "3. The router's table: every node's subnets, learnt over BGP (B), each via its node"
 tor -c "show ip route bgp" | grep -E "^B" | show
@@ -33,11 +35,12 @@ tor -c "show ipv6 route bgp" | grep -E "^B" | show
 
 say "4. A client outside the cluster (198.18.0.2) asks each pod, by the pod's own address"
 for n in 1 2 3; do
+  eventually 10 ask_once outside "${POD4[$n]}" 8083   # its server may still be starting
   echo "asked ${POD4[$n]}: $(ask_once outside "${POD4[$n]}" 8083 2>&1)"
 done | show
 echo "   Each pod answers with its name and the address it saw asking: the client's own, no NAT."
 
-say "5. Node1 reaches node3's pods through the router: a route BIRD put in (proto bird), no VXLAN"
+say "5. Node1's routes to the other pods are BIRD's (proto bird): node2's direct, node3's through the router"
 ip -n "pw$RUN_ID-n1" route show proto bird | show
 ip -n "pw$RUN_ID-n1" link show podwire.vx 2>&1 | show
 echo "   The pods' MTU is the underlay's: $(in_ns pod1 cat /sys/class/net/eth0/mtu)"

@@ -23,9 +23,9 @@ public struct BirdConfig: Equatable, Sendable {
     }
 
     /// Seconds: hold and keepalive as data-centre routers use them (FRR's `datacenter`
-    /// defaults); the first connection 1 s after start, not 5; a session that failed is tried
-    /// again after 1 s, then at most every 30 s, not BIRD's default of a minute first.
-    static let timers = "hold time 9; keepalive time 3; connect delay time 1; connect retry time 5; "
+    /// defaults); the first connection at once, not 5 s after start; a session that failed is
+    /// tried again after 1 s, then at most every 30 s, not BIRD's default of a minute first.
+    static let timers = "hold time 9; keepalive time 3; connect delay time 0; connect retry time 5; "
         + "error wait time 1, 30;"
 
     /// The config for `node`; `held` are the subnets of the peers etcd vouches for, `mesh` the
