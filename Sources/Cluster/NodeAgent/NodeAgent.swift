@@ -161,7 +161,7 @@ public final class NodeAgent: Sendable {
         health.setDegraded(outcome.refusals)
         for (peer, refusals) in outcome.refusals.sorted(by: { $0.key < $1.key }) {
             metrics.kernelRefusals.increment(by: refusals.count)
-            logger.warning("the kernel refused a peer's entries; the rest of the plan is in place",
+            logger.warning("the kernel or the routing daemon refused part of the plan; the rest is in place",
                            metadata: ["peer": "\(peer.isEmpty ? "-" : peer)", "refused": "\(refusals)"])
         }
         for (kind, entries) in outcome.repairs.sorted(by: { $0.key < $1.key }) {
