@@ -219,6 +219,41 @@ import Testing
     }
 }
 
+/// Every variant podwire-node writes is one BIRD's parser takes: routers and a mesh, BFD,
+/// graceful restart off, withdrawn subnets, a node with IPv6 only.
+@Suite struct BirdParsesWhatIsWritten {
+    @Test(.enabled(if: access("/usr/sbin/bird", X_OK) == 0))
+    func everyVariant() throws {
+        let tests = BirdConfigTests()
+        var variants = [tests.make(), tests.make(announce: false), tests.make(held: [])]
+        var settings = tests.settings
+        settings.bfd = true
+        settings.gracefulRestart = 0
+        settings.nodeASN = ["b": 64513]
+        let v6only = NodeRecord(name: "c", addresses: [IPAddress("fd01::3")!],
+                                vtepMAC: MACAddress("02:00:00:00:00:03")!, subnets: [IPNetwork("fd44:0:0:3::/64")!])
+        for node in [tests.me, v6only] {
+            variants.append(BirdConfig.make(node: node, config: tests.cluster, settings: settings,
+                                            held: tests.peer.subnets, mesh: [tests.peer], onLink: { _ in false },
+                                            logFile: "/tmp/bird.log"))
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bird-\(getpid()).conf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for variant in variants {
+            try variant.text.write(toFile: path, atomically: true, encoding: .utf8)
+            let check = Process()
+            check.executableURL = URL(fileURLWithPath: "/usr/sbin/bird")
+            check.arguments = ["-p", "-c", path]
+            let output = Pipe()
+            check.standardError = output
+            try check.run()
+            check.waitUntilExit()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(check.terminationStatus == 0, "\(said)\n\(variant.text)")
+        }
+    }
+}
+
 /// The real BIRD: a config it refuses is reported in its words and changes nothing; a good
 /// one is loaded by the running BIRD. Only a device protocol: nothing is touched.
 @Suite(.serialized) struct BirdTests {
