@@ -174,4 +174,21 @@ expect "pods keep talking over what works: pod 1 reaches pod 3 over IPv4, pod 2 
   eventually 10 bash -c "ip netns exec pw$RUN_ID-pod1 ping -c1 -W1 ${POD4[3]} && \
     ip netns exec pw$RUN_ID-pod2 ping -c1 -W1 ${POD6[3]}"
 
+section "a mesh without routers: BGP between the nodes of a link, VXLAN past it"
+cluster_config "$(jq -cn '{network4: "10.249.0.0/16", network6: "fd49::/48", backend: "bgp",
+  bgp: {asn: 64512, mesh: true}}')" || fail "set the mesh config"
+for n in 1 2 3; do
+  kill "$(cat "$WORK/daemon$n.pid")" 2>/dev/null; eventually 10 process_gone "$(cat "$WORK/daemon$n.pid")"
+  start_daemon $n
+done
+expect "nodes 1 and 2 peer with each other over both families" \
+  eventually 20 says "mesh_node2_4 .*Established" bird_of 1 show protocols
+expect "  node 1's route to node 2's subnet is BIRD's, via node 2" \
+  eventually 10 says "via ${UNDERLAY4[2]} .*proto bird" in_ns n1 ip route show "$(subnet4 2)"
+expect "node 3, off the link, is reached over VXLAN (podwire's own route)" \
+  eventually 20 says "dev podwire.vx proto $PODWIRE_ROUTE_PROTO" in_ns n1 ip route show "$(subnet4 3)"
+refute "node 1 has no session with node 3" says "mesh_node3" bird_of 1 show protocols
+expect "pod 1 reaches pods 2 and 3" eventually 10 bash -c "ip netns exec pw$RUN_ID-pod1 ping -c1 -W1 ${POD4[2]} &&
+  ip netns exec pw$RUN_ID-pod1 ping -c1 -W1 ${POD4[3]}"
+
 finish

@@ -19,7 +19,6 @@ public struct BirdConfig: Equatable, Sendable {
         public var asn: UInt32
         /// The node's own address the session starts from.
         public var local: IPAddress
-        public var onLink: Bool
     }
 
     /// Seconds: hold and keepalive as data-centre routers use them (FRR's `datacenter`
@@ -30,7 +29,8 @@ public struct BirdConfig: Equatable, Sendable {
 
     /// The config for `node`; `held` are the subnets of the peers etcd vouches for, `mesh` the
     /// peers on this node's link that the mesh joins (`DataPathPlan.meshPeers`); `onLink`
-    /// tells whether an address is on one of this node's links. `announce` false withdraws
+    /// tells whether an address is on one of this node's links: a router that is not gets no
+    /// session, and is reported. `announce` false withdraws
     /// the node's subnets and keeps every session.
     public static func make(node: NodeRecord, config: ClusterConfig, settings: BGPSettings, held: [IPNetwork],
                             mesh: [NodeRecord], onLink: (IPAddress) -> Bool, logFile: String,
@@ -88,14 +88,20 @@ public struct BirdConfig: Equatable, Sendable {
                                 + "\(peer.address.family.cniVersionDigit) network to announce")
                 continue
             }
-            let session = Session(name: peer.name, neighbour: peer.address, asn: peer.asn, local: local,
-                                  onLink: onLink(peer.address))
+            // A learned route's next hop is used as it is, on the link: BIRD's table holds no
+            // routes of the underlay to resolve one further away (a router of the data centre
+            // is the node's neighbour, as a top-of-rack switch is).
+            guard onLink(peer.address) else {
+                problems.append("bgp peer \(peer.address): not on this node's link (only neighbours are peered with)")
+                continue
+            }
+            let session = Session(name: peer.name, neighbour: peer.address, asn: peer.asn, local: local)
             sessions.append(session)
             let digit = peer.address.family.cniVersionDigit
             lines += ["", "protocol bgp \(session.name) {",
                       "  local \(local) as \(asn);",
                       "  neighbor \(peer.address) as \(peer.asn);",
-                      session.onLink ? "  direct;" : "  multihop;",
+                      "  direct;",
                       "  \(timers)"]
             lines.append(restart > 0 ? "  graceful restart on; graceful restart time \(restart);"
                                      : "  graceful restart off;")
@@ -106,6 +112,9 @@ public struct BirdConfig: Equatable, Sendable {
             if peer.router { lines.append("  allow local as;") }
             lines += ["  \(peer.address.family == .v4 ? "ipv4" : "ipv6") {",
                       "    import filter podwire_import\(digit);", "    export filter podwire_export;",
+                      // The subnets are blackholes in BIRD's table: over iBGP, as over eBGP,
+                      // the next hop a peer gets must be this node.
+                      "    next hop self;", "    gateway direct;",
                       "  };", "}"]
         }
         return BirdConfig(text: lines.joined(separator: "\n") + "\n", sessions: sessions, problems: problems)

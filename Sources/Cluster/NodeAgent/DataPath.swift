@@ -171,10 +171,11 @@ public final class KernelDataPath: DataPath, @unchecked Sendable {
             }
         }
         if let bird, let settings = config.bgp {
-            let routers = settings.peers(of: node.name).map(\.address).filter { lookUp($0) != nil }
+            let neighbours = (settings.peers(of: node.name).map(\.address) + plan.meshPeers.flatMap(\.addresses))
+                .filter { lookUp($0) != nil }
             let input: BirdInput = (node, config, settings,
                                     peers.filter { plan.paths[$0.name] == .bgp }.flatMap(\.subnets), plan.meshPeers,
-                                    Set(routers))
+                                    Set(neighbours))
             birdInput = input
             let (done, problems) = Self.configure(bird, input, announce: true)
             if !problems.isEmpty { otherRefusals["", default: []] += problems }
