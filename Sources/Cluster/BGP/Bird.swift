@@ -60,7 +60,13 @@ public final class Bird: Sendable {
             throw .failed("write \(configPath): \(error)")
         }
         if running {
-            _ = try BirdControl.ask(socketPath, "configure \"\(configPath)\"", timeout: 10)
+            do {
+                _ = try BirdControl.ask(socketPath, "configure \"\(configPath)\"", timeout: 10)
+            } catch {
+                // The file goes back to what BIRD runs, so that the next pass tries again.
+                if let current { try? Syscall.replaceFile(configPath, with: current) }
+                throw error
+            }
             return .reloaded
         }
         var arguments = [binary, "-c", configPath, "-s", socketPath, "-P", pidPath]
