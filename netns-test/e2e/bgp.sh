@@ -174,6 +174,28 @@ expect "pods keep talking over what works: pod 1 reaches pod 3 over IPv4, pod 2 
   eventually 10 bash -c "ip netns exec pw$RUN_ID-pod1 ping -c1 -W1 ${POD4[3]} && \
     ip netns exec pw$RUN_ID-pod2 ping -c1 -W1 ${POD6[3]}"
 
+section "BFD: a silent link to a node takes its sessions down in a second, not the hold time's 9"
+cluster_config "$(jq -c '.bgp.bfd = true' <<< "$(config "$peers")")" || fail "set the BFD config"
+tor_bfd || fail "FRR's bfdd starts, BFD on the router's sessions"
+kill "$(cat "$WORK/daemon3.pid")"; eventually 10 process_gone "$(cat "$WORK/daemon3.pid")"; start_daemon 3
+bfd_up() {
+  tor -c "show bfd peers json" | jq -e --arg p "${UNDERLAY4[3]}" '.[] | select(.peer == $p and .status == "up")'
+}
+expect "node 3's BIRD and the router run BFD on their session" eventually 30 bfd_up
+session3() { tor -c "show bgp summary json" | jq -r --arg p "${UNDERLAY4[3]}" '.ipv4Unicast.peers[$p].state'; }
+up3() { is "$(session3)" Established; }
+expect "  and BGP is up" eventually 20 up3
+in_ns router nft add table inet "bfd$RUN_ID"
+in_ns router nft add chain inet "bfd$RUN_ID" in '{ type filter hook input priority 0; }'
+in_ns router nft add rule inet "bfd$RUN_ID" in ip saddr "${UNDERLAY4[3]}" drop
+start=$(date +%s%N)
+down3() { ! up3; }
+# Within 4 s: the hold timer (9 s, a keepalive every 3 s) would take 6 s at the least.
+expect "the router takes node 3's IPv4 session down within 4 s of node 3 falling silent" eventually 4 down3
+echo "        down $((($(date +%s%N) - start) / 1000000)) ms after node 3's packets were dropped (hold time: 9 s)"
+in_ns router nft delete table inet "bfd$RUN_ID"
+expect "  and up again once they pass" eventually 30 up3
+
 section "a mesh without routers: BGP between the nodes of a link, VXLAN past it"
 cluster_config "$(jq -cn '{network4: "10.249.0.0/16", network6: "fd49::/48", backend: "bgp",
   bgp: {asn: 64512, mesh: true}}')" || fail "set the mesh config"

@@ -153,6 +153,13 @@ EOF2
     --log "file:$TOR_DIR/bgpd.log" 2>/dev/null
   eventually 10 tor -c "show bgp summary" || return 1
 }
+tor_bfd() { # tor_bfd: FRR's bfdd beside bgpd, and BFD on every node's session
+  echo "$TOR_DIR/bfdd.pid" >> "$WORK/made.pidfiles"
+  in_ns router /usr/lib/frr/bfdd -d -N "pw$RUN_ID" -z "$TOR_DIR/zserv.api" --vty_socket "$TOR_DIR" \
+    --bfdctl "$TOR_DIR/bfdd.sock" -i "$TOR_DIR/bfdd.pid" -f /dev/null --log "file:$TOR_DIR/bfdd.log" 2>/dev/null
+  eventually 10 test -S "$TOR_DIR/bfdd.vty" &&
+    tor -c "configure terminal" -c "router bgp 65000" -c "neighbor NODES bfd" >/dev/null
+}
 stop_tor() { # stop_tor: bgpd and zebra stop, as on a router's restart; zebra takes its routes with it
   local pid
   for pid in "$(cat "$TOR_DIR/bgpd.pid")" "$(cat "$TOR_DIR/zebra.pid")"; do
