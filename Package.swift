@@ -150,7 +150,7 @@ let package = Package(
         // the corpus and every input the fuzzer found, as a regression test. lld links it,
         // because gold fails on the sanitizers' objects.
         .executableTarget(name: "podwire-fuzz", dependencies: ["Plugins", "CNI", "IPAM", "Addressing", "Syscall",
-                                                               "ClusterModel", "EtcdWire", "JSON"],
+                                                               "ClusterModel", "EtcdWire", "JSON", "BGP"],
                           path: "Sources/Tools/fuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),

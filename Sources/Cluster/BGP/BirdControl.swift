@@ -59,6 +59,19 @@ public enum BirdControl {
         return lines
     }
 
+    /// One line of a reply: its code (a line that goes on keeps the code before it, `after`)
+    /// and text, and whether it is the reply's last.
+    static func line(_ raw: String, after code: Int) -> (Line, last: Bool) {
+        let bytes = Array(raw.utf8)
+        guard bytes.count >= 5, bytes[0..<4].allSatisfy({ (0x30...0x39).contains($0) }),
+              bytes[4] == UInt8(ascii: "-") || bytes[4] == UInt8(ascii: " ") else {
+            return (Line(code: code, text: String(raw.dropFirst())), false)
+        }
+        let code = Int(String(decoding: bytes[0..<4], as: UTF8.self))!
+        let last = bytes[4] == UInt8(ascii: " ") && [0, 8, 9].contains(code / 1000)
+        return (Line(code: code, text: String(decoding: bytes[5...], as: UTF8.self)), last)
+    }
+
     struct Reader {
         let fd: Int32
         let socket: String
@@ -66,18 +79,10 @@ public enum BirdControl {
 
         mutating func reply() throws(BirdError) -> [Line] {
             var lines: [Line] = []
-            var code = 0
             while true {
-                let raw = try nextLine()
-                let bytes = Array(raw.utf8)
-                if bytes.count >= 5, bytes[0..<4].allSatisfy({ (0x30...0x39).contains($0) }),
-                   bytes[4] == UInt8(ascii: "-") || bytes[4] == UInt8(ascii: " ") {
-                    code = Int(String(decoding: bytes[0..<4], as: UTF8.self))!
-                    lines.append(Line(code: code, text: String(decoding: bytes[5...], as: UTF8.self)))
-                    if bytes[4] == UInt8(ascii: " "), [0, 8, 9].contains(code / 1000) { return lines }
-                } else {
-                    lines.append(Line(code: code, text: String(raw.dropFirst())))
-                }
+                let (line, last) = BirdControl.line(try nextLine(), after: lines.last?.code ?? 0)
+                lines.append(line)
+                if last { return lines }
             }
         }
 

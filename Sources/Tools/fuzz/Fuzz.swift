@@ -9,6 +9,7 @@
 import Glibc
 #endif
 import Addressing
+@testable import BGP
 @testable import CNI
 import ClusterModel
 import EtcdWire
@@ -21,7 +22,7 @@ import Syscall
 /// one never moves the corpus's inputs to another parser.
 enum Target: UInt8, CaseIterable {
     case json, networkConfig, result, cniArgs, environment, addresses, portMap, gc
-    case clusterConfig, nodeRecord, watchMessage, clusterView
+    case clusterConfig, nodeRecord, watchMessage, clusterView, birdReply
 }
 
 /// Parses one input. A thrown CNI error is the right answer to bad input; a trap, a crash or
@@ -74,6 +75,15 @@ func parse(_ bytes: UnsafeBufferPointer<UInt8>) {
     case .gc:
         guard let document = try? JSONNode.document(payload, what: "GC config") else { return }
         _ = try? ValidAttachments(config: document, network: "fuzz")
+    case .birdReply:
+        // What BIRD's control socket says, line by line, read as sessions.
+        var lines: [BirdControl.Line] = []
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let (line, last) = BirdControl.line(String(raw), after: lines.last?.code ?? 0)
+            lines.append(line)
+            if last { break }
+        }
+        for session in BGPSession.parse(lines) { _ = session.summary }
     case .clusterConfig:
         // A config that is read writes itself out as one that reads back the same.
         guard let config = try? ClusterConfig(json: payload) else { return }
