@@ -61,7 +61,7 @@ for join in $(seq "$JOINS"); do
   node 1 remove node2 >/dev/null
   eventually 10 withdrawn "$old" || fail "join $join: node 2's subnet withdrawn"
   eventually 10 process_gone "$(cat "$WORK/daemon2.pid")"
-  pid=$(cat "$WORK/n2/bird/bird.pid"); kill "$pid"; eventually 10 process_gone "$pid"
+  stop_bird 2
   rm -f "$WORK/n2/net.d/10-podwire.conflist"
   start=$(date +%s%N)
   start_daemon 2
@@ -89,8 +89,7 @@ declare -A outages
 for gr in on off; do
   if [[ $gr == off ]]; then
     cluster_config "$(config 0)"
-    for n in 1 3; do kill "$(cat "$WORK/daemon$n.pid")"; eventually 10 process_gone "$(cat "$WORK/daemon$n.pid")"
-      start_daemon $n; done
+    for n in 1 3; do restart_daemon $n; done
     eventually 30 says "graceful restart off" cat "$WORK/n3/bird/bird.conf" || fail "node 3's BIRD without GR"
     sleep 3; eventually 30 everyone_in_tor
   fi
@@ -103,8 +102,7 @@ expect "with graceful restart the probe loses less than without" \
 section "today's VXLAN path between the same pods"
 cluster_config '{"network4":"10.249.0.0/16","network6":"fd49::/48","backend":"vxlan"}'
 for n in 1 2 3; do
-  kill "$(cat "$WORK/daemon$n.pid")" 2>/dev/null; eventually 10 process_gone "$(cat "$WORK/daemon$n.pid")"
-  pid=$(cat "$WORK/n$n/bird/bird.pid"); kill "$pid"; eventually 10 process_gone "$pid"
+  stop_daemon $n; stop_bird $n
   in_ns "n$n" ip route flush proto bird; in_ns "n$n" ip -6 route flush proto bird
   start_daemon $n
 done

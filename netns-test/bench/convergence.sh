@@ -28,7 +28,6 @@ done
 ip netns exec "pw$RUN_ID-n1" python3 "$WATCH" events "${ENDPOINTS%%,*}" /podwire/nodes/ > "$WORK/events.txt" &
 remember_pid $!
 
-stop_daemon() { local pid; pid=$(cat "$WORK/daemon$1.pid"); kill "$pid"; eventually 5 process_gone "$pid"; }
 pings() { # pings FROM TO: pod FROM reaches pod TO over both families
   local address
   for address in "${POD4[$2]}" "${POD6[$2]}"; do

@@ -94,8 +94,7 @@ established() { # established: how many sessions the router has ever established
   tor -c "show bgp neighbors json" | jq '[.[] | .connectionsEstablished? // 0] | add'
 }
 before=$(established)
-kill "$(cat "$WORK/daemon1.pid")"; eventually 10 process_gone "$(cat "$WORK/daemon1.pid")"
-start_daemon 1
+restart_daemon 1
 expect "node 1's daemon is back" eventually 20 says "^ok" status_page 1 /healthz
 sleep 2
 expect "the router established no session again: $before before, $(established) after" is "$(established)" "$before"
@@ -158,8 +157,7 @@ bad=$(jq -c '[.[] | if .node == "node2" and .address == "192.168.10.254" then .a
   + [{address: "192.168.10.253", asn: 65000, node: "node1"}]' <<< "$peers")
 cluster_config "$(config "$bad")" || fail "set the bad config"
 # podwire-node takes a new cluster config on its restart
-for n in 1 2; do kill "$(cat "$WORK/daemon$n.pid")"; eventually 10 process_gone "$(cat "$WORK/daemon$n.pid")"
-  start_daemon $n; done
+for n in 1 2; do restart_daemon $n; done
 expect "node 1's status names the session that does not come up" \
   eventually 30 says "bgp session router_192_168_10_253 \(192.168.10.253 AS 65000\): (Connect|Active)" \
   node 1 status --name node1
@@ -177,7 +175,7 @@ expect "pods keep talking over what works: pod 1 reaches pod 3 over IPv4, pod 2 
 section "BFD: a silent link to a node takes its sessions down in a second, not the hold time's 9"
 cluster_config "$(jq -c '.bgp.bfd = true' <<< "$(config "$peers")")" || fail "set the BFD config"
 tor_bfd || fail "FRR's bfdd starts, BFD on the router's sessions"
-kill "$(cat "$WORK/daemon3.pid")"; eventually 10 process_gone "$(cat "$WORK/daemon3.pid")"; start_daemon 3
+restart_daemon 3
 bfd_up() {
   tor -c "show bfd peers json" | jq -e --arg p "${UNDERLAY4[3]}" '.[] | select(.peer == $p and .status == "up")'
 }
@@ -199,10 +197,7 @@ expect "  and up again once they pass" eventually 30 up3
 section "a mesh without routers: BGP between the nodes of a link, VXLAN past it"
 cluster_config "$(jq -cn '{network4: "10.249.0.0/16", network6: "fd49::/48", backend: "bgp",
   bgp: {asn: 64512, mesh: true}}')" || fail "set the mesh config"
-for n in 1 2 3; do
-  kill "$(cat "$WORK/daemon$n.pid")" 2>/dev/null; eventually 10 process_gone "$(cat "$WORK/daemon$n.pid")"
-  start_daemon $n
-done
+for n in 1 2 3; do restart_daemon $n; done
 expect "nodes 1 and 2 peer with each other over both families" \
   eventually 20 says "mesh_node2_4 .*Established" bird_of 1 show protocols
 expect "  node 1's route to node 2's subnet is BIRD's, via node 2" \

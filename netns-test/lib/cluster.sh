@@ -118,6 +118,7 @@ start_daemon() { # start_daemon N; NODE_ARGS: more options for run
     echo "$WORK/n$1/bird/bird.pid" >> "$WORK/made.pidfiles"
 }
 bird_of() { birdc -s "$WORK/n$1/bird/bird.ctl" "${@:2}"; }  # bird_of N COMMAND...: node N's BIRD
+stop_bird() { local pid; pid=$(cat "$WORK/n$1/bird/bird.pid"); kill "$pid"; eventually 10 process_gone "$pid"; }
 
 # start_tor: FRR (zebra and bgpd) in the router namespace as the segments' top-of-rack router,
 # AS 65000, taking sessions from any node on either segment (dynamic neighbours, any other
@@ -146,17 +147,18 @@ EOF2
     chown -R frr:frr "$TOR_DIR"
     echo "$TOR_DIR/zebra.pid" >> "$WORK/made.pidfiles"; echo "$TOR_DIR/bgpd.pid" >> "$WORK/made.pidfiles"
   fi
-  local common=(-d -N "pw$RUN_ID" -z "$TOR_DIR/zserv.api" --vty_socket "$TOR_DIR" -P 0)
-  in_ns router /usr/lib/frr/zebra "${common[@]}" -i "$TOR_DIR/zebra.pid" -f /dev/null \
-    --log "file:$TOR_DIR/zebra.log" 2>/dev/null
-  in_ns router /usr/lib/frr/bgpd "${common[@]}" -i "$TOR_DIR/bgpd.pid" -f "$TOR_DIR/frr.conf" \
-    --log "file:$TOR_DIR/bgpd.log" 2>/dev/null
+  tor_daemon zebra -f /dev/null -P 0
+  tor_daemon bgpd -f "$TOR_DIR/frr.conf" -P 0
   eventually 10 tor -c "show bgp summary" || return 1
+}
+# tor_daemon NAME OPTION...: one of FRR's daemons in the router namespace, its files in TOR_DIR.
+tor_daemon() {
+  in_ns router "/usr/lib/frr/$1" -d -N "pw$RUN_ID" -z "$TOR_DIR/zserv.api" --vty_socket "$TOR_DIR" \
+    -i "$TOR_DIR/$1.pid" --log "file:$TOR_DIR/$1.log" "${@:2}" 2>/dev/null
 }
 tor_bfd() { # tor_bfd: FRR's bfdd beside bgpd, and BFD on every node's session
   echo "$TOR_DIR/bfdd.pid" >> "$WORK/made.pidfiles"
-  in_ns router /usr/lib/frr/bfdd -d -N "pw$RUN_ID" -z "$TOR_DIR/zserv.api" --vty_socket "$TOR_DIR" \
-    --bfdctl "$TOR_DIR/bfdd.sock" -i "$TOR_DIR/bfdd.pid" -f /dev/null --log "file:$TOR_DIR/bfdd.log" 2>/dev/null
+  tor_daemon bfdd --bfdctl "$TOR_DIR/bfdd.sock" -f /dev/null
   eventually 10 test -S "$TOR_DIR/bfdd.vty" &&
     tor -c "configure terminal" -c "router bgp 65000" -c "neighbor NODES bfd" >/dev/null
 }
@@ -186,6 +188,13 @@ tor_nexthops() {
   local table=ip; [[ $1 == *:* ]] && table=ipv6
   tor -c "show $table route $1 json" | jq -r --arg p "$1" '.[$p][]? | select(.selected) | .nexthops[].ip' | sort
 }
+# stop_daemon N: node N's daemon gets SIGTERM, and is gone; restart_daemon N: then starts again
+# (it reads the cluster's config anew).
+stop_daemon() {
+  local pid; pid=$(cat "$WORK/daemon$1.pid")
+  kill "$pid" 2>/dev/null; eventually 10 process_gone "$pid"
+}
+restart_daemon() { stop_daemon "$1"; start_daemon "$1"; }
 wait_for_conflist() {
   for _ in $(seq 100); do [[ -s $WORK/n$1/net.d/10-podwire.conflist ]] && return 0; sleep 0.1; done
   return 1

@@ -35,9 +35,7 @@ public final class Bird: Sendable {
     /// BIRD or by a new one. `recover` starts a new one with graceful-restart recovery.
     public func apply(_ config: String, recover: Bool) throws(BirdError) -> Outcome {
         var running = true
-        do {
-            _ = try BirdControl.ask(socketPath, nil)
-        } catch let error {
+        if let error = problem() {
             guard case .notRunning = error else { throw error }
             running = false
         }
